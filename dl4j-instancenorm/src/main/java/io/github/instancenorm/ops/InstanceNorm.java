@@ -1,0 +1,274 @@
+package io.github.instancenorm.ops;
+
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastAddOp;
+import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastMulOp;
+import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastSubOp;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.ops.transforms.Transforms;
+
+/**
+ * Instance normalization with PyTorch's semantics, as plain functions on {@link INDArray}s: the one
+ * definition of the math that the DL4J layer and the SameDiff op share.
+ *
+ * <p>For an input {@code x} whose instance {@code (n, c)} has {@code M} spatial elements:
+ * <pre>
+ *   mean[n,c] = sum(x[n,c,...]) / M
+ *   var[n,c]  = sum((x[n,c,...] - mean[n,c])^2) / M                     (biased)
+ *   y         = (x - mean) / sqrt(var + eps) * gamma[c] + beta[c]
+ * </pre>
+ * With running statistics the same affine map uses {@code runningMean[c]} and {@code runningVar[c]}
+ * instead. After a training forward the running statistics move towards the batch average of the instance
+ * statistics, the variance term unbiased:
+ * <pre>
+ *   runningMean = (1 - m) * runningMean + m * mean_n(mean[n,c])
+ *   runningVar  = (1 - m) * runningVar  + m * mean_n(var[n,c]) * M / (M - 1)
+ * </pre>
+ * where {@code m} is the momentum, or {@code 1/numBatchesTracked} for a cumulative average
+ * (see {@link #updateFactor(Double, long)}).
+ *
+ * <p>Every computation is a backend-agnostic ND4J op: reductions over the spatial axes and broadcasts of the
+ * small {@code [N, C]} or {@code [C]} statistics. As PyTorch does, the forward folds the statistics and
+ * the affine parameters into one scale and one shift per instance, so the large tensor is read once and
+ * written once after the statistics.
+ */
+public final class InstanceNorm {
+
+    private InstanceNorm() {
+    }
+
+    /**
+     * Statistics of each instance, both {@code [N, C]}.
+     *
+     * @param mean     the mean over the spatial axes
+     * @param variance the biased variance over the spatial axes
+     */
+    public record Moments(INDArray mean, INDArray variance) {
+    }
+
+    /**
+     * Computes each instance's mean and biased variance over the spatial axes.
+     *
+     * @param x      the input, laid out as {@code layout} says
+     * @param layout where the channel and spatial axes are
+     * @return the {@code [N, C]} statistics
+     */
+    public static Moments moments(INDArray x, InstanceNormLayout layout) {
+        int[] spatial = layout.spatialAxes();
+        return new Moments(x.mean(spatial), x.var(false, spatial));
+    }
+
+    /** @return {@code 1 / sqrt(variance + eps)}, a new array */
+    public static INDArray inverseStd(INDArray variance, double eps) {
+        return Transforms.sqrt(variance.add(eps), false).rdivi(1.0);
+    }
+
+    /**
+     * Normalizes with each instance's own statistics: {@code out = (x - mean) * invStd * gamma + beta}.
+     *
+     * @param x       the input
+     * @param moments its per-instance statistics, from {@link #moments}
+     * @param gamma   {@code [C]} scale, or {@code null} for none
+     * @param beta    {@code [C]} shift, or {@code null} for none
+     * @param eps     added to the variance
+     * @param layout  where the channel and spatial axes are
+     * @param out     receives the result; same shape as {@code x}
+     * @return {@code out}
+     */
+    public static INDArray normalizeWithInstanceStats(INDArray x, Moments moments, INDArray gamma, INDArray beta,
+                                                      double eps, InstanceNormLayout layout, INDArray out) {
+        INDArray scale = inverseStd(moments.variance(), eps);          // [N, C]
+        if (gamma != null) {
+            scale.muliRowVector(gamma);
+        }
+        INDArray shift = moments.mean().mul(scale).negi();              // beta - mean * scale
+        if (beta != null) {
+            shift.addiRowVector(beta);
+        }
+        return scaleAndShift(x, scale, shift, layout.instanceAxes(), out);
+    }
+
+    /**
+     * Normalizes with per-channel running statistics:
+     * {@code out = (x - runningMean) / sqrt(runningVar + eps) * gamma + beta}.
+     *
+     * @param x           the input
+     * @param runningMean {@code [C]}
+     * @param runningVar  {@code [C]}, a plain variance
+     * @param gamma       {@code [C]} scale, or {@code null} for none
+     * @param beta        {@code [C]} shift, or {@code null} for none
+     * @param eps         added to the variance
+     * @param layout      where the channel and spatial axes are
+     * @param out         receives the result; same shape as {@code x}
+     * @return {@code out}
+     */
+    public static INDArray normalizeWithRunningStats(INDArray x, INDArray runningMean, INDArray runningVar,
+                                                     INDArray gamma, INDArray beta, double eps,
+                                                     InstanceNormLayout layout, INDArray out) {
+        INDArray scale = channelScale(runningVar, gamma, eps, x);
+        INDArray shift = runningMean.castTo(x.dataType()).mul(scale).negi();
+        if (beta != null) {
+            shift.addi(beta);
+        }
+        return scaleAndShift(x, scale, shift, new int[] {layout.channelAxis()}, out);
+    }
+
+    /**
+     * Backpropagates through {@link #normalizeWithInstanceStats}: the statistics depend on the input, so the
+     * input gradient has PyTorch's three terms,
+     * {@code dx = gamma * invStd * (g - mean_s(g) - xHat * mean_s(g * xHat))}.
+     *
+     * @param x       the forward input
+     * @param grad    gradient of the loss with respect to the output
+     * @param moments the statistics the forward used
+     * @param gamma   {@code [C]}, or {@code null} when there is no affine transform
+     * @param eps     as in the forward
+     * @param layout  where the channel and spatial axes are
+     * @param dx      receives the input gradient; same shape as {@code x}
+     * @param dGamma  receives the {@code [C]} gamma gradient, or {@code null} when not wanted
+     * @param dBeta   receives the {@code [C]} beta gradient, or {@code null} when not wanted
+     */
+    public static void backwardWithInstanceStats(INDArray x, INDArray grad, Moments moments, INDArray gamma,
+                                                 double eps, InstanceNormLayout layout,
+                                                 INDArray dx, INDArray dGamma, INDArray dBeta) {
+        int[] spatial = layout.spatialAxes();
+        int[] instance = layout.instanceAxes();
+        double m = layout.spatialSize(x.shape());
+        INDArray invStd = inverseStd(moments.variance(), eps);                       // [N, C]
+
+        INDArray centered = broadcast(new BroadcastSubOp(x, moments.mean(), dx.ulike(), instance));
+        INDArray gradSum = grad.sum(spatial);                                        // [N, C]
+        INDArray dot = centered.mul(grad).sum(spatial);                              // sum((x - mean) * g)
+
+        if (dBeta != null) {
+            dBeta.assign(gradSum.sum(0));
+        }
+        if (dGamma != null) {
+            dGamma.assign(dot.mul(invStd).sum(0));
+        }
+
+        INDArray a = gamma == null ? invStd.dup() : invStd.mulRowVector(gamma);      // gamma * invStd
+        INDArray b = a.mul(dot).muli(invStd).muli(invStd).divi(-m);                 // coefficient of (x - mean)
+        INDArray c = a.mul(gradSum).divi(-m);                                        // constant term
+        broadcast(new BroadcastMulOp(centered, b, centered, instance));
+        broadcast(new BroadcastMulOp(grad, a, dx, instance));
+        dx.addi(centered);
+        broadcast(new BroadcastAddOp(dx, c, dx, instance));
+    }
+
+    /**
+     * Backpropagates through {@link #normalizeWithRunningStats}: the statistics are constants, so
+     * {@code dx = g * gamma / sqrt(runningVar + eps)}.
+     *
+     * @param x           the forward input
+     * @param grad        gradient of the loss with respect to the output
+     * @param runningMean {@code [C]}
+     * @param runningVar  {@code [C]}
+     * @param gamma       {@code [C]}, or {@code null} when there is no affine transform
+     * @param eps         as in the forward
+     * @param layout      where the channel and spatial axes are
+     * @param dx          receives the input gradient; same shape as {@code x}
+     * @param dGamma      receives the {@code [C]} gamma gradient, or {@code null} when not wanted
+     * @param dBeta       receives the {@code [C]} beta gradient, or {@code null} when not wanted
+     */
+    public static void backwardWithRunningStats(INDArray x, INDArray grad, INDArray runningMean,
+                                                INDArray runningVar, INDArray gamma, double eps,
+                                                InstanceNormLayout layout,
+                                                INDArray dx, INDArray dGamma, INDArray dBeta) {
+        int channel = layout.channelAxis();
+        int[] allButChannel = allAxesExcept(x.rank(), channel);
+        INDArray invStd = inverseStd(runningVar.castTo(x.dataType()), eps);
+
+        if (dBeta != null) {
+            dBeta.assign(grad.sum(allButChannel));
+        }
+        if (dGamma != null) {
+            INDArray centered = broadcast(new BroadcastSubOp(x, runningMean.castTo(x.dataType()), dx.ulike(),
+                    channel));
+            dGamma.assign(centered.muli(grad).sum(allButChannel).muli(invStd));
+        }
+        INDArray scale = gamma == null ? invStd : invStd.mul(gamma);
+        broadcast(new BroadcastMulOp(grad, scale, dx, channel));
+    }
+
+    /**
+     * The weight the newest batch gets in the running averages.
+     *
+     * @param momentum          PyTorch's momentum in [0, 1], or {@code null} for a cumulative moving average
+     * @param numBatchesTracked the number of updates including the one being made, at least 1
+     * @return {@code momentum}, or {@code 1 / numBatchesTracked} when momentum is {@code null}
+     */
+    public static double updateFactor(Double momentum, long numBatchesTracked) {
+        if (momentum != null) {
+            return momentum;
+        }
+        if (numBatchesTracked < 1) {
+            throw new IllegalArgumentException("numBatchesTracked must count the update being made (>= 1), got "
+                    + numBatchesTracked);
+        }
+        return 1.0 / numBatchesTracked;
+    }
+
+    /**
+     * Folds one training batch into the running statistics, in place:
+     * {@code running = (1 - factor) * running + factor * batchStat}, with the batch average of the instance means
+     * and of the unbiased instance variances.
+     *
+     * @param runningMean {@code [C]}, updated in place
+     * @param runningVar  {@code [C]}, updated in place
+     * @param moments     the batch's per-instance statistics ({@code [N, C]}, biased variance)
+     * @param spatialSize the number of spatial elements per instance, at least 2
+     * @param factor      from {@link #updateFactor(Double, long)}
+     */
+    public static void updateRunningStats(INDArray runningMean, INDArray runningVar, Moments moments,
+                                          long spatialSize, double factor) {
+        INDArray batchMean = moments.mean().mean(0);
+        INDArray batchVar = moments.variance().mean(0).muli(unbiasedCorrection(spatialSize));
+        blendInto(runningMean, batchMean, factor);
+        blendInto(runningVar, batchVar, factor);
+    }
+
+    /**
+     * @param spatialSize the number of elements a variance was taken over, at least 2
+     * @return the factor {@code M / (M - 1)} that turns a biased variance into an unbiased one
+     */
+    public static double unbiasedCorrection(long spatialSize) {
+        if (spatialSize < 2) {
+            throw new IllegalArgumentException("An unbiased variance needs at least 2 elements, got " + spatialSize);
+        }
+        return spatialSize / (spatialSize - 1.0);
+    }
+
+    /** {@code running = (1 - factor) * running + factor * value}, in place, in the running array's type. */
+    private static void blendInto(INDArray running, INDArray value, double factor) {
+        INDArray v = value.castTo(running.dataType()).reshape(running.shape());
+        running.muli(1.0 - factor).addi(v.muli(factor));
+    }
+
+    private static INDArray channelScale(INDArray runningVar, INDArray gamma, double eps, INDArray like) {
+        INDArray scale = inverseStd(runningVar.castTo(like.dataType()), eps);
+        return gamma == null ? scale : scale.muli(gamma);
+    }
+
+    /** {@code out = x * scale + shift}, with {@code scale} and {@code shift} broadcast along {@code axes}. */
+    private static INDArray scaleAndShift(INDArray x, INDArray scale, INDArray shift, int[] axes, INDArray out) {
+        broadcast(new BroadcastMulOp(x, scale, out, axes));
+        broadcast(new BroadcastAddOp(out, shift, out, axes));
+        return out;
+    }
+
+    private static INDArray broadcast(org.nd4j.linalg.api.ops.BroadcastOp op) {
+        Nd4j.getExecutioner().exec(op);
+        return op.z();
+    }
+
+    private static int[] allAxesExcept(int rank, int axis) {
+        int[] axes = new int[rank - 1];
+        for (int i = 0, j = 0; i < rank; i++) {
+            if (i != axis) {
+                axes[j++] = i;
+            }
+        }
+        return axes;
+    }
+}
