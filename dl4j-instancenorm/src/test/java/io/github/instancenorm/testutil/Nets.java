@@ -7,6 +7,7 @@ import org.deeplearning4j.nn.conf.layers.Cnn3DLossLayer;
 import org.deeplearning4j.nn.conf.layers.CnnLossLayer;
 import org.deeplearning4j.nn.conf.layers.Layer;
 import org.deeplearning4j.nn.conf.layers.RnnLossLayer;
+import org.deeplearning4j.nn.conf.layers.RnnOutputLayer;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -36,11 +37,18 @@ public final class Nets {
                 .trackRunningStats(c.track());
     }
 
-    /** @return an MSE loss layer (identity activation) for an input of the given rank and layout */
-    public static Layer lossLayer(int rank, Layouts layout) {
+    /**
+     * @return an MSE output layer for an input of the given rank and layout: a parameter-free loss layer, except
+     *         for 1d channels-last input, where M2.1's {@code RnnLossLayer} scores against its own input instead
+     *         of the labels, so an {@code RnnOutputLayer} (with weights) stands in
+     */
+    public static Layer lossLayer(int rank, long channels, Layouts layout) {
         return switch (rank) {
-            case 3 -> new RnnLossLayer.Builder(LossFunctions.LossFunction.MSE).activation(Activation.IDENTITY)
-                    .dataFormat(layout.rnn()).build();
+            case 3 -> layout.channelsLast()
+                    ? new RnnOutputLayer.Builder(LossFunctions.LossFunction.MSE).activation(Activation.IDENTITY)
+                            .nOut(channels).dataFormat(layout.rnn()).build()
+                    : new RnnLossLayer.Builder(LossFunctions.LossFunction.MSE).activation(Activation.IDENTITY)
+                            .dataFormat(layout.rnn()).build();
             case 4 -> new CnnLossLayer.Builder(LossFunctions.LossFunction.MSE).activation(Activation.IDENTITY)
                     .format(layout.cnn2d()).build();
             case 5 -> new Cnn3DLossLayer.Builder(layout.cnn3d()).lossFunction(LossFunctions.LossFunction.MSE)
