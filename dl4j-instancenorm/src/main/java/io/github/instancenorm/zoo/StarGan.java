@@ -1,6 +1,7 @@
 package io.github.instancenorm.zoo;
 
 import io.github.instancenorm.conf.InstanceNormalization;
+import io.github.instancenorm.conf.graph.GradientTapVertex;
 import io.github.instancenorm.conf.graph.TiledLabelConcatVertex;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
@@ -27,8 +28,8 @@ import org.nd4j.linalg.learning.config.IUpdater;
  * <p>Generator {@code (conv_dim, c_dim, repeat_num)}: inputs {@code "image"} {@code [N, 3, H, W]} and
  * {@code "label"} {@code [N, c_dim]}; the label is tiled over the image and concatenated after the RGB channels;
  * then a 7x7 convolution, two stride-2 down-sampling convolutions, {@code repeat_num} residual blocks, two
- * stride-2 transposed convolutions and a 7x7 convolution with tanh, output {@code "main.22"}-style (the last
- * layer's name) {@code [N, 3, H, W]} in [-1, 1]. Every convolution is bias-free and followed by an
+ * stride-2 transposed convolutions and a 7x7 convolution with tanh; the output {@code [N, 3, H, W]} in [-1, 1]
+ * is the last layer, {@link #generatorOutput(int)} ({@code "main.22"} for six blocks). Every convolution is bias-free and followed by an
  * {@link InstanceNormalization} with affine parameters and running statistics (17 of them for
  * {@code repeat_num = 6}) and a ReLU.
  *
@@ -60,6 +61,8 @@ public final class StarGan {
     public static final String D_SOURCE = "conv1";
     /** Name of the discriminator's domain-classification output. */
     public static final String D_CLASS = "cls";
+    /** Name of the optional {@link GradientTapVertex} that records the gradient with respect to the image. */
+    public static final String IMAGE_GRADIENT = "image.grad";
 
     private StarGan() {
     }
@@ -92,6 +95,22 @@ public final class StarGan {
         return changed;
     }
 
+    /**
+     * @param graph a graph built with {@code inputGradients(true)}
+     * @return the gradient with respect to the {@code "image"} input from the last
+     *         {@link ComputationGraph#backpropGradient(org.nd4j.linalg.api.ndarray.INDArray...)}
+     * @throws IllegalStateException if the graph records no input gradient or has not been backpropagated
+     */
+    public static org.nd4j.linalg.api.ndarray.INDArray imageGradient(ComputationGraph graph) {
+        if (!(graph.getVertex(IMAGE_GRADIENT) instanceof io.github.instancenorm.layers.graph.GradientTapVertex tap)) {
+            throw new IllegalStateException("The graph records no image gradient: build it with inputGradients(true)");
+        }
+        if (tap.lastGradient() == null) {
+            throw new IllegalStateException("No image gradient yet: call backpropGradient(...) first");
+        }
+        return tap.lastGradient();
+    }
+
     /** @return the generator's output vertex name for a given residual block count */
     public static String generatorOutput(int repeatNum) {
         return "main." + (generatorFirstUpsamplingIndex(repeatNum) + 7);
@@ -111,6 +130,7 @@ public final class StarGan {
         DataType dataType = DataType.FLOAT;
         IUpdater updater = new Adam(1e-4, 0.5, 0.999, 1e-8);
         long seed = 1234;
+        boolean inputGradients = false;
 
         /** @param convDim width of the first convolution (StarGAN: 64) */
         public B convDim(int convDim) {
@@ -154,6 +174,25 @@ public final class StarGan {
             return (B) this;
         }
 
+        /**
+         * @param inputGradients insert a {@link GradientTapVertex} named {@value #IMAGE_GRADIENT} after the image
+         *                       input, for training loops that need the gradient with respect to the image (see
+         *                       {@link StarGan#imageGradient(ComputationGraph)}); default false
+         */
+        public B inputGradients(boolean inputGradients) {
+            this.inputGradients = inputGradients;
+            return (B) this;
+        }
+
+        /** @return the name of the vertex the first layer reads the image from */
+        String imageSource(ComputationGraphConfiguration.GraphBuilder g) {
+            if (!inputGradients) {
+                return IMAGE;
+            }
+            g.addVertex(IMAGE_GRADIENT, new GradientTapVertex(), IMAGE);
+            return IMAGE_GRADIENT;
+        }
+
         ComputationGraphConfiguration.GraphBuilder graph() {
             return new NeuralNetConfiguration.Builder()
                     .seed(seed)
@@ -193,8 +232,8 @@ public final class StarGan {
             }
             ComputationGraphConfiguration.GraphBuilder g = graph()
                     .addInputs(IMAGE, LABEL)
-                    .setInputTypes(InputType.convolutional(imageSize, imageSize, 3), InputType.feedForward(cDim))
-                    .addVertex("input", new TiledLabelConcatVertex(), IMAGE, LABEL);
+                    .setInputTypes(InputType.convolutional(imageSize, imageSize, 3), InputType.feedForward(cDim));
+            g.addVertex("input", new TiledLabelConcatVertex(), imageSource(g), LABEL);
             Stack s = new Stack(g, "main", "input");
             s.conv(convDim, 7, 1, 3).norm(convDim).relu();
             int dim = convDim;
@@ -244,7 +283,7 @@ public final class StarGan {
             ComputationGraphConfiguration.GraphBuilder g = graph()
                     .addInputs(IMAGE)
                     .setInputTypes(InputType.convolutional(imageSize, imageSize, 3));
-            Stack s = new Stack(g, "main", IMAGE);
+            Stack s = new Stack(g, "main", imageSource(g));
             int dim = convDim;
             s.biasedConv(dim, 4, 2, 1).activation(new ActivationLReLU(0.01));
             for (int i = 1; i < repeatNum; i++) {

@@ -1,0 +1,153 @@
+package io.github.instancenorm.examples.stargan;
+
+import io.github.instancenorm.zoo.StarGan;
+import org.deeplearning4j.nn.gradient.Gradient;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.ops.transforms.Transforms;
+
+import java.util.Map;
+
+/**
+ * StarGAN's training step on DL4J graphs driven by hand: the discriminator learns real/fake and the domains of
+ * real images; the generator learns to fool it, to produce the target domains and to reconstruct the input from
+ * its translation (cycle consistency, L1, weight 10).
+ *
+ * <p>StarGAN's adversarial loss is WGAN-GP, whose gradient penalty needs the gradient of a gradient; DL4J
+ * cannot differentiate its own backward pass, so this uses the least-squares GAN loss (Mao et al., 2017):
+ * the discriminator pushes real scores to 1 and fake scores to 0, the generator pushes fake scores to 1. The
+ * domain loss is StarGAN's: binary cross-entropy with logits, summed over attributes, averaged over the batch.
+ *
+ * <p>The generator runs twice per generator step (translation, then reconstruction) with one set of weights:
+ * a twin graph shares the generator's parameter array, so both passes also update the same running statistics,
+ * as the two PyTorch forwards of {@code G} do. The losses' gradients with respect to the graph outputs are
+ * computed here and fed to {@link ComputationGraph#backpropGradient(INDArray...)}; the gradients with respect to
+ * the generated image come back through {@link StarGan#imageGradient(ComputationGraph)}.
+ */
+public final class StarGanTrainer {
+
+    /** Loss values of one iteration. */
+    public record Losses(double dReal, double dFake, double dClass, double gAdversarial, double gClass,
+                         double gReconstruction) {
+    }
+
+    private final ComputationGraph generator;
+    private final ComputationGraph twin;
+    private final ComputationGraph discriminator;
+    private final String generatorOutput;
+    private final double lambdaClass;
+    private final double lambdaReconstruction;
+    private final LayerWorkspaceMgr noWorkspaces = LayerWorkspaceMgr.noWorkspaces();
+    private int iteration;
+
+    /**
+     * @param generator            built with {@code StarGan.generator()...inputGradients(true)}
+     * @param discriminator        built with {@code StarGan.discriminator()...inputGradients(true)}
+     * @param repeatNum            the generator's residual block count (names its output)
+     * @param lambdaClass          weight of the domain classification loss (StarGAN: 1)
+     * @param lambdaReconstruction weight of the cycle reconstruction loss (StarGAN: 10)
+     * @param iteration            the number of iterations already done (0, or where a checkpoint left off)
+     */
+    public StarGanTrainer(ComputationGraph generator, ComputationGraph discriminator, int repeatNum,
+                          double lambdaClass, double lambdaReconstruction, int iteration) {
+        this.generator = generator;
+        this.discriminator = discriminator;
+        this.generatorOutput = StarGan.generatorOutput(repeatNum);
+        this.lambdaClass = lambdaClass;
+        this.lambdaReconstruction = lambdaReconstruction;
+        this.iteration = iteration;
+        this.twin = new ComputationGraph(generator.getConfiguration().clone());
+        this.twin.init(generator.params(), false);   // shares weights and running statistics
+    }
+
+    /** @return the number of iterations done */
+    public int iteration() {
+        return iteration;
+    }
+
+    /**
+     * One discriminator step and one generator step on a batch.
+     *
+     * @param real        {@code [N, 3, S, S]} images in [-1, 1]
+     * @param labels      their {@code [N, L]} domain labels
+     * @param targets     the domains to translate them to
+     * @return the losses before the updates
+     */
+    public Losses step(INDArray real, INDArray labels, INDArray targets) {
+        long n = real.size(0);
+
+        // Discriminator: real images -> real (1) and their domains; translations -> fake (0).
+        INDArray fake = generator.output(true, real, targets)[0];
+        Map<String, INDArray> onReal = discriminator.feedForward(new INDArray[] {real}, true, false);
+        INDArray srcReal = onReal.get(StarGan.D_SOURCE);
+        INDArray clsReal = onReal.get(StarGan.D_CLASS);
+        double dReal = meanSquare(srcReal, 1);
+        double dClass = bceWithLogits(clsReal, labels);
+        INDArray realGrad = discriminator.backpropGradient(
+                squareGrad(srcReal, 1), bceGrad(clsReal, labels).muli(lambdaClass)).gradient().dup();
+
+        Map<String, INDArray> onFake = discriminator.feedForward(new INDArray[] {fake}, true, false);
+        INDArray srcFake = onFake.get(StarGan.D_SOURCE);
+        double dFake = meanSquare(srcFake, 0);
+        Gradient total = discriminator.backpropGradient(squareGrad(srcFake, 0),
+                Nd4j.zerosLike(onFake.get(StarGan.D_CLASS)));
+        total.gradient().addi(realGrad);
+        apply(discriminator, total, n);
+
+        // Generator: translate, fool the discriminator, hit the targets, reconstruct the input.
+        fake = generator.feedForward(new INDArray[] {real, targets}, true, false).get(generatorOutput);
+        INDArray reconstruction = twin.feedForward(new INDArray[] {fake, labels}, true, false).get(generatorOutput);
+        Map<String, INDArray> judged = discriminator.feedForward(new INDArray[] {fake}, true, false);
+        INDArray srcJudged = judged.get(StarGan.D_SOURCE);
+        INDArray clsJudged = judged.get(StarGan.D_CLASS);
+        double gAdversarial = meanSquare(srcJudged, 1);
+        double gClass = bceWithLogits(clsJudged, targets);
+        double gReconstruction = Transforms.abs(reconstruction.sub(real)).meanNumber().doubleValue();
+
+        discriminator.backpropGradient(squareGrad(srcJudged, 1), bceGrad(clsJudged, targets).muli(lambdaClass));
+        INDArray fakeGrad = StarGan.imageGradient(discriminator).dup();
+        INDArray l1Grad = Transforms.sign(reconstruction.sub(real)).muli(lambdaReconstruction / real.length());
+        INDArray twinGrad = twin.backpropGradient(l1Grad).gradient().dup();
+        fakeGrad.addi(StarGan.imageGradient(twin));
+        Gradient generatorGrad = generator.backpropGradient(fakeGrad);
+        generatorGrad.gradient().addi(twinGrad);
+        apply(generator, generatorGrad, n);
+
+        iteration++;
+        return new Losses(dReal, dFake, dClass, gAdversarial, gClass, gReconstruction);
+    }
+
+    /**
+     * Runs the optimizer on a gradient held in the graph's own gradient view. DL4J's updater divides by the
+     * minibatch size, so the gradient of the batch-mean loss is scaled up by it first.
+     */
+    private void apply(ComputationGraph graph, Gradient gradient, long minibatch) {
+        gradient.gradient().muli(minibatch);
+        graph.getUpdater().update(gradient, iteration, 0, (int) minibatch, noWorkspaces);
+        graph.params().subi(gradient.gradient());
+    }
+
+    private static double meanSquare(INDArray scores, double target) {
+        return Transforms.pow(scores.sub(target), 2, false).meanNumber().doubleValue();
+    }
+
+    /** Gradient of {@code mean((scores - target)^2)}. */
+    private static INDArray squareGrad(INDArray scores, double target) {
+        return scores.sub(target).muli(2.0 / scores.length());
+    }
+
+    /** StarGAN's domain loss: BCE with logits, summed over attributes, averaged over the batch. */
+    private static double bceWithLogits(INDArray logits, INDArray targets) {
+        // max(z, 0) - z * t + log(1 + exp(-|z|)), the stable form
+        INDArray z = logits;
+        INDArray loss = Transforms.relu(z, true).subi(z.mul(targets))
+                .addi(Transforms.log(Transforms.exp(Transforms.abs(z, true).negi(), false).addi(1), false));
+        return loss.sumNumber().doubleValue() / logits.size(0);
+    }
+
+    private static INDArray bceGrad(INDArray logits, INDArray targets) {
+        return Transforms.sigmoid(logits, true).subi(targets).divi(logits.size(0));
+    }
+}

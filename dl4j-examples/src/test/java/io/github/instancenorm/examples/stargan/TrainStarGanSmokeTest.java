@@ -1,0 +1,87 @@
+package io.github.instancenorm.examples.stargan;
+
+import io.github.instancenorm.zoo.StarGan;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Properties;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A few iterations on tiny images: the losses are finite and both networks learn, checkpoints are written and a
+ * resumed run continues from them, samples and the evaluation come out.
+ */
+class TrainStarGanSmokeTest {
+
+    private static TrainStarGan.Options tiny(Path out, int iterations) {
+        TrainStarGan.Options o = new TrainStarGan.Options();
+        o.iterations = iterations;
+        o.batchSize = 4;
+        o.imageSize = 16;
+        o.convDim = 4;
+        o.generatorBlocks = 1;
+        o.discriminatorLayers = 3;
+        o.logEvery = 1;
+        o.sampleEvery = 2;
+        o.checkpointEvery = 2;
+        o.classifierIterations = 3;
+        o.evalImages = 8;
+        o.out = out;
+        return o;
+    }
+
+    @Test
+    void stepsGiveFiniteLossesAndMoveBothNetworks() {
+        ComputationGraph g = StarGan.generator().convDim(4).cDim(5).repeatNum(1).imageSize(16)
+                .inputGradients(true).build();
+        ComputationGraph d = StarGan.discriminator().convDim(4).cDim(5).repeatNum(3).imageSize(16)
+                .inputGradients(true).build();
+        INDArray gBefore = g.params().dup();
+        INDArray dBefore = d.params().dup();
+        StarGanTrainer trainer = new StarGanTrainer(g, d, 1, 1, 10, 0);
+        ShapesData data = new ShapesData(16, 5);
+        for (int i = 0; i < 3; i++) {
+            Batch b = data.next(4);
+            StarGanTrainer.Losses l = trainer.step(b.images(), b.labels(), TrainStarGan.shuffledRows(b.labels()));
+            for (double v : new double[] {l.dReal(), l.dFake(), l.dClass(), l.gAdversarial(), l.gClass(),
+                    l.gReconstruction()}) {
+                assertTrue(Double.isFinite(v), "loss " + v + " in " + l);
+            }
+        }
+        assertEquals(3, trainer.iteration());
+        assertNotEquals(gBefore, g.params(), "the generator must learn");
+        assertNotEquals(dBefore, d.params(), "the discriminator must learn");
+    }
+
+    @Test
+    void runWritesSamplesCheckpointsAndResumes(@TempDir Path out) throws Exception {
+        Map<String, Double> first = TrainStarGan.run(tiny(out, 2));
+        assertTrue(Files.exists(out.resolve("samples/000002.png")));
+        assertTrue(Files.exists(out.resolve("checkpoint/G.zip")));
+        assertEquals("2", checkpointIteration(out));
+        first.values().forEach(v -> assertTrue(Double.isFinite(v), "evaluation " + first));
+
+        TrainStarGan.Options resumed = tiny(out, 4);
+        resumed.resume = true;
+        TrainStarGan.run(resumed);
+        assertEquals("4", checkpointIteration(out));
+        assertTrue(Files.exists(out.resolve("samples/000004.png")));
+        assertTrue(Files.exists(out.resolve("results.properties")));
+    }
+
+    private static String checkpointIteration(Path out) throws Exception {
+        Properties p = new Properties();
+        try (var r = Files.newBufferedReader(out.resolve("checkpoint/state.properties"))) {
+            p.load(r);
+        }
+        return p.getProperty("iteration");
+    }
+}
