@@ -4,7 +4,6 @@ import io.github.instancenorm.ops.InstanceNorm;
 import org.nd4j.autodiff.listeners.At;
 import org.nd4j.autodiff.listeners.BaseListener;
 import org.nd4j.autodiff.listeners.Listener;
-import org.nd4j.autodiff.listeners.ListenerVariables;
 import org.nd4j.autodiff.listeners.Loss;
 import org.nd4j.autodiff.listeners.Operation;
 import org.nd4j.autodiff.samediff.SDVariable;
@@ -170,7 +169,7 @@ public final class RunningStats {
      * @return the listener
      */
     public Listener updater(SDInstanceNorm.Result training) {
-        return new Updater(training.batchMean().name(), training.batchVar().name());
+        return new Updater(training);
     }
 
     /** @return the running mean, {@code [C]}; the live array, not a copy */
@@ -231,16 +230,24 @@ public final class RunningStats {
         return sd.getArrForVarName(name);
     }
 
-    /** Collects the batch statistics as the training forward produces them; updates once the iteration is done. */
+    /**
+     * Collects the instance statistics as the training forward produces them and, once the iteration is done,
+     * updates with their batch averages, computed by the layer's {@link InstanceNorm#batchMean} and
+     * {@link InstanceNorm#batchUnbiasedVariance}. It does not ask for {@code batchMean}/{@code batchVar}: in
+     * M2.1 {@code sd.fit} computes only what the loss needs and ignores listeners' required variables.
+     */
     private final class Updater extends BaseListener {
         private final String meanName;
         private final String varName;
-        private INDArray batchMean;
-        private INDArray batchVar;
+        private final String centeredName;
+        private INDArray instanceMean;
+        private INDArray instanceVar;
+        private long spatialSize;
 
-        Updater(String meanName, String varName) {
-            this.meanName = meanName;
-            this.varName = varName;
+        Updater(SDInstanceNorm.Result training) {
+            this.meanName = training.instanceMean().name();
+            this.varName = training.instanceVar().name();
+            this.centeredName = training.centered().name();
         }
 
         @Override
@@ -249,35 +256,43 @@ public final class RunningStats {
         }
 
         @Override
-        public ListenerVariables requiredVariables(SameDiff sd) {
-            return ListenerVariables.builder().trainingVariables(meanName, varName).build();
-        }
-
-        @Override
         public void activationAvailable(SameDiff sd, At at, MultiDataSet batch, SameDiffOp op, String name,
                                         INDArray activation) {
             if (name.equals(meanName)) {
-                batchMean = detachedCopy(activation);
+                instanceMean = asInstanceByChannel(activation);
             } else if (name.equals(varName)) {
-                batchVar = detachedCopy(activation);
+                instanceVar = asInstanceByChannel(activation);
+            } else if (name.equals(centeredName)) {
+                spatialSize = activation.length() / (activation.size(0) * mean.length());
             }
         }
 
         @Override
         public void iterationDone(SameDiff sd, At at, MultiDataSet dataSet, Loss loss) {
-            if (batchMean == null || batchVar == null) {
+            if (instanceMean == null || instanceVar == null || spatialSize == 0) {
                 throw new IllegalStateException("Training iteration " + at.iteration() + " did not compute "
-                        + meanName + " and " + varName + "; is the instance norm part of the loss?");
+                        + meanName + ", " + varName + " and " + centeredName + "; is the training-mode instance norm"
+                        + " part of the loss?");
             }
-            update(batchMean, batchVar);
-            batchMean = null;
-            batchVar = null;
+            InstanceNorm.Moments m = new InstanceNorm.Moments(instanceMean, instanceVar);
+            update(InstanceNorm.batchMean(m), InstanceNorm.batchUnbiasedVariance(m, spatialSize));
+            instanceMean = null;
+            instanceVar = null;
+            spatialSize = 0;
         }
 
-        /** The session may reuse the activation's memory once listeners return. */
-        private INDArray detachedCopy(INDArray a) {
+        /**
+         * A keep-dims statistic ({@code [N, C, 1, ...]} or {@code [N, 1, ..., C]}) as a detached {@code [N, C]}
+         * copy: the session may reuse the activation's memory once listeners return.
+         */
+        private INDArray asInstanceByChannel(INDArray a) {
+            long n = a.size(0);
+            if (a.length() != n * mean.length()) {
+                throw new IllegalStateException("expected per-instance statistics of " + n + " x " + mean.length()
+                        + " elements (batch x channels), got shape " + Arrays.toString(a.shape()));
+            }
             try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
-                return a.dup();
+                return a.dup('c').reshape(n, mean.length());
             }
         }
     }

@@ -54,12 +54,17 @@ public final class SDInstanceNorm {
     /**
      * The variables a training-mode instance norm adds to a graph.
      *
-     * @param output    the normalized input, same shape as the input; named {@code name}
-     * @param batchMean {@code [C]}, the batch average of the instance means; named {@code name/batchMean}
-     * @param batchVar  {@code [C]}, the batch average of the unbiased instance variances; named
-     *                  {@code name/batchVar}
+     * @param output       the normalized input, same shape as the input; named {@code name}
+     * @param batchMean    {@code [C]}, the batch average of the instance means; named {@code name/batchMean}
+     * @param batchVar     {@code [C]}, the batch average of the unbiased instance variances; named
+     *                     {@code name/batchVar}
+     * @param instanceMean each instance's mean, the input's shape with the spatial axes of size 1; named
+     *                     {@code name/mean}
+     * @param instanceVar  each instance's biased variance, shaped as {@code instanceMean}; named {@code name/var}
+     * @param centered     {@code x - instanceMean}, the input's shape; named {@code name/centered}
      */
-    public record Result(SDVariable output, SDVariable batchMean, SDVariable batchVar) {
+    public record Result(SDVariable output, SDVariable batchMean, SDVariable batchVar, SDVariable instanceMean,
+                         SDVariable instanceVar, SDVariable centered) {
     }
 
     /**
@@ -94,7 +99,7 @@ public final class SDInstanceNorm {
         SDVariable correction = m.div(base + "/unbiasedCorrection", m.sub(base + "/mMinus1", 1.0));
         SDVariable batchVar = sd.mean(base + "/batchBiasedVar", moments.variance(), false, allButChannel)
                 .mul(base + "/batchVar", correction);
-        return new Result(y, batchMean, batchVar);
+        return new Result(y, batchMean, batchVar, moments.mean(), moments.variance(), moments.centered());
     }
 
     /**
