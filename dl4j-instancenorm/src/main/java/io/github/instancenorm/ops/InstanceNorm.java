@@ -7,6 +7,8 @@ import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastSubOp;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
+import java.util.Arrays;
+
 /**
  * Instance normalization with PyTorch's semantics, as plain functions on {@link INDArray}s: the one
  * definition of the math that the DL4J layer and the SameDiff op share.
@@ -211,8 +213,8 @@ public final class InstanceNorm {
 
     /**
      * Folds one training batch into the running statistics, in place:
-     * {@code running = (1 - factor) * running + factor * batchStat}, with the batch average of the instance means
-     * and of the unbiased instance variances.
+     * {@code running = (1 - factor) * running + factor * batchStat}, with the batch statistics from
+     * {@link #batchMean} and {@link #batchUnbiasedVariance}.
      *
      * @param runningMean {@code [C]}, updated in place
      * @param runningVar  {@code [C]}, updated in place
@@ -222,10 +224,26 @@ public final class InstanceNorm {
      */
     public static void updateRunningStats(INDArray runningMean, INDArray runningVar, Moments moments,
                                           long spatialSize, double factor) {
-        INDArray batchMean = moments.mean().mean(0);
-        INDArray batchVar = moments.variance().mean(0).muli(unbiasedCorrection(spatialSize));
-        blendInto(runningMean, batchMean, factor);
-        blendInto(runningVar, batchVar, factor);
+        blend(runningMean, batchMean(moments), factor);
+        blend(runningVar, batchUnbiasedVariance(moments, spatialSize), factor);
+    }
+
+    /**
+     * @param moments the batch's per-instance statistics, {@code [N, C]}
+     * @return the batch average of the instance means, {@code [C]}
+     */
+    public static INDArray batchMean(Moments moments) {
+        return moments.mean().mean(0);
+    }
+
+    /**
+     * @param moments     the batch's per-instance statistics, {@code [N, C]}, biased variance
+     * @param spatialSize the number of spatial elements per instance, at least 2
+     * @return the batch average of the unbiased instance variances,
+     *         {@code mean_n(var[n,c]) * M / (M - 1)}, {@code [C]}
+     */
+    public static INDArray batchUnbiasedVariance(Moments moments, long spatialSize) {
+        return moments.variance().mean(0).muli(unbiasedCorrection(spatialSize));
     }
 
     /**
@@ -239,10 +257,26 @@ public final class InstanceNorm {
         return spatialSize / (spatialSize - 1.0);
     }
 
-    /** {@code running = (1 - factor) * running + factor * value}, in place, in the running array's type. */
-    private static void blendInto(INDArray running, INDArray value, double factor) {
-        INDArray v = value.castTo(running.dataType()).reshape(running.shape());
-        running.muli(1.0 - factor).addi(v.muli(factor));
+    /**
+     * Moves a running statistic towards a batch statistic, in place and in the running array's data type:
+     * {@code running = (1 - factor) * running + factor * batchStat}. The layer and the SameDiff
+     * {@code RunningStats} both update through here.
+     *
+     * @param running   {@code [C]}, updated in place
+     * @param batchStat {@code [C]} (any shape with {@code C} elements), not modified
+     * @param factor    the weight of the batch, from {@link #updateFactor(Double, long)}
+     * @return {@code running}
+     * @throws IllegalArgumentException if the element counts differ
+     */
+    public static INDArray blend(INDArray running, INDArray batchStat, double factor) {
+        if (running.length() != batchStat.length()) {
+            throw new IllegalArgumentException("Cannot blend a batch statistic of shape "
+                    + Arrays.toString(batchStat.shape()) + " into a running statistic of shape "
+                    + Arrays.toString(running.shape()) + ": expected " + running.length() + " elements, got "
+                    + batchStat.length());
+        }
+        INDArray v = batchStat.castTo(running.dataType()).reshape(running.shape()).mul(factor);
+        return running.muli(1.0 - factor).addi(v);
     }
 
     private static INDArray channelScale(INDArray runningVar, INDArray gamma, double eps, INDArray like) {
