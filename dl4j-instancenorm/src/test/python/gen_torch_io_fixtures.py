@@ -125,7 +125,7 @@ class Generator(nn.Module):
             nn.Conv2d(3, 4, 3, padding=1, bias=True),
             nn.BatchNorm2d(4),
             nn.ReLU(),
-            nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1, bias=True),
+            nn.ConvTranspose2d(4, 2, 3, stride=2, bias=True),
         )
 
     def forward(self, x):

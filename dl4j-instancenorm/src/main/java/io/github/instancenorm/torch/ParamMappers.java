@@ -98,6 +98,15 @@ public final class ParamMappers {
     }
 
     /**
+     * Removes the mapper registered for exactly this class (superclass mappers stay).
+     *
+     * @param layerClass the DL4J layer configuration class
+     */
+    public static void unregister(Class<? extends Layer> layerClass) {
+        MAPPERS.remove(layerClass);
+    }
+
+    /**
      * Registers a mapper for a layer class given by name, when that class is on the classpath.
      *
      * @param className fully qualified name of a DL4J layer configuration class
