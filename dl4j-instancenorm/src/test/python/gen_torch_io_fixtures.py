@@ -10,6 +10,7 @@ in C order (floats of every width are exact in a JSON double; int64 values as JS
 for other entries their plain value. Tests compare the Java reader against these files exactly.
 Seeds are fixed so the files are reproducible.
 """
+import _compat_pickle
 import collections
 import json
 import os
@@ -180,6 +181,35 @@ def models():
     save("misc", misc.state_dict())
 
 
+class Evil:
+    """An object whose pickle calls fn(arg) on load: what a malicious checkpoint contains."""
+
+    def __init__(self, fn, arg):
+        self.fn, self.arg = fn, arg
+
+    def __reduce__(self):
+        return (self.fn, (self.arg,))
+
+
+def malicious():
+    """Checkpoints that would run code in pickle.load; the reader must refuse them. The file
+    malicious.expected.json names the global each one imports, as pickle wrote it."""
+    import subprocess
+    cases = [("malicious_os_system", os.system, "echo pwned > /tmp/pwned", False),
+             ("malicious_eval_legacy", eval, "__import__('os').system('echo pwned')", True),
+             ("malicious_popen", subprocess.Popen, "id", False)]
+    expected = {}
+    for name, fn, arg, legacy in cases:
+        path = os.path.join(OUT, name + ".pt")
+        torch.save({"w": torch.ones(2), "x": Evil(fn, arg)}, path, _use_new_zipfile_serialization=not legacy)
+        # protocol 2 (torch.save's) writes Python 2 module names, e.g. __builtin__ for builtins
+        module = _compat_pickle.REVERSE_IMPORT_MAPPING.get(fn.__module__, fn.__module__)
+        expected[name + ".pt"] = module + "." + fn.__name__
+        print("wrote", path)
+    with open(os.path.join(OUT, "malicious.expected.json"), "w") as f:
+        json.dump(expected, f)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     save("dtypes", all_dtypes())
@@ -187,6 +217,7 @@ def main():
     save("views", views())
     save("views_legacy", views(), legacy=True)
     models()
+    malicious()
     d = all_dtypes()
     del d["scalar"]
     save_safetensors("dtypes_st", d, metadata={"format": "pt"})
