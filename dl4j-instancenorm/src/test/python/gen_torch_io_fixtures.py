@@ -210,6 +210,37 @@ def malicious():
         json.dump(expected, f)
 
 
+class _Unseekable:
+    """A write-only stream, so zipfile must use data descriptors after each entry."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def write(self, b):
+        return self.f.write(b)
+
+    def flush(self):
+        self.f.flush()
+
+
+def repack(src, name):
+    """Re-packs a torch.save zip the way other tools may: another top-level folder, deflated
+    entries, ZIP64 local extras and data descriptors. PyTorch itself reads it back, which
+    checks the re-packing; the expected values are those of the source."""
+    import shutil
+    import zipfile
+    dst = os.path.join(OUT, name + ".pt")
+    with zipfile.ZipFile(os.path.join(OUT, src + ".pt")) as zin, open(dst, "wb") as raw:
+        with zipfile.ZipFile(_Unseekable(raw), "w", compression=zipfile.ZIP_DEFLATED) as zout:
+            for info in zin.infolist():
+                new_name = "my_ckpt/" + info.filename.split("/", 1)[1]
+                with zin.open(info) as i, zout.open(new_name, "w", force_zip64=True) as o:
+                    shutil.copyfileobj(i, o)
+    assert list(torch.load(dst).keys()) == list(torch.load(os.path.join(OUT, src + ".pt")).keys())
+    shutil.copy(os.path.join(OUT, src + ".expected.json"), os.path.join(OUT, name + ".expected.json"))
+    print("wrote", dst)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     save("dtypes", all_dtypes())
@@ -218,6 +249,7 @@ def main():
     save("views_legacy", views(), legacy=True)
     models()
     malicious()
+    repack("dtypes", "dtypes_repacked")
     d = all_dtypes()
     del d["scalar"]
     save_safetensors("dtypes_st", d, metadata={"format": "pt"})

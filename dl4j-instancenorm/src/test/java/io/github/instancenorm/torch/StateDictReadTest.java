@@ -20,7 +20,8 @@ class StateDictReadTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"dtypes.pt", "dtypes_legacy.pt", "views.pt", "views_legacy.pt", "generator.pt", "generator_io.pt",
-            "mlp.pt", "mlp_io.pt", "wrapped.pt", "wrapped_legacy.pt", "misc.pt", "dtypes_st.safetensors"})
+            "mlp.pt", "mlp_io.pt", "wrapped.pt", "wrapped_legacy.pt", "misc.pt", "dtypes_st.safetensors",
+            "dtypes_repacked.pt"})
     void everyValueMatchesWhatPyTorchSaved(String file) throws Exception {
         StateDict sd = StateDict.read(Fixtures.path(file));
         Fixtures.assertMatches(Fixtures.expected(file.substring(0, file.lastIndexOf('.'))), sd, file);
