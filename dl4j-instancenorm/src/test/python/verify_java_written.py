@@ -1,0 +1,60 @@
+"""Manual check that files written by the Java writer load in PyTorch (run once by hand).
+
+Write /tmp/tio/{net.pt,net.safetensors,net.txt,dtypes.pt,dtypes.safetensors,wrapped.pt} from Java
+(StateDict.of(net).writeTorch/writeSafetensors; net.txt holds "key [values]" lines), then run
+    /usr/bin/python3 dl4j-instancenorm/src/test/python/verify_java_written.py
+from the repository root. Note: torch 1.13 weights_only=True cannot read floats (BINFLOAT)
+outside tensors, even in files torch itself wrote, so the nested checkpoint is loaded without it.
+"""
+import torch, json, struct, collections
+ok = True
+def cmp(a, b, name):
+    global ok
+    same = a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+    if not same:
+        ok = False
+        print("MISMATCH", name, a.dtype, b.dtype, a.shape, b.shape)
+    return same
+# 1. network written by Java, both formats, vs Java's own printout
+sd = torch.load("/tmp/tio/net.pt", weights_only=True)
+print(type(sd).__name__, list(sd.keys()))
+for line in open("/tmp/tio/net.txt"):
+    k, vals = line.split(" ", 1)
+    ref = torch.tensor(json.loads(vals), dtype=torch.float64)
+    if not torch.allclose(sd[k].double().reshape(-1), ref, rtol=0, atol=0): ok=False; print("value mismatch", k)
+# safetensors parsed by hand (no safetensors package): u64 len, JSON, data
+def read_st(path):
+    raw = open(path, "rb").read(); n = struct.unpack("<Q", raw[:8])[0]
+    h = json.loads(raw[8:8+n], object_pairs_hook=collections.OrderedDict); data = raw[8+n:]
+    dt = {"F32": torch.float32, "F64": torch.float64, "F16": torch.float16, "BF16": torch.bfloat16, "I64": torch.int64,
+          "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool}
+    out = collections.OrderedDict()
+    for k, v in h.items():
+        if k == "__metadata__": continue
+        b, e = v["data_offsets"]
+        buf = bytearray(data[b:e])
+        t = torch.frombuffer(buf, dtype=dt[v["dtype"]]) if e > b else torch.empty(0, dtype=dt[v["dtype"]])
+        out[k] = t.reshape(v["shape"])
+    return out
+st = read_st("/tmp/tio/net.safetensors")
+for k in sd: cmp(sd[k], st[k], "net.safetensors " + k)
+# 2. every dtype, Java rewrite vs the original written by PyTorch
+orig = torch.load("dl4j-instancenorm/src/test/resources/torch-io/dtypes.pt")
+back = torch.load("/tmp/tio/dtypes.pt", weights_only=True)
+stb = read_st("/tmp/tio/dtypes.safetensors")
+assert list(orig) == list(back) == list(stb), (list(back), list(stb))
+for k in orig:
+    cmp(orig[k], back[k], "dtypes.pt " + k); cmp(orig[k], stb[k], "dtypes.safetensors " + k)
+# 3. nested checkpoint
+w0 = torch.load("dl4j-instancenorm/src/test/resources/torch-io/wrapped.pt")
+w1 = torch.load("/tmp/tio/wrapped.pt")  # 1.13 weights_only lacks BINFLOAT (fails on torch-written float too)
+w1g = torch.load("/tmp/tio/wrapped.pt", weights_only=False)
+print({k: w1[k] for k in w1 if k != "G"})
+for k in w0["G"]: cmp(w0["G"][k], w1["G"][k], "wrapped " + k)
+assert w1["step"] == 5 and w1["name"] == "gen" and w1["lr"] == 0.0002 and w1["done"] is False and w1["nothing"] is None
+# 4. loads into the torch module
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("gen", "dl4j-instancenorm/src/test/python/gen_torch_io_fixtures.py")
+gen = importlib.util.module_from_spec(spec); spec.loader.exec_module(gen)
+m = gen.Generator(); print(m.load_state_dict(sd))
+print("ALL MATCH" if ok else "FAILURES", torch.__version__)
