@@ -1,5 +1,7 @@
 package io.github.instancenorm.torch;
 
+import io.github.instancenorm.conf.InstanceNormalization;
+
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -51,13 +53,6 @@ public final class ParamMappers {
     private static final Logger log = LoggerFactory.getLogger(ParamMappers.class);
     private static final Map<Class<?>, ParamMapper> MAPPERS = new ConcurrentHashMap<>();
 
-    /**
-     * Registration point for this project's InstanceNormalization layer, looked up by name so the
-     * interop package does not depend on the layer at compile time.
-     * MERGE NOTE: once the layer class is on the same branch, this may become
-     * {@code register(InstanceNormalization.class, INSTANCE_NORMALIZATION)}.
-     */
-    public static final String INSTANCE_NORMALIZATION_CLASS = "io.github.instancenorm.conf.InstanceNormalization";
 
     /**
      * nn.InstanceNorm's tensors for our InstanceNormalization layer: weight to gamma, bias to
@@ -80,7 +75,7 @@ public final class ParamMappers {
         register(EmbeddingLayer.class, (layer, p) -> weightAndBias(p, w -> w.clone()));
         register(EmbeddingSequenceLayer.class, (layer, p) -> weightAndBias(p, w -> w.clone()));
         register(BatchNormalization.class, ParamMappers::batchNorm);
-        registerByName(INSTANCE_NORMALIZATION_CLASS, INSTANCE_NORMALIZATION);
+        register(InstanceNormalization.class, INSTANCE_NORMALIZATION);
     }
 
     private ParamMappers() {
@@ -104,27 +99,6 @@ public final class ParamMappers {
      */
     public static void unregister(Class<? extends Layer> layerClass) {
         MAPPERS.remove(layerClass);
-    }
-
-    /**
-     * Registers a mapper for a layer class given by name, when that class is on the classpath.
-     *
-     * @param className fully qualified name of a DL4J layer configuration class
-     * @param mapper    how its parameters map to PyTorch
-     * @return whether the class was found and registered
-     */
-    public static boolean registerByName(String className, ParamMapper mapper) {
-        try {
-            Class<?> c = Class.forName(className, false, ParamMappers.class.getClassLoader());
-            if (!Layer.class.isAssignableFrom(c)) {
-                log.warn("{} is not a DL4J layer configuration; no PyTorch mapping registered", className);
-                return false;
-            }
-            MAPPERS.put(c, mapper);
-            return true;
-        } catch (ClassNotFoundException | LinkageError e) {
-            return false;
-        }
     }
 
     /**

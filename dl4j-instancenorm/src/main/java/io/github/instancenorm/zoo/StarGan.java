@@ -3,6 +3,8 @@ package io.github.instancenorm.zoo;
 import io.github.instancenorm.conf.InstanceNormalization;
 import io.github.instancenorm.conf.graph.GradientTapVertex;
 import io.github.instancenorm.conf.graph.TiledLabelConcatVertex;
+import io.github.instancenorm.torch.StateDict;
+import io.github.instancenorm.torch.TorchWeights;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
@@ -19,6 +21,9 @@ import org.nd4j.linalg.activations.impl.ActivationLReLU;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.learning.config.IUpdater;
+
+import java.io.IOException;
+import java.nio.file.Path;
 
 /**
  * StarGAN v1 (Choi et al., 2018; the yunjey/stargan code) as DL4J {@link ComputationGraph}s with the same
@@ -109,6 +114,64 @@ public final class StarGan {
             throw new IllegalStateException("No image gradient yet: call backpropGradient(...) first");
         }
         return tap.lastGradient();
+    }
+
+    /**
+     * Builds a generator shaped like the one a PyTorch StarGAN checkpoint ({@code torch.save(G.state_dict())},
+     * e.g. {@code 200000-G.ckpt}, zip or legacy format) holds and loads its weights and running statistics.
+     * {@code conv_dim}, {@code c_dim} and {@code repeat_num} are read off the tensor shapes.
+     *
+     * @param checkpoint the state dict file
+     * @param statistics which statistics inference uses
+     * @return the loaded generator, for images of any size divisible by 4
+     * @throws IOException if the file cannot be read or does not hold a StarGAN generator
+     */
+    public static ComputationGraph loadGenerator(Path checkpoint, Statistics statistics) throws IOException {
+        StateDict sd = stripWrappers(StateDict.read(checkpoint));
+        long[] first = shapeOf(sd, "main.0.weight", checkpoint);
+        int repeat = 0;
+        while (sd.keys().contains("main." + (9 + repeat) + ".main.0.weight")) {
+            repeat++;
+        }
+        ComputationGraph g = generator().convDim((int) first[0]).cDim((int) first[1] - 3).repeatNum(repeat)
+                .statistics(statistics).build();
+        TorchWeights.load(g, sd);
+        return g;
+    }
+
+    /**
+     * Builds a discriminator shaped like the one a PyTorch StarGAN checkpoint ({@code 200000-D.ckpt}) holds and
+     * loads its weights. {@code conv_dim}, {@code c_dim}, {@code repeat_num} and {@code image_size} are read off
+     * the tensor shapes.
+     *
+     * @param checkpoint the state dict file
+     * @return the loaded discriminator
+     * @throws IOException if the file cannot be read or does not hold a StarGAN discriminator
+     */
+    public static ComputationGraph loadDiscriminator(Path checkpoint) throws IOException {
+        StateDict sd = stripWrappers(StateDict.read(checkpoint));
+        long[] first = shapeOf(sd, "main.0.weight", checkpoint);
+        int repeat = 0;
+        while (sd.keys().contains("main." + (2 * repeat) + ".weight")) {
+            repeat++;
+        }
+        long[] cls = shapeOf(sd, "conv2.weight", checkpoint);
+        ComputationGraph d = discriminator().convDim((int) first[0]).cDim((int) cls[0]).repeatNum(repeat)
+                .imageSize((int) (cls[2] << repeat)).build();
+        TorchWeights.load(d, sd);
+        return d;
+    }
+
+    private static StateDict stripWrappers(StateDict sd) {
+        return sd.keys().stream().allMatch(k -> k.startsWith("module.")) ? sd.stripPrefix("module.") : sd;
+    }
+
+    private static long[] shapeOf(StateDict sd, String key, Path file) throws IOException {
+        if (!sd.contains(key)) {
+            throw new IOException(file + " does not hold a StarGAN network: no \"" + key + "\" among "
+                    + sd.keys().subList(0, Math.min(8, sd.size())) + (sd.size() > 8 ? "..." : ""));
+        }
+        return sd.get(key).shape();
     }
 
     /** @return the generator's output vertex name for a given residual block count */

@@ -1,0 +1,119 @@
+package io.github.instancenorm.examples;
+
+import io.github.instancenorm.zoo.StarGan;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Translates images with a PyTorch StarGAN generator checkpoint, on the JVM:
+ * <pre>
+ * translate --checkpoint 200000-G.ckpt --image in.jpg --labels 0,1,0,0,1 --out out.png
+ * </pre>
+ * Images get StarGAN's preprocessing (center crop, resize, RGB in [-1, 1]). With several {@code --labels} (or
+ * label sets separated by {@code ;}) the PNG is a grid as StarGAN's samples are: one row per input image, the
+ * input first, then one translation per label set. {@code --statistics instance} (default) normalizes each image
+ * with its own statistics, as StarGAN's test code does; {@code --statistics running} uses the checkpoint's running
+ * statistics, as PyTorch's {@code G.eval()} does.
+ */
+public final class StarGanTranslate {
+
+    private StarGanTranslate() {
+    }
+
+    /**
+     * @param args see the class documentation; {@code --help} prints them
+     * @throws IOException if the checkpoint or an image cannot be read, or the PNG written
+     */
+    public static void main(String[] args) throws IOException {
+        Path checkpoint = null;
+        Path out = Path.of("translated.png");
+        List<Path> images = new ArrayList<>();
+        List<float[]> labelSets = new ArrayList<>();
+        StarGan.Statistics statistics = StarGan.Statistics.INSTANCE;
+        int size = 128;
+        for (int i = 0; i < args.length; i++) {
+            String flag = args[i];
+            if (flag.equals("--help") || flag.equals("-h")) {
+                usage();
+                return;
+            }
+            if (i + 1 >= args.length) {
+                throw new IllegalArgumentException(flag + " needs a value; see --help");
+            }
+            String v = args[++i];
+            switch (flag) {
+                case "--checkpoint" -> checkpoint = Path.of(v);
+                case "--image" -> images.add(Path.of(v));
+                case "--labels" -> Arrays.stream(v.split(";")).map(StarGanTranslate::labels).forEach(labelSets::add);
+                case "--out" -> out = Path.of(v);
+                case "--image-size" -> size = Integer.parseInt(v);
+                case "--statistics" -> statistics = StarGan.Statistics.valueOf(v.toUpperCase(Locale.ROOT));
+                default -> throw new IllegalArgumentException("Unknown flag " + flag + "; see --help");
+            }
+        }
+        if (checkpoint == null || images.isEmpty() || labelSets.isEmpty()) {
+            usage();
+            throw new IllegalArgumentException("--checkpoint, --image and --labels are required");
+        }
+
+        long t0 = System.nanoTime();
+        ComputationGraph g = StarGan.loadGenerator(checkpoint, statistics);
+        long cDim = g.getLayer("main.0").getParam("W").size(1) - 3;   // the first convolution sees RGB + labels
+        System.out.printf(Locale.ROOT, "Loaded %s: %,d parameters, %d labels, %s statistics (%.1f s)%n",
+                checkpoint, g.numParams(), cDim, statistics.name().toLowerCase(Locale.ROOT), seconds(t0));
+        for (float[] l : labelSets) {
+            if (l.length != cDim) {
+                throw new IllegalArgumentException("The checkpoint expects " + cDim + " labels per set, got "
+                        + l.length + ": " + Arrays.toString(l));
+            }
+        }
+
+        List<INDArray> rows = new ArrayList<>();
+        for (Path image : images) {
+            long t1 = System.nanoTime();
+            INDArray x = ImageGrids.readImage(image, size);
+            INDArray xs = x.repeat(0, labelSets.size());
+            INDArray targets = Nd4j.create(labelSets.toArray(new float[0][]));
+            INDArray fakes = g.output(false, xs, targets.castTo(DataType.FLOAT))[0];
+            rows.add(Nd4j.concat(0, x, fakes));
+            System.out.printf(Locale.ROOT, "%s: %d translations in %.2f s%n", image, labelSets.size(), seconds(t1));
+        }
+        ImageGrids.writeGrid(rows, out);
+        System.out.printf(Locale.ROOT, "Wrote %s (%d x %d images) in %.1f s total%n", out, rows.size(),
+                labelSets.size() + 1, seconds(t0));
+    }
+
+    private static float[] labels(String csv) {
+        String[] parts = csv.trim().split(",");
+        float[] l = new float[parts.length];
+        for (int i = 0; i < parts.length; i++) {
+            l[i] = Float.parseFloat(parts[i].trim());
+        }
+        return l;
+    }
+
+    private static double seconds(long since) {
+        return (System.nanoTime() - since) / 1e9;
+    }
+
+    private static void usage() {
+        System.out.println("""
+                translate: StarGAN image translation with a PyTorch generator checkpoint
+                  --checkpoint FILE      torch.save(G.state_dict()) file (zip or legacy format)
+                  --image FILE           input image (repeat for several)
+                  --labels 0,1,0,0,1     target domain labels (repeat, or separate sets with ';', for a grid)
+                  --out FILE             PNG to write (translated.png)
+                  --statistics MODE      instance (StarGAN's test code, default) or running (PyTorch eval())
+                  --image-size N         side after center crop and resize (128)
+                """);
+    }
+}
