@@ -1,6 +1,7 @@
 package io.github.instancenorm.examples.stargan;
 
 import io.github.instancenorm.examples.ImageGrids;
+import io.github.instancenorm.torch.StateDict;
 import io.github.instancenorm.zoo.StarGan;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.util.ModelSerializer;
@@ -29,7 +30,8 @@ import java.util.Properties;
  * domains), so a fresh machine needs nothing else; {@code --data celeba} reads a CelebA-style folder and
  * attribute list instead. While training it prints losses, throughput and ETA, writes sample grids (input row,
  * then one row per target domain) and resumable checkpoints; at the end it measures the translator with an
- * independently trained attribute classifier and a content (shape mask IoU) check, and writes a summary.
+ * independently trained attribute classifier and a content (shape mask IoU) check, writes a summary, and
+ * exports the generator as a PyTorch state dict ({@code G.ckpt}) that yunjey/stargan's {@code Generator} loads.
  *
  * <p>Run: {@code mvn -q -B install -DskipTests && mvn -q -B -f dl4j-examples exec:java
  * -Dexec.mainClass=io.github.instancenorm.examples.stargan.TrainStarGan}; {@code --help} lists the flags.
@@ -209,6 +211,12 @@ public final class TrainStarGan {
                 saveCheckpoint(generator, discriminator, it, checkpoint);
             }
         }
+
+        // The generator as a PyTorch state dict: loads into yunjey/stargan's Generator(conv_dim, c_dim, repeat_num).
+        Path exported = o.out.resolve("G.ckpt");
+        StateDict.of(generator).writeTorch(exported);
+        System.out.printf("Exported the generator for PyTorch: %s (Generator(conv_dim=%d, c_dim=%d, repeat_num=%d)"
+                + ".load_state_dict(torch.load(path)))%n", exported, o.convDim, attributes, o.generatorBlocks);
 
         Map<String, Double> results = evaluate(o, generator, data);
         try (Writer w = Files.newBufferedWriter(o.out.resolve("results.properties"))) {

@@ -1,5 +1,6 @@
 package io.github.instancenorm.examples.stargan;
 
+import io.github.instancenorm.torch.StateDict;
 import io.github.instancenorm.zoo.StarGan;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.junit.jupiter.api.Test;
@@ -75,6 +76,17 @@ class TrainStarGanSmokeTest {
         assertEquals("4", checkpointIteration(out));
         assertTrue(Files.exists(out.resolve("samples/000004.png")));
         assertTrue(Files.exists(out.resolve("results.properties")));
+
+        // the exported PyTorch state dict reads back and rebuilds the same generator
+        ComputationGraph trained = org.deeplearning4j.util.ModelSerializer.restoreComputationGraph(
+                out.resolve("checkpoint/G.zip").toFile(), false);
+        StateDict exported = StateDict.read(out.resolve("G.ckpt"));
+        assertTrue(exported.contains("main.0.weight") && exported.contains("main.1.running_var"), exported.keys()
+                .toString());
+        ComputationGraph reloaded = StarGan.loadGenerator(out.resolve("G.ckpt"), StarGan.Statistics.INSTANCE);
+        Batch b = new ShapesData(16, 9).next(2);
+        StarGan.useStatistics(trained, StarGan.Statistics.INSTANCE);
+        assertEquals(trained.outputSingle(b.images(), b.labels()), reloaded.outputSingle(b.images(), b.labels()));
     }
 
     private static String checkpointIteration(Path out) throws Exception {
