@@ -48,6 +48,21 @@ public final class ParamBinding {
     }
 
     /**
+     * A counter PyTorch keeps as a 0-d int64 tensor ({@code num_batches_tracked}) and DL4J as a one-element
+     * parameter of the network's floating-point type.
+     *
+     * @param torchName name within the module
+     * @param dl4jKey   DL4J parameter key
+     * @param dl4jShape the DL4J parameter's shape (one element)
+     * @return the binding
+     */
+    public static ParamBinding counter(String torchName, String dl4jKey, long[] dl4jShape) {
+        long[] d = dl4jShape.clone();
+        return new ParamBinding(torchName, dl4jKey, new long[0], a -> a.dup('c').reshape('c', d),
+                a -> a.castTo(org.nd4j.linalg.api.buffer.DataType.LONG).reshape('c'), false);
+    }
+
+    /**
      * A matrix stored transposed: PyTorch {@code [b, a]} against DL4J {@code [a, b]} (nn.Linear).
      *
      * @param torchName name within the module

@@ -117,11 +117,11 @@ public final class ParamMappers {
 
     /**
      * A mapper that renames parameters one to one, PyTorch tensors being 1-D vectors of the DL4J
-     * parameter's elements, or scalars for the names in {@code scalars}. DL4J keys the layer does
+     * parameter's elements, or 0-d int64 counters for the names in {@code scalars}. DL4J keys the layer does
      * not have (an optional affine part, say) are skipped.
      *
      * @param torchThenDl4j pairs: PyTorch name, DL4J key, PyTorch name, DL4J key, ...
-     * @param scalars       PyTorch names stored as 0-d tensors
+     * @param scalars       PyTorch names stored as 0-d int64 counters
      * @return the mapper
      */
     public static ParamMapper renamed(String[] torchThenDl4j, Set<String> scalars) {
@@ -135,8 +135,9 @@ public final class ParamMappers {
             for (int i = 0; i < pairs.length; i += 2) {
                 INDArray p = params.get(pairs[i + 1]);
                 if (p != null) {
-                    long[] t = sc.contains(pairs[i]) && p.length() == 1 ? new long[0] : new long[] {p.length()};
-                    r.add(ParamBinding.reshaped(pairs[i], pairs[i + 1], p.shape(), t));
+                    r.add(sc.contains(pairs[i]) && p.length() == 1
+                            ? ParamBinding.counter(pairs[i], pairs[i + 1], p.shape())
+                            : ParamBinding.reshaped(pairs[i], pairs[i + 1], p.shape(), p.length()));
                 }
             }
             return r;
