@@ -178,7 +178,7 @@ public final class InstanceNorm {
                                                 InstanceNormLayout layout,
                                                 INDArray dx, INDArray dGamma, INDArray dBeta) {
         int channel = layout.channelAxis();
-        int[] allButChannel = allAxesExcept(x.rank(), channel);
+        int[] allButChannel = layout.nonChannelAxes();
         INDArray invStd = inverseStd(runningVar.castTo(x.dataType()), eps);
 
         if (dBeta != null) {
@@ -294,15 +294,5 @@ public final class InstanceNorm {
     private static INDArray broadcast(org.nd4j.linalg.api.ops.BroadcastOp op) {
         Nd4j.getExecutioner().exec(op);
         return op.z();
-    }
-
-    private static int[] allAxesExcept(int rank, int axis) {
-        int[] axes = new int[rank - 1];
-        for (int i = 0, j = 0; i < rank; i++) {
-            if (i != axis) {
-                axes[j++] = i;
-            }
-        }
-        return axes;
     }
 }

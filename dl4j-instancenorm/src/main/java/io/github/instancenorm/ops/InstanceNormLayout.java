@@ -47,6 +47,17 @@ public record InstanceNormLayout(int rank, boolean channelsLast) {
         return axes;
     }
 
+    /** @return every axis but the channel axis, in increasing order; per-channel sums run over these */
+    public int[] nonChannelAxes() {
+        int[] axes = new int[rank - 1];
+        for (int i = 0, j = 0; i < rank; i++) {
+            if (i != channelAxis()) {
+                axes[j++] = i;
+            }
+        }
+        return axes;
+    }
+
     /** @return the axes a per-instance {@code [N, C]} statistic is broadcast along: batch and channel */
     public int[] instanceAxes() {
         return new int[] {0, channelAxis()};

@@ -90,7 +90,7 @@ public final class SDInstanceNorm {
         SDVariable y = normalize(sd, base, x, moments, gamma, beta, eps, layout);
 
         // Mean over the batch and the (size-1) spatial axes of the keep-dims statistics leaves [C].
-        int[] allButChannel = allAxesExcept(layout.rank(), layout.channelAxis());
+        int[] allButChannel = layout.nonChannelAxes();
         SDVariable batchMean = sd.mean(base + "/batchMean", moments.mean(), false, allButChannel);
         // M, known only when the graph runs: the input's length over the statistics' length.
         DataType type = x.dataType();
@@ -251,15 +251,5 @@ public final class SDInstanceNorm {
             i++;
         }
         return "instance_norm_" + i;
-    }
-
-    private static int[] allAxesExcept(int rank, int axis) {
-        int[] axes = new int[rank - 1];
-        for (int i = 0, j = 0; i < rank; i++) {
-            if (i != axis) {
-                axes[j++] = i;
-            }
-        }
-        return axes;
     }
 }
