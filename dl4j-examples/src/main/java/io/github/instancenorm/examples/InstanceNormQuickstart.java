@@ -29,7 +29,7 @@ import static io.github.instancenorm.params.InstanceNormalizationParamInitialize
  * running statistics gathered during training. For data whose per-image statistics are alike (as here), the two
  * agree once the running averages have converged, which this example measures before and after training.
  *
- * <p>Run: {@code mvn -q -B install -DskipTests && mvn -q -B -f dl4j-examples exec:java}
+ * <p>Run: {@code mvn -q -B -f dl4j-examples exec:java -Dexample.main=io.github.instancenorm.examples.InstanceNormQuickstart}
  */
 public final class InstanceNormQuickstart {
 

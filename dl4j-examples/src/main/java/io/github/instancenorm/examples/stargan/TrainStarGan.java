@@ -33,8 +33,8 @@ import java.util.Properties;
  * independently trained attribute classifier and a content (shape mask IoU) check, writes a summary, and
  * exports the generator as a PyTorch state dict ({@code G.ckpt}) that yunjey/stargan's {@code Generator} loads.
  *
- * <p>Run: {@code mvn -q -B install -DskipTests && mvn -q -B -f dl4j-examples exec:java
- * -Dexec.mainClass=io.github.instancenorm.examples.stargan.TrainStarGan}; {@code --help} lists the flags.
+ * <p>Run (the examples module's default main class): {@code mvn -q -B install -DskipTests &&
+ * mvn -q -B -f dl4j-examples exec:java}; {@code -Dexec.args="--help"} lists the flags.
  */
 public final class TrainStarGan {
 
