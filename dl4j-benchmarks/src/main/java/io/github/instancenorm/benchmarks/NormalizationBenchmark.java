@@ -169,13 +169,14 @@ public class NormalizationBenchmark {
                 .policySpill(SpillPolicy.REALLOCATE)
                 .policyAllocation(AllocationPolicy.OVERALLOCATE)
                 .build();
+        // defaultNoWorkspace() only covers the roles not configured before it, so it comes last.
         return LayerWorkspaceMgr.builder()
-                .defaultNoWorkspace()
                 .with(ArrayType.INPUT, "BENCH_ACT", conf)
                 .with(ArrayType.ACTIVATIONS, "BENCH_ACT", conf)
                 .with(ArrayType.ACTIVATION_GRAD, "BENCH_GRAD", conf)
                 .with(ArrayType.FF_WORKING_MEM, "BENCH_FF", conf)
                 .with(ArrayType.BP_WORKING_MEM, "BENCH_BP", conf)
+                .defaultNoWorkspace()
                 .build();
     }
 

@@ -2,13 +2,12 @@ package io.github.instancenorm.ops;
 
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.shape.Shape;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
 import java.util.Arrays;
-import java.util.function.IntConsumer;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.stream.IntStream;
 
 /**
@@ -27,9 +26,10 @@ import java.util.stream.IntStream;
  *   <li>inference forward: one read and one write;</li>
  *   <li>backward: one pass for {@code sum(g)} and {@code sum((x - mean) * g)}, one that writes {@code dx}.</li>
  * </ul>
- * No input-sized temporary is allocated. All statistics are accumulated in {@code double}, for float input too
- * (as PyTorch's CPU kernels do), and the results do not depend on the number of threads: blocks are merged in a
- * fixed order.
+ * No input-sized temporary is allocated. Double input is accumulated in double throughout. Float blocks are summed
+ * pairwise in float (SIMD-friendly, error {@code O(eps log blockSize)}) and merged in double, much as PyTorch's
+ * cascade sums do; the element-wise outputs are computed in the arrays' own type with per-instance coefficients.
+ * The results do not depend on the number of threads: blocks are merged in a fixed order.
  *
  * <p>Work is split over the common fork-join pool by instance (channels-first) or by blocks of spatial rows
  * (channels-last, where a sample's channels are interleaved), so a batch of one uses every core too.
@@ -59,8 +59,8 @@ public final class InstanceNormCpuKernels {
 
     /**
      * Whether the fast path can compute an op on these arrays: the fast path is enabled, the backend is ND4J's CPU
-     * backend, and every non-null array is float or double (all the same type), c-ordered, contiguous and
-     * addressable by a Java buffer.
+     * backend, and every non-null array is float or double (all the same type), dense in row-major order and
+     * addressable by a Java buffer (under 2 GiB).
      *
      * @param arrays the large arrays of an op (input, output, gradients); {@code null}s are skipped
      * @return whether the fast path applies
@@ -82,13 +82,31 @@ public final class InstanceNormCpuKernels {
             } else if (a.dataType() != type) {
                 return false;
             }
-            if (a.isEmpty() || a.ordering() != 'c' || !Shape.hasDefaultStridesForShape(a)
-                    || a.offset() != a.data().offset()
+            if (a.isEmpty() || !denseRowMajor(a) || a.offset() != a.data().offset()
                     || a.offset() + a.length() > Integer.MAX_VALUE / a.data().getElementSize()) {
                 return false;
             }
         }
         return type != null;
+    }
+
+    /**
+     * Whether the elements lie in row-major (c) order with no gaps. Axes of size 1 are skipped: their stride is
+     * irrelevant (ND4J's own {@code Shape.hasDefaultStridesForShape} rejects some such arrays).
+     */
+    static boolean denseRowMajor(INDArray a) {
+        long[] shape = a.shape();
+        long[] stride = a.stride();
+        long expected = 1;
+        for (int i = shape.length - 1; i >= 0; i--) {
+            if (shape[i] != 1) {
+                if (stride[i] != expected) {
+                    return false;
+                }
+                expected *= shape[i];
+            }
+        }
+        return true;
     }
 
     private static boolean isCpuBackend() {
@@ -306,7 +324,8 @@ public final class InstanceNormCpuKernels {
     }
 
     // ---------------------------------------------------------------------------------------------------------
-    // Passes over the large arrays. Per-instance vectors are indexed n * C + c.
+    // Passes over the large arrays. Per-instance vectors are indexed n * C + c. The outer loops (tasks, blocks,
+    // merging) are shared; Data does the per-block arithmetic in the arrays' own type.
     // ---------------------------------------------------------------------------------------------------------
 
     /** @return {mean, biased variance} of each instance */
@@ -315,10 +334,32 @@ public final class InstanceNormCpuKernels {
         double[] mean = new double[n];
         double[] var = new double[n];
         if (!geo.channelsLast) {
-            run(geo.firstTasks(), geo.total(), t -> {
-                Scratch s = Scratch.get(BLOCK);
+            run(geo.firstTasks(), geo.total(), BLOCK, 1, (t, s) -> {
+                if (geo.instancesPerBlock > 1) {
+                    for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i += geo.instancesPerBlock) {
+                        x.groupMoments((long) i * geo.spatial, (int) geo.spatial,
+                                Math.min(geo.instancesPerBlock, end - i), mean, var, i, s);
+                    }
+                    return;
+                }
                 for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i++) {
-                    instanceStats(x, (long) i * geo.spatial, geo.spatial, s, mean, var, i);
+                    long offset = (long) i * geo.spatial;
+                    double m = 0;
+                    double m2 = 0;
+                    long count = 0;
+                    for (long done = 0; done < geo.spatial; ) {
+                        int len = (int) Math.min(BLOCK, geo.spatial - done);
+                        x.blockMoments(offset + done, len, s);
+                        // Chan et al.: merge (count, m, m2) with the block's (len, s.r0, s.r1).
+                        long total = count + len;
+                        double delta = s.r0 - m;
+                        m += delta * len / total;
+                        m2 += s.r1 + delta * delta * ((double) count * len / total);
+                        count = total;
+                        done += len;
+                    }
+                    mean[i] = m;
+                    var[i] = m2 / geo.spatial;
                 }
             });
             return new double[][] {mean, var};
@@ -330,39 +371,15 @@ public final class InstanceNormCpuKernels {
         double[][] partMean = new double[tasks][];
         double[][] partM2 = new double[tasks][];
         long[] partCount = new long[tasks];
-        run(tasks, geo.total(), t -> {
-            Scratch s = Scratch.get(geo.blockRows * c);
+        run(tasks, geo.total(), geo.blockRows * c, c, (t, s) -> {
             double[] pm = new double[c];
             double[] pm2 = new double[c];
             long count = 0;
-            long row = geo.lastTaskFirstRow(t);
-            long end = geo.lastTaskEndRow(t);
-            long base = geo.lastTaskSample(t) * geo.spatial * c;
-            double[] a = s.a;
-            double[] bm = s.b;
-            double[] bm2 = s.c;
-            while (row < end) {
+            long base = (long) geo.lastTaskSample(t) * geo.spatial * c;
+            for (long row = geo.lastTaskFirstRow(t), end = geo.lastTaskEndRow(t); row < end; ) {
                 int rows = (int) Math.min(geo.blockRows, end - row);
-                x.load(base + row * c, a, rows * c, s);
-                Arrays.fill(bm, 0, c, 0.0);
-                Arrays.fill(bm2, 0, c, 0.0);
-                for (int r = 0; r < rows; r++) {
-                    int o = r * c;
-                    for (int k = 0; k < c; k++) {
-                        bm[k] += a[o + k];
-                    }
-                }
-                for (int k = 0; k < c; k++) {
-                    bm[k] /= rows;
-                }
-                for (int r = 0; r < rows; r++) {
-                    int o = r * c;
-                    for (int k = 0; k < c; k++) {
-                        double d = a[o + k] - bm[k];
-                        bm2[k] += d * d;
-                    }
-                }
-                mergeVectors(pm, pm2, count, bm, bm2, rows, c);
+                x.rowMoments(base + row * c, rows, c, s);
+                mergeVectors(pm, pm2, count, s.dv0, s.dv1, rows, c);
                 count += rows;
                 row += rows;
             }
@@ -386,43 +403,6 @@ public final class InstanceNormCpuKernels {
         return new double[][] {mean, var};
     }
 
-    /** Mean and biased variance of one contiguous instance, block by block. */
-    private static void instanceStats(Data x, long offset, long length, Scratch s, double[] mean, double[] var,
-                                      int i) {
-        double[] a = s.a;
-        double m = 0;
-        double m2 = 0;
-        long count = 0;
-        for (long done = 0; done < length; ) {
-            int len = (int) Math.min(BLOCK, length - done);
-            x.load(offset + done, a, len, s);
-            double bm = sum(a, len) / len;
-            double s0 = 0;
-            double s1 = 0;
-            int k = 0;
-            for (; k + 1 < len; k += 2) {
-                double d0 = a[k] - bm;
-                double d1 = a[k + 1] - bm;
-                s0 += d0 * d0;
-                s1 += d1 * d1;
-            }
-            if (k < len) {
-                double d = a[k] - bm;
-                s0 += d * d;
-            }
-            double bm2 = s0 + s1;
-            // Chan et al.: merge (count, m, m2) with the block's (len, bm, bm2).
-            long total = count + len;
-            double delta = bm - m;
-            m += delta * len / total;
-            m2 += bm2 + delta * delta * ((double) count * len / total);
-            count = total;
-            done += len;
-        }
-        mean[i] = m;
-        var[i] = m2 / length;
-    }
-
     /** Merges per-channel block statistics {@code (nb, bm, bm2)} into {@code (na, m, m2)}, in place. */
     private static void mergeVectors(double[] m, double[] m2, long na, double[] bm, double[] bm2, long nb, int c) {
         long total = na + nb;
@@ -441,20 +421,19 @@ public final class InstanceNormCpuKernels {
     /** {@code out = x * scale[instance] + shift[instance]}. */
     static void affine(Data x, Data out, Geometry geo, double[] scale, double[] shift) {
         if (!geo.channelsLast) {
-            run(geo.firstTasks(), geo.total(), t -> {
-                Scratch s = Scratch.get(BLOCK);
-                double[] a = s.a;
+            run(geo.firstTasks(), geo.total(), BLOCK, 1, (t, s) -> {
+                if (geo.instancesPerBlock > 1) {
+                    for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i += geo.instancesPerBlock) {
+                        x.groupAffine(out, (long) i * geo.spatial, (int) geo.spatial,
+                                Math.min(geo.instancesPerBlock, end - i), scale, shift, i, s);
+                    }
+                    return;
+                }
                 for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i++) {
                     long offset = (long) i * geo.spatial;
-                    double sc = scale[i];
-                    double sh = shift[i];
                     for (long done = 0; done < geo.spatial; ) {
                         int len = (int) Math.min(BLOCK, geo.spatial - done);
-                        x.load(offset + done, a, len, s);
-                        for (int k = 0; k < len; k++) {
-                            a[k] = a[k] * sc + sh;
-                        }
-                        out.store(offset + done, a, len, s);
+                        x.affineBlock(out, offset + done, len, scale[i], shift[i], s);
                         done += len;
                     }
                 }
@@ -462,23 +441,13 @@ public final class InstanceNormCpuKernels {
             return;
         }
         int c = geo.channels;
-        run(geo.lastTasks(), geo.total(), t -> {
-            Scratch s = Scratch.get(geo.blockRows * c);
-            double[] a = s.a;
+        run(geo.lastTasks(), geo.total(), geo.blockRows * c, c, (t, s) -> {
             int sample = geo.lastTaskSample(t);
             long base = (long) sample * geo.spatial * c;
-            int io = sample * c;
+            x.setVectors(s, c, scale, shift, null, null, sample * c);
             for (long row = geo.lastTaskFirstRow(t), end = geo.lastTaskEndRow(t); row < end; ) {
                 int rows = (int) Math.min(geo.blockRows, end - row);
-                long at = base + row * c;
-                x.load(at, a, rows * c, s);
-                for (int r = 0; r < rows; r++) {
-                    int o = r * c;
-                    for (int k = 0; k < c; k++) {
-                        a[o + k] = a[o + k] * scale[io + k] + shift[io + k];
-                    }
-                }
-                out.store(at, a, rows * c, s);
+                x.affineRows(out, base + row * c, rows, c, s);
                 row += rows;
             }
         });
@@ -490,36 +459,27 @@ public final class InstanceNormCpuKernels {
         double[] gradSum = new double[n];
         double[] dot = new double[n];
         if (!geo.channelsLast) {
-            run(geo.firstTasks(), geo.total(), t -> {
-                Scratch s = Scratch.get(BLOCK);
-                double[] a = s.a;
-                double[] b = s.b;
+            run(geo.firstTasks(), geo.total(), BLOCK, 1, (t, s) -> {
+                if (geo.instancesPerBlock > 1) {
+                    for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i += geo.instancesPerBlock) {
+                        x.groupGradSums(g, (long) i * geo.spatial, (int) geo.spatial,
+                                Math.min(geo.instancesPerBlock, end - i), mean, gradSum, dot, i, s);
+                    }
+                    return;
+                }
                 for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i++) {
                     long offset = (long) i * geo.spatial;
-                    double mu = mean[i];
-                    double sg0 = 0;
-                    double sg1 = 0;
-                    double sd0 = 0;
-                    double sd1 = 0;
+                    double sg = 0;
+                    double sd = 0;
                     for (long done = 0; done < geo.spatial; ) {
                         int len = (int) Math.min(BLOCK, geo.spatial - done);
-                        x.load(offset + done, a, len, s);
-                        g.load(offset + done, b, len, s);
-                        int k = 0;
-                        for (; k + 1 < len; k += 2) {
-                            sg0 += b[k];
-                            sg1 += b[k + 1];
-                            sd0 += (a[k] - mu) * b[k];
-                            sd1 += (a[k + 1] - mu) * b[k + 1];
-                        }
-                        if (k < len) {
-                            sg0 += b[k];
-                            sd0 += (a[k] - mu) * b[k];
-                        }
+                        x.blockGradSums(g, offset + done, len, mean[i], s);
+                        sg += s.r0;
+                        sd += s.r1;
                         done += len;
                     }
-                    gradSum[i] = sg0 + sg1;
-                    dot[i] = sd0 + sd1;
+                    gradSum[i] = sg;
+                    dot[i] = sd;
                 }
             });
             return new double[][] {gradSum, dot};
@@ -528,27 +488,15 @@ public final class InstanceNormCpuKernels {
         int tasks = geo.lastTasks();
         double[][] partG = new double[tasks][];
         double[][] partD = new double[tasks][];
-        run(tasks, geo.total(), t -> {
-            Scratch s = Scratch.get(geo.blockRows * c);
-            double[] a = s.a;
-            double[] b = s.b;
+        run(tasks, geo.total(), geo.blockRows * c, c, (t, s) -> {
             double[] pg = new double[c];
             double[] pd = new double[c];
             int sample = geo.lastTaskSample(t);
             long base = (long) sample * geo.spatial * c;
-            int io = sample * c;
+            x.setVectors(s, c, mean, null, null, null, sample * c);
             for (long row = geo.lastTaskFirstRow(t), end = geo.lastTaskEndRow(t); row < end; ) {
                 int rows = (int) Math.min(geo.blockRows, end - row);
-                long at = base + row * c;
-                x.load(at, a, rows * c, s);
-                g.load(at, b, rows * c, s);
-                for (int r = 0; r < rows; r++) {
-                    int o = r * c;
-                    for (int k = 0; k < c; k++) {
-                        pg[k] += b[o + k];
-                        pd[k] += (a[o + k] - mean[io + k]) * b[o + k];
-                    }
-                }
+                x.rowGradSums(g, base + row * c, rows, c, pg, pd, s);
                 row += rows;
             }
             partG[t] = pg;
@@ -570,32 +518,24 @@ public final class InstanceNormCpuKernels {
      */
     static void gradInput(Data x, Data g, Data dx, Geometry geo, double[] a, double[] b, double[] c,
                           double[] mean) {
-        boolean full = b != null;
         if (!geo.channelsLast) {
-            run(geo.firstTasks(), geo.total(), t -> {
-                Scratch s = Scratch.get(BLOCK);
-                double[] xa = s.a;
-                double[] ga = s.b;
+            run(geo.firstTasks(), geo.total(), BLOCK, 1, (t, s) -> {
+                if (geo.instancesPerBlock > 1) {
+                    for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i += geo.instancesPerBlock) {
+                        g.groupGradInput(b == null ? null : x, dx, (long) i * geo.spatial, (int) geo.spatial,
+                                Math.min(geo.instancesPerBlock, end - i), a, b, c, mean, i, s);
+                    }
+                    return;
+                }
                 for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i++) {
                     long offset = (long) i * geo.spatial;
-                    double ai = a[i];
-                    double bi = full ? b[i] : 0;
-                    double ci = full ? c[i] : 0;
-                    double mu = full ? mean[i] : 0;
                     for (long done = 0; done < geo.spatial; ) {
                         int len = (int) Math.min(BLOCK, geo.spatial - done);
-                        g.load(offset + done, ga, len, s);
-                        if (full) {
-                            x.load(offset + done, xa, len, s);
-                            for (int k = 0; k < len; k++) {
-                                ga[k] = ai * ga[k] + bi * (xa[k] - mu) + ci;
-                            }
+                        if (b == null) {
+                            g.scaleBlock(dx, offset + done, len, a[i], s);
                         } else {
-                            for (int k = 0; k < len; k++) {
-                                ga[k] *= ai;
-                            }
+                            g.gradInputBlock(x, dx, offset + done, len, a[i], b[i], c[i], mean[i], s);
                         }
-                        dx.store(offset + done, ga, len, s);
                         done += len;
                     }
                 }
@@ -603,78 +543,75 @@ public final class InstanceNormCpuKernels {
             return;
         }
         int ch = geo.channels;
-        run(geo.lastTasks(), geo.total(), t -> {
-            Scratch s = Scratch.get(geo.blockRows * ch);
-            double[] xa = s.a;
-            double[] ga = s.b;
+        run(geo.lastTasks(), geo.total(), geo.blockRows * ch, ch, (t, s) -> {
             int sample = geo.lastTaskSample(t);
             long base = (long) sample * geo.spatial * ch;
-            int io = sample * ch;
-            double[] av = Arrays.copyOfRange(a, io, io + ch);
-            double[] bv = full ? Arrays.copyOfRange(b, io, io + ch) : null;
-            double[] cv = full ? Arrays.copyOfRange(c, io, io + ch) : null;
-            double[] mv = full ? Arrays.copyOfRange(mean, io, io + ch) : null;
+            g.setVectors(s, ch, a, b, c, mean, sample * ch);
             for (long row = geo.lastTaskFirstRow(t), end = geo.lastTaskEndRow(t); row < end; ) {
                 int rows = (int) Math.min(geo.blockRows, end - row);
-                long at = base + row * ch;
-                g.load(at, ga, rows * ch, s);
-                if (full) {
-                    x.load(at, xa, rows * ch, s);
-                    for (int r = 0; r < rows; r++) {
-                        int o = r * ch;
-                        for (int k = 0; k < ch; k++) {
-                            ga[o + k] = av[k] * ga[o + k] + bv[k] * (xa[o + k] - mv[k]) + cv[k];
-                        }
-                    }
-                } else {
-                    for (int r = 0; r < rows; r++) {
-                        int o = r * ch;
-                        for (int k = 0; k < ch; k++) {
-                            ga[o + k] *= av[k];
-                        }
-                    }
-                }
-                dx.store(at, ga, rows * ch, s);
+                g.gradInputRows(b == null ? null : x, dx, base + row * ch, rows, ch, s);
                 row += rows;
             }
         });
     }
 
-    private static double sum(double[] a, int len) {
-        double s0 = 0;
-        double s1 = 0;
-        double s2 = 0;
-        double s3 = 0;
-        int k = 0;
-        for (; k + 3 < len; k += 4) {
-            s0 += a[k];
-            s1 += a[k + 1];
-            s2 += a[k + 2];
-            s3 += a[k + 3];
-        }
-        for (; k < len; k++) {
-            s0 += a[k];
-        }
-        return (s0 + s1) + (s2 + s3);
+    /** A task of a pass: task number and the scratch to work in. */
+    private interface Task {
+        void run(int task, Scratch scratch);
     }
 
-    /** Runs {@code tasks} tasks, in parallel when the job is big enough to pay for it. */
-    private static void run(int tasks, long elements, IntConsumer task) {
+    /**
+     * Runs {@code tasks} tasks, in parallel on the common fork-join pool when the job is big enough to pay for it,
+     * each with a scratch of at least {@code size} elements and {@code channels} channels.
+     */
+    private static void run(int tasks, long elements, int size, int channels, Task task) {
         if (tasks == 1 || elements < 2L * TASK) {
-            for (int t = 0; t < tasks; t++) {
-                task.accept(t);
+            Scratch s = Scratch.take(size, channels);
+            try {
+                for (int t = 0; t < tasks; t++) {
+                    task.run(t, s);
+                }
+            } finally {
+                Scratch.give(s);
             }
         } else {
-            IntStream.range(0, tasks).parallel().forEach(task);
+            IntStream.range(0, tasks).parallel().forEach(t -> {
+                Scratch s = Scratch.take(size, channels);
+                try {
+                    task.run(t, s);
+                } finally {
+                    Scratch.give(s);
+                }
+            });
         }
     }
 
     // ---------------------------------------------------------------------------------------------------------
-    // Small arrays and memory access.
+    // Small arrays: read and written straight through their buffers when they are plain contiguous vectors.
     // ---------------------------------------------------------------------------------------------------------
 
+    private static boolean plainVector(INDArray a) {
+        return (a.dataType() == DataType.FLOAT || a.dataType() == DataType.DOUBLE) && !a.isEmpty()
+                && denseRowMajor(a) && a.offset() == a.data().offset();
+    }
+
     private static double[] values(INDArray a) {
-        return a.castTo(DataType.DOUBLE).dup('c').data().asDouble();
+        if (!plainVector(a)) {
+            return a.castTo(DataType.DOUBLE).dup('c').data().asDouble();
+        }
+        int n = (int) a.length();
+        double[] v = new double[n];
+        if (a.dataType() == DataType.FLOAT) {
+            FloatBuffer b = a.data().asNioFloat();
+            int base = b.position();
+            for (int i = 0; i < n; i++) {
+                v[i] = b.get(base + i);
+            }
+        } else {
+            DoubleBuffer b = a.data().asNioDouble();
+            b.get(b.position(), v, 0, n);
+        }
+        return v;
     }
 
     /** @return a {@code [C]} array's values, or {@code fill} repeated when it is {@code null} */
@@ -688,12 +625,29 @@ public final class InstanceNormCpuKernels {
     }
 
     private static INDArray instanceArray(double[] v, Geometry geo, DataType type) {
-        return Nd4j.createFromArray(v).castTo(type).reshape(geo.batch, geo.channels);
+        INDArray a = Nd4j.createUninitialized(type, geo.batch, geo.channels);
+        write(a, v);
+        return a;
     }
 
     private static void assignChannels(INDArray target, double[] v) {
         if (target != null) {
+            write(target, v);
+        }
+    }
+
+    private static void write(INDArray target, double[] v) {
+        if (!plainVector(target)) {
             target.assign(Nd4j.createFromArray(v).castTo(target.dataType()).reshape(target.shape()));
+        } else if (target.dataType() == DataType.FLOAT) {
+            FloatBuffer b = target.data().asNioFloat();
+            int base = b.position();
+            for (int i = 0; i < v.length; i++) {
+                b.put(base + i, (float) v[i]);
+            }
+        } else {
+            DoubleBuffer b = target.data().asNioDouble();
+            b.put(b.position(), v, 0, v.length);
         }
     }
 
@@ -703,8 +657,9 @@ public final class InstanceNormCpuKernels {
         final int channels;
         final long spatial;
         final boolean channelsLast;
-        /** Channels-first: instances per task. */
+        /** Channels-first: instances per task, and per cached block when several fit in one (else 1). */
         final int instancesPerTask;
+        final int instancesPerBlock;
         /** Channels-last: spatial rows per cached block, rows per task, tasks per sample. */
         final int blockRows;
         final long rowsPerTask;
@@ -716,6 +671,7 @@ public final class InstanceNormCpuKernels {
             this.spatial = spatial;
             this.channelsLast = channelsLast;
             this.instancesPerTask = (int) Math.max(1, TASK / spatial);
+            this.instancesPerBlock = spatial <= BLOCK / 2 ? (int) (BLOCK / spatial) : 1;
             this.blockRows = Math.max(1, BLOCK / channels);
             long rowsPerTaskWanted = Math.max(blockRows, (TASK / ((long) blockRows * channels)) * blockRows);
             this.tasksPerSample = (int) ((spatial + rowsPerTaskWanted - 1) / rowsPerTaskWanted);
@@ -765,43 +721,148 @@ public final class InstanceNormCpuKernels {
         }
     }
 
-    /** Per-thread blocks in double, plus a float staging block for float arrays. */
+    /**
+     * Working memory of one task: two blocks in each element type, per-channel vectors (a sample's slice of the
+     * per-instance coefficients, and block statistics), and two scalar results. Kept in a small pool rather than
+     * in thread-locals, which the common pool's workers clear after every task.
+     */
     static final class Scratch {
-        private static final ThreadLocal<Scratch> LOCAL = new ThreadLocal<>();
-        final double[] a;
-        final double[] b;
-        final double[] c;
-        final float[] f;
+        private static final ConcurrentLinkedQueue<Scratch> POOL = new ConcurrentLinkedQueue<>();
+        final float[] fa;
+        final float[] fb;
+        final float[] fc;
+        final float[] fg;
+        final float[] fh;
+        final double[] da;
+        final double[] db;
+        final float[][] fv = new float[4][];
+        final double[][] dv = new double[4][];
+        final double[] dv0;
+        final double[] dv1;
+        double r0;
+        double r1;
 
-        private Scratch(int size) {
-            a = new double[size];
-            b = new double[size];
-            c = new double[size];
-            f = new float[size];
+        private Scratch(int size, int channels) {
+            fa = new float[size];
+            fb = new float[size];
+            fc = new float[size];
+            fg = new float[size];
+            fh = new float[size];
+            da = new double[size];
+            db = new double[size];
+            for (int i = 0; i < 4; i++) {
+                fv[i] = new float[channels];
+                dv[i] = new double[channels];
+            }
+            dv0 = new double[channels];
+            dv1 = new double[channels];
         }
 
-        static Scratch get(int size) {
-            Scratch s = LOCAL.get();
-            if (s == null || s.a.length < size) {
-                s = new Scratch(Math.max(size, BLOCK));
-                LOCAL.set(s);
+        static Scratch take(int size, int channels) {
+            Scratch s = POOL.poll();
+            if (s == null || s.fa.length < size || s.dv0.length < channels) {
+                s = new Scratch(Math.max(size, s == null ? BLOCK : s.fa.length),
+                        Math.max(channels, s == null ? 1 : s.dv0.length));
             }
             return s;
         }
+
+        static void give(Scratch s) {
+            POOL.offer(s);
+        }
     }
 
-    /** Bulk access to a contiguous array's host memory, element-indexed from the array's first element. */
+    /**
+     * A contiguous array's host memory, element-indexed from the array's first element, with the per-block
+     * arithmetic of every pass in the array's own element type. Blocks are copied into the task's
+     * {@link Scratch} with bulk buffer copies, computed on there, and copied back. Element-wise results are
+     * computed in the element type, as PyTorch does. Double blocks accumulate in double. Float blocks whose
+     * length is a power of two are summed pairwise in float (loops the JIT turns into SIMD code; error
+     * {@code O(eps log n)}) and the block results are merged in double; other float blocks accumulate in double.
+     * All arrays of one op have the same type, so the other {@code Data} arguments are of this class too.
+     */
     abstract static sealed class Data permits FloatData, DoubleData {
 
         static Data of(INDArray a) {
             return a.dataType() == DataType.FLOAT ? new FloatData(a) : new DoubleData(a);
         }
 
-        /** Copies {@code len} elements from {@code index} into {@code dst[0, len)}. */
-        abstract void load(long index, double[] dst, int len, Scratch s);
+        /** Mean and biased variance of {@code count} consecutive instances of {@code m} elements each. */
+        void groupMoments(long index, int m, int count, double[] mean, double[] var, int first, Scratch s) {
+            for (int j = 0; j < count; j++) {
+                blockMoments(index + (long) j * m, m, s);
+                mean[first + j] = s.r0;
+                var[first + j] = s.r1 / m;
+            }
+        }
 
-        /** Copies {@code src[0, len)} to the elements from {@code index}. */
-        abstract void store(long index, double[] src, int len, Scratch s);
+        /** {@code out = this * scale + shift} on {@code count} consecutive instances. */
+        void groupAffine(Data out, long index, int m, int count, double[] scale, double[] shift, int first,
+                         Scratch s) {
+            for (int j = 0; j < count; j++) {
+                affineBlock(out, index + (long) j * m, m, scale[first + j], shift[first + j], s);
+            }
+        }
+
+        /** With {@code this} = x: {@link #blockGradSums} of {@code count} consecutive instances. */
+        void groupGradSums(Data g, long index, int m, int count, double[] mean, double[] gradSum, double[] dot,
+                           int first, Scratch s) {
+            for (int j = 0; j < count; j++) {
+                blockGradSums(g, index + (long) j * m, m, mean[first + j], s);
+                gradSum[first + j] = s.r0;
+                dot[first + j] = s.r1;
+            }
+        }
+
+        /** With {@code this} = g: {@link #gradInputBlock}, or {@link #scaleBlock} when {@code x} is null, of
+         * {@code count} consecutive instances. */
+        void groupGradInput(Data x, Data dx, long index, int m, int count, double[] a, double[] b, double[] c,
+                            double[] mean, int first, Scratch s) {
+            for (int j = 0; j < count; j++) {
+                int i = first + j;
+                if (x == null) {
+                    scaleBlock(dx, index + (long) j * m, m, a[i], s);
+                } else {
+                    gradInputBlock(x, dx, index + (long) j * m, m, a[i], b[i], c[i], mean[i], s);
+                }
+            }
+        }
+
+        /** Block mean into {@code s.r0}, block sum of squared deviations from it into {@code s.r1}. */
+        abstract void blockMoments(long index, int len, Scratch s);
+
+        /** {@code out = this * scale + shift} on one block. */
+        abstract void affineBlock(Data out, long index, int len, double scale, double shift, Scratch s);
+
+        /** With {@code this} = x: {@code s.r0 = sum(g)}, {@code s.r1 = sum((x - mean) * g)} over one block. */
+        abstract void blockGradSums(Data g, long index, int len, double mean, Scratch s);
+
+        /** With {@code this} = g: {@code dx = a * g} on one block. */
+        abstract void scaleBlock(Data dx, long index, int len, double a, Scratch s);
+
+        /** With {@code this} = g: {@code dx = a * g + b * (x - mean) + c} on one block. */
+        abstract void gradInputBlock(Data x, Data dx, long index, int len, double a, double b, double c,
+                                     double mean, Scratch s);
+
+        /**
+         * Copies {@code c} entries from {@code from} of up to four per-instance vectors into the scratch's
+         * per-channel vectors {@code s.fv} / {@code s.dv} (null vectors are skipped).
+         */
+        abstract void setVectors(Scratch s, int c, double[] v0, double[] v1, double[] v2, double[] v3, int from);
+
+        /** Per-channel block means into {@code s.dv0} and sums of squared deviations into {@code s.dv1}. */
+        abstract void rowMoments(long index, int rows, int c, Scratch s);
+
+        /** {@code out = this * v0[c] + v1[c]} on a block of rows. */
+        abstract void affineRows(Data out, long index, int rows, int c, Scratch s);
+
+        /** With {@code this} = x and {@code v0} = mean: adds {@code g} to {@code sg}, {@code (x - mean) * g} to
+         * {@code sd}, per channel. */
+        abstract void rowGradSums(Data g, long index, int rows, int c, double[] sg, double[] sd, Scratch s);
+
+        /** With {@code this} = g and vectors a, b, c, mean: {@code dx = a g + b (x - mean) + c}, or {@code a g}
+         * when {@code x} is null. */
+        abstract void gradInputRows(Data x, Data dx, long index, int rows, int c, Scratch s);
     }
 
     static final class FloatData extends Data {
@@ -813,23 +874,345 @@ public final class InstanceNormCpuKernels {
             base = buffer.position();
         }
 
+        private void load(long index, float[] dst, int len) {
+            buffer.get(base + (int) index, dst, 0, len);
+        }
+
+        private void store(long index, float[] src, int len) {
+            buffer.put(base + (int) index, src, 0, len);
+        }
+
         @Override
-        void load(long index, double[] dst, int len, Scratch s) {
-            float[] f = s.f;
-            buffer.get(base + (int) index, f, 0, len);
+        void blockMoments(long index, int len, Scratch s) {
+            load(index, s.fa, len);
+            momentsOf(len, s);
+        }
+
+        /** {@link #blockMoments} of the block already in {@code s.fa}. */
+        private static void momentsOf(int len, Scratch s) {
+            float[] a = s.fa;
+            if (!foldable(len)) {
+                momentsScalar(a, len, s);
+                return;
+            }
+            // Pairwise sums: each level adds the upper half onto the lower half, a loop the JIT vectorizes.
+            int half = len >> 1;
+            float[] b = s.fb;
+            for (int k = 0; k < half; k++) {
+                b[k] = a[k] + a[k + half];
+            }
+            double mean = foldSum(b, s.fc, half) / len;
+            float m = (float) mean;
+            for (int k = 0; k < half; k++) {
+                float d0 = a[k] - m;
+                float d1 = a[k + half] - m;
+                b[k] = d0 * d0 + d1 * d1;
+            }
+            // Deviations from the float-rounded mean: correct the sum of squares to the exact block mean.
+            double shift = mean - m;
+            s.r0 = mean;
+            s.r1 = Math.max(0.0, foldSum(b, s.fc, half) - len * shift * shift);
+        }
+
+        private static void momentsScalar(float[] a, int len, Scratch s) {
+            double s0 = 0;
+            double s1 = 0;
+            int k = 0;
+            for (; k + 1 < len; k += 2) {
+                s0 += a[k];
+                s1 += a[k + 1];
+            }
+            if (k < len) {
+                s0 += a[k];
+            }
+            double mean = (s0 + s1) / len;
+            s0 = 0;
+            s1 = 0;
+            for (k = 0; k + 1 < len; k += 2) {
+                double d0 = a[k] - mean;
+                double d1 = a[k + 1] - mean;
+                s0 += d0 * d0;
+                s1 += d1 * d1;
+            }
+            if (k < len) {
+                double d = a[k] - mean;
+                s0 += d * d;
+            }
+            s.r0 = mean;
+            s.r1 = s0 + s1;
+        }
+
+        @Override
+        void affineBlock(Data out, long index, int len, double scale, double shift, Scratch s) {
+            float[] a = s.fa;
+            load(index, a, len);
+            float sc = (float) scale;
+            float sh = (float) shift;
             for (int k = 0; k < len; k++) {
-                dst[k] = f[k];
+                a[k] = a[k] * sc + sh;
+            }
+            ((FloatData) out).store(index, a, len);
+        }
+
+        @Override
+        void blockGradSums(Data g, long index, int len, double mean, Scratch s) {
+            load(index, s.fa, len);
+            ((FloatData) g).load(index, s.fb, len);
+            gradSumsOf(len, mean, s);
+        }
+
+        /** {@link #blockGradSums} of x and g already in {@code s.fa} and {@code s.fb}. */
+        private static void gradSumsOf(int len, double mean, Scratch s) {
+            float[] a = s.fa;
+            float[] b = s.fb;
+            if (!foldable(len)) {
+                double sg = 0;
+                double sd = 0;
+                for (int k = 0; k < len; k++) {
+                    sg += b[k];
+                    sd += (a[k] - mean) * b[k];
+                }
+                s.r0 = sg;
+                s.r1 = sd;
+                return;
+            }
+            int half = len >> 1;
+            float[] t = s.fc;
+            float m = (float) mean;
+            for (int k = 0; k < half; k++) {
+                t[k] = (a[k] - m) * b[k] + (a[k + half] - m) * b[k + half];
+            }
+            double dot = foldSum(t, a, half);
+            for (int k = 0; k < half; k++) {
+                t[k] = b[k] + b[k + half];
+            }
+            double gradSum = foldSum(t, a, half);
+            s.r0 = gradSum;
+            // The dot product used the float-rounded mean: sum((x - m) g) = sum((x - mean) g) + (mean - m) sum(g).
+            s.r1 = dot - (mean - m) * gradSum;
+        }
+
+        @Override
+        void scaleBlock(Data dx, long index, int len, double a, Scratch s) {
+            float[] b = s.fb;
+            load(index, b, len);
+            float af = (float) a;
+            for (int k = 0; k < len; k++) {
+                b[k] *= af;
+            }
+            ((FloatData) dx).store(index, b, len);
+        }
+
+        @Override
+        void gradInputBlock(Data x, Data dx, long index, int len, double a, double b, double c, double mean,
+                            Scratch s) {
+            float[] xa = s.fa;
+            float[] ga = s.fb;
+            load(index, ga, len);
+            ((FloatData) x).load(index, xa, len);
+            float af = (float) a;
+            float bf = (float) b;
+            float cf = (float) c;
+            float mf = (float) mean;
+            for (int k = 0; k < len; k++) {
+                ga[k] = af * ga[k] + bf * (xa[k] - mf) + cf;
+            }
+            ((FloatData) dx).store(index, ga, len);
+        }
+
+        // Small instances: one bulk copy in (and out) for a whole group, instead of one per instance.
+
+        @Override
+        void groupMoments(long index, int m, int count, double[] mean, double[] var, int first, Scratch s) {
+            float[] group = s.fg;
+            load(index, group, m * count);
+            for (int j = 0; j < count; j++) {
+                System.arraycopy(group, j * m, s.fa, 0, m);
+                momentsOf(m, s);
+                mean[first + j] = s.r0;
+                var[first + j] = s.r1 / m;
             }
         }
 
         @Override
-        void store(long index, double[] src, int len, Scratch s) {
-            float[] f = s.f;
-            for (int k = 0; k < len; k++) {
-                f[k] = (float) src[k];
+        void groupAffine(Data out, long index, int m, int count, double[] scale, double[] shift, int first,
+                         Scratch s) {
+            float[] a = s.fg;
+            load(index, a, m * count);
+            for (int j = 0, o = 0; j < count; j++, o += m) {
+                float sc = (float) scale[first + j];
+                float sh = (float) shift[first + j];
+                for (int k = 0; k < m; k++) {
+                    a[o + k] = a[o + k] * sc + sh;
+                }
             }
-            buffer.put(base + (int) index, f, 0, len);
+            ((FloatData) out).store(index, a, m * count);
         }
+
+        @Override
+        void groupGradSums(Data g, long index, int m, int count, double[] mean, double[] gradSum, double[] dot,
+                           int first, Scratch s) {
+            load(index, s.fg, m * count);
+            ((FloatData) g).load(index, s.fh, m * count);
+            for (int j = 0; j < count; j++) {
+                System.arraycopy(s.fg, j * m, s.fa, 0, m);
+                System.arraycopy(s.fh, j * m, s.fb, 0, m);
+                gradSumsOf(m, mean[first + j], s);
+                gradSum[first + j] = s.r0;
+                dot[first + j] = s.r1;
+            }
+        }
+
+        @Override
+        void groupGradInput(Data x, Data dx, long index, int m, int count, double[] a, double[] b, double[] c,
+                            double[] mean, int first, Scratch s) {
+            float[] ga = s.fh;
+            load(index, ga, m * count);
+            if (x != null) {
+                ((FloatData) x).load(index, s.fg, m * count);
+            }
+            float[] xa = s.fg;
+            for (int j = 0, o = 0; j < count; j++, o += m) {
+                int i = first + j;
+                float af = (float) a[i];
+                if (x == null) {
+                    for (int k = 0; k < m; k++) {
+                        ga[o + k] *= af;
+                    }
+                } else {
+                    float bf = (float) b[i];
+                    float cf = (float) c[i];
+                    float mf = (float) mean[i];
+                    for (int k = 0; k < m; k++) {
+                        ga[o + k] = af * ga[o + k] + bf * (xa[o + k] - mf) + cf;
+                    }
+                }
+            }
+            ((FloatData) dx).store(index, ga, m * count);
+        }
+
+        @Override
+        void setVectors(Scratch s, int c, double[] v0, double[] v1, double[] v2, double[] v3, int from) {
+            double[][] vs = {v0, v1, v2, v3};
+            for (int j = 0; j < 4; j++) {
+                if (vs[j] != null) {
+                    float[] f = s.fv[j];
+                    double[] d = s.dv[j];
+                    for (int k = 0; k < c; k++) {
+                        d[k] = vs[j][from + k];
+                        f[k] = (float) d[k];
+                    }
+                }
+            }
+        }
+
+        @Override
+        void rowMoments(long index, int rows, int c, Scratch s) {
+            float[] a = s.fa;
+            load(index, a, rows * c);
+            double[] bm = s.dv0;
+            double[] bm2 = s.dv1;
+            Arrays.fill(bm, 0, c, 0.0);
+            Arrays.fill(bm2, 0, c, 0.0);
+            for (int r = 0, o = 0; r < rows; r++, o += c) {
+                for (int k = 0; k < c; k++) {
+                    bm[k] += a[o + k];
+                }
+            }
+            for (int k = 0; k < c; k++) {
+                bm[k] /= rows;
+            }
+            for (int r = 0, o = 0; r < rows; r++, o += c) {
+                for (int k = 0; k < c; k++) {
+                    double d = a[o + k] - bm[k];
+                    bm2[k] += d * d;
+                }
+            }
+        }
+
+        @Override
+        void affineRows(Data out, long index, int rows, int c, Scratch s) {
+            float[] a = s.fa;
+            float[] sc = s.fv[0];
+            float[] sh = s.fv[1];
+            load(index, a, rows * c);
+            for (int r = 0, o = 0; r < rows; r++, o += c) {
+                for (int k = 0; k < c; k++) {
+                    a[o + k] = a[o + k] * sc[k] + sh[k];
+                }
+            }
+            ((FloatData) out).store(index, a, rows * c);
+        }
+
+        @Override
+        void rowGradSums(Data g, long index, int rows, int c, double[] sg, double[] sd, Scratch s) {
+            float[] a = s.fa;
+            float[] b = s.fb;
+            double[] mean = s.dv[0];
+            load(index, a, rows * c);
+            ((FloatData) g).load(index, b, rows * c);
+            for (int r = 0, o = 0; r < rows; r++, o += c) {
+                for (int k = 0; k < c; k++) {
+                    double gv = b[o + k];
+                    sg[k] += gv;
+                    sd[k] += (a[o + k] - mean[k]) * gv;
+                }
+            }
+        }
+
+        @Override
+        void gradInputRows(Data x, Data dx, long index, int rows, int c, Scratch s) {
+            float[] ga = s.fb;
+            float[] av = s.fv[0];
+            load(index, ga, rows * c);
+            if (x == null) {
+                for (int r = 0, o = 0; r < rows; r++, o += c) {
+                    for (int k = 0; k < c; k++) {
+                        ga[o + k] *= av[k];
+                    }
+                }
+            } else {
+                float[] xa = s.fa;
+                float[] bv = s.fv[1];
+                float[] cv = s.fv[2];
+                float[] mv = s.fv[3];
+                ((FloatData) x).load(index, xa, rows * c);
+                for (int r = 0, o = 0; r < rows; r++, o += c) {
+                    for (int k = 0; k < c; k++) {
+                        ga[o + k] = av[k] * ga[o + k] + bv[k] * (xa[o + k] - mv[k]) + cv[k];
+                    }
+                }
+            }
+            ((FloatData) dx).store(index, ga, rows * c);
+        }
+    }
+
+    /** Whether a block's length suits the pairwise float sums: a power of two, at least 32. */
+    private static boolean foldable(int len) {
+        return len >= 32 && Integer.bitCount(len) == 1;
+    }
+
+    /**
+     * Sums {@code v[0, n)} ({@code n} a power of two, at least 16) pairwise, halving between {@code v} and
+     * {@code spare} until 16 partial sums are left, which are added in double. Both arrays are overwritten.
+     */
+    private static double foldSum(float[] v, float[] spare, int n) {
+        float[] src = v;
+        float[] dst = spare;
+        for (int h = n >> 1; h >= 16; h >>= 1) {
+            for (int k = 0; k < h; k++) {
+                dst[k] = src[k] + src[k + h];
+            }
+            float[] t = src;
+            src = dst;
+            dst = t;
+            n = h;
+        }
+        double sum = 0;
+        for (int k = 0; k < n; k++) {
+            sum += src[k];
+        }
+        return sum;
     }
 
     static final class DoubleData extends Data {
@@ -841,14 +1224,200 @@ public final class InstanceNormCpuKernels {
             base = buffer.position();
         }
 
-        @Override
-        void load(long index, double[] dst, int len, Scratch s) {
+        private void load(long index, double[] dst, int len) {
             buffer.get(base + (int) index, dst, 0, len);
         }
 
-        @Override
-        void store(long index, double[] src, int len, Scratch s) {
+        private void store(long index, double[] src, int len) {
             buffer.put(base + (int) index, src, 0, len);
+        }
+
+        @Override
+        void blockMoments(long index, int len, Scratch s) {
+            double[] a = s.da;
+            load(index, a, len);
+            double s0 = 0;
+            double s1 = 0;
+            double s2 = 0;
+            double s3 = 0;
+            int k = 0;
+            for (; k + 3 < len; k += 4) {
+                s0 += a[k];
+                s1 += a[k + 1];
+                s2 += a[k + 2];
+                s3 += a[k + 3];
+            }
+            for (; k < len; k++) {
+                s0 += a[k];
+            }
+            double mean = ((s0 + s1) + (s2 + s3)) / len;
+            s0 = 0;
+            s1 = 0;
+            s2 = 0;
+            s3 = 0;
+            for (k = 0; k + 3 < len; k += 4) {
+                double d0 = a[k] - mean;
+                double d1 = a[k + 1] - mean;
+                double d2 = a[k + 2] - mean;
+                double d3 = a[k + 3] - mean;
+                s0 += d0 * d0;
+                s1 += d1 * d1;
+                s2 += d2 * d2;
+                s3 += d3 * d3;
+            }
+            for (; k < len; k++) {
+                double d = a[k] - mean;
+                s0 += d * d;
+            }
+            s.r0 = mean;
+            s.r1 = (s0 + s1) + (s2 + s3);
+        }
+
+        @Override
+        void affineBlock(Data out, long index, int len, double scale, double shift, Scratch s) {
+            double[] a = s.da;
+            load(index, a, len);
+            for (int k = 0; k < len; k++) {
+                a[k] = a[k] * scale + shift;
+            }
+            ((DoubleData) out).store(index, a, len);
+        }
+
+        @Override
+        void blockGradSums(Data g, long index, int len, double mean, Scratch s) {
+            double[] a = s.da;
+            double[] b = s.db;
+            load(index, a, len);
+            ((DoubleData) g).load(index, b, len);
+            double sg0 = 0;
+            double sg1 = 0;
+            double sd0 = 0;
+            double sd1 = 0;
+            int k = 0;
+            for (; k + 1 < len; k += 2) {
+                sg0 += b[k];
+                sg1 += b[k + 1];
+                sd0 += (a[k] - mean) * b[k];
+                sd1 += (a[k + 1] - mean) * b[k + 1];
+            }
+            if (k < len) {
+                sg0 += b[k];
+                sd0 += (a[k] - mean) * b[k];
+            }
+            s.r0 = sg0 + sg1;
+            s.r1 = sd0 + sd1;
+        }
+
+        @Override
+        void scaleBlock(Data dx, long index, int len, double a, Scratch s) {
+            double[] b = s.db;
+            load(index, b, len);
+            for (int k = 0; k < len; k++) {
+                b[k] *= a;
+            }
+            ((DoubleData) dx).store(index, b, len);
+        }
+
+        @Override
+        void gradInputBlock(Data x, Data dx, long index, int len, double a, double b, double c, double mean,
+                            Scratch s) {
+            double[] xa = s.da;
+            double[] ga = s.db;
+            load(index, ga, len);
+            ((DoubleData) x).load(index, xa, len);
+            for (int k = 0; k < len; k++) {
+                ga[k] = a * ga[k] + b * (xa[k] - mean) + c;
+            }
+            ((DoubleData) dx).store(index, ga, len);
+        }
+
+        @Override
+        void setVectors(Scratch s, int c, double[] v0, double[] v1, double[] v2, double[] v3, int from) {
+            double[][] vs = {v0, v1, v2, v3};
+            for (int j = 0; j < 4; j++) {
+                if (vs[j] != null) {
+                    System.arraycopy(vs[j], from, s.dv[j], 0, c);
+                }
+            }
+        }
+
+        @Override
+        void rowMoments(long index, int rows, int c, Scratch s) {
+            double[] a = s.da;
+            load(index, a, rows * c);
+            double[] bm = s.dv0;
+            double[] bm2 = s.dv1;
+            Arrays.fill(bm, 0, c, 0.0);
+            Arrays.fill(bm2, 0, c, 0.0);
+            for (int r = 0, o = 0; r < rows; r++, o += c) {
+                for (int k = 0; k < c; k++) {
+                    bm[k] += a[o + k];
+                }
+            }
+            for (int k = 0; k < c; k++) {
+                bm[k] /= rows;
+            }
+            for (int r = 0, o = 0; r < rows; r++, o += c) {
+                for (int k = 0; k < c; k++) {
+                    double d = a[o + k] - bm[k];
+                    bm2[k] += d * d;
+                }
+            }
+        }
+
+        @Override
+        void affineRows(Data out, long index, int rows, int c, Scratch s) {
+            double[] a = s.da;
+            double[] sc = s.dv[0];
+            double[] sh = s.dv[1];
+            load(index, a, rows * c);
+            for (int r = 0, o = 0; r < rows; r++, o += c) {
+                for (int k = 0; k < c; k++) {
+                    a[o + k] = a[o + k] * sc[k] + sh[k];
+                }
+            }
+            ((DoubleData) out).store(index, a, rows * c);
+        }
+
+        @Override
+        void rowGradSums(Data g, long index, int rows, int c, double[] sg, double[] sd, Scratch s) {
+            double[] a = s.da;
+            double[] b = s.db;
+            double[] mean = s.dv[0];
+            load(index, a, rows * c);
+            ((DoubleData) g).load(index, b, rows * c);
+            for (int r = 0, o = 0; r < rows; r++, o += c) {
+                for (int k = 0; k < c; k++) {
+                    sg[k] += b[o + k];
+                    sd[k] += (a[o + k] - mean[k]) * b[o + k];
+                }
+            }
+        }
+
+        @Override
+        void gradInputRows(Data x, Data dx, long index, int rows, int c, Scratch s) {
+            double[] ga = s.db;
+            double[] av = s.dv[0];
+            load(index, ga, rows * c);
+            if (x == null) {
+                for (int r = 0, o = 0; r < rows; r++, o += c) {
+                    for (int k = 0; k < c; k++) {
+                        ga[o + k] *= av[k];
+                    }
+                }
+            } else {
+                double[] xa = s.da;
+                double[] bv = s.dv[1];
+                double[] cv = s.dv[2];
+                double[] mv = s.dv[3];
+                ((DoubleData) x).load(index, xa, rows * c);
+                for (int r = 0, o = 0; r < rows; r++, o += c) {
+                    for (int k = 0; k < c; k++) {
+                        ga[o + k] = av[k] * ga[o + k] + bv[k] * (xa[o + k] - mv[k]) + cv[k];
+                    }
+                }
+            }
+            ((DoubleData) dx).store(index, ga, rows * c);
         }
     }
 }

@@ -31,6 +31,9 @@ class InstanceNormCpuKernelsTest {
                 {5, 3, 7},             // tiny 1d
                 {2, 3, 4, 5, 6},       // 3d
                 {1, 4, 300, 300},      // a batch of one, split by rows when channels-last
+                {3, 70, 20, 1},        // a trailing axis of size 1
+                {64, 32, 64},          // many small instances per block, pairwise float sums, parallel
+                {4, 8, 32, 32},        // four 1024-element instances per block
         };
         return Stream.of(DataType.FLOAT, DataType.DOUBLE).flatMap(type -> Stream.of(false, true).flatMap(last ->
                 Stream.of(shapes).map(shape -> Arguments.of(type, last, shape))));
@@ -82,6 +85,7 @@ class InstanceNormCpuKernelsTest {
     void stridedAndFOrderArraysKeepTheOpForm(DataType type) {
         INDArray x = Nd4j.randn(type, 2, 3, 4, 5);
         assertFalse(InstanceNormCpuKernels.applies(x.permute(0, 2, 3, 1)));
+        assertFalse(InstanceNormCpuKernels.applies(x.get(NDArrayIndex.all(), NDArrayIndex.interval(0, 2))));
         assertFalse(InstanceNormCpuKernels.applies(x.dup('f')));
         assertFalse(InstanceNormCpuKernels.applies(x.castTo(DataType.HALF)));
         assertFalse(InstanceNormCpuKernels.applies(x, x.castTo(type == DataType.FLOAT ? DataType.DOUBLE
