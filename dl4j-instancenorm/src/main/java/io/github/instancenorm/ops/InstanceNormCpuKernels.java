@@ -45,6 +45,8 @@ public final class InstanceNormCpuKernels {
 
     /** Elements per cached block: 32 KiB of doubles, a comfortable fit in L1/L2. */
     private static final int BLOCK = 4096;
+    /** Float instances shorter than this take plain unrolled loops instead of pairwise folds. */
+    private static final int SMALL = 256;
     /** Elements a parallel task covers, at least; below this one thread does the whole job. */
     private static final int TASK = 1 << 16;
 
@@ -1027,11 +1029,116 @@ public final class InstanceNormCpuKernels {
             float[] group = s.fg;
             load(index, group, m * count);
             for (int j = 0; j < count; j++) {
-                System.arraycopy(group, j * m, s.fa, 0, m);
-                momentsOf(m, s);
+                if (m < SMALL) {
+                    smallMoments(group, j * m, m, s);
+                } else {
+                    System.arraycopy(group, j * m, s.fa, 0, m);
+                    momentsOf(m, s);
+                }
                 mean[first + j] = s.r0;
                 var[first + j] = s.r1 / m;
             }
+        }
+
+        /**
+         * Moments of a short instance in place: eight independent float partial sums (a few elements each, so
+         * float is ample), added in double. Short loops are where the pairwise folds lose to plain code.
+         */
+        private static void smallMoments(float[] a, int off, int len, Scratch s) {
+            float p0 = 0;
+            float p1 = 0;
+            float p2 = 0;
+            float p3 = 0;
+            float p4 = 0;
+            float p5 = 0;
+            float p6 = 0;
+            float p7 = 0;
+            int end = off + len;
+            int k = off;
+            for (; k + 7 < end; k += 8) {
+                p0 += a[k];
+                p1 += a[k + 1];
+                p2 += a[k + 2];
+                p3 += a[k + 3];
+                p4 += a[k + 4];
+                p5 += a[k + 5];
+                p6 += a[k + 6];
+                p7 += a[k + 7];
+            }
+            double sum = ((double) p0 + p1) + ((double) p2 + p3) + (((double) p4 + p5) + ((double) p6 + p7));
+            for (; k < end; k++) {
+                sum += a[k];
+            }
+            double mean = sum / len;
+            float m = (float) mean;
+            p0 = 0;
+            p1 = 0;
+            p2 = 0;
+            p3 = 0;
+            p4 = 0;
+            p5 = 0;
+            p6 = 0;
+            p7 = 0;
+            for (k = off; k + 7 < end; k += 8) {
+                float d0 = a[k] - m;
+                float d1 = a[k + 1] - m;
+                float d2 = a[k + 2] - m;
+                float d3 = a[k + 3] - m;
+                float d4 = a[k + 4] - m;
+                float d5 = a[k + 5] - m;
+                float d6 = a[k + 6] - m;
+                float d7 = a[k + 7] - m;
+                p0 += d0 * d0;
+                p1 += d1 * d1;
+                p2 += d2 * d2;
+                p3 += d3 * d3;
+                p4 += d4 * d4;
+                p5 += d5 * d5;
+                p6 += d6 * d6;
+                p7 += d7 * d7;
+            }
+            double m2 = ((double) p0 + p1) + ((double) p2 + p3) + (((double) p4 + p5) + ((double) p6 + p7));
+            for (; k < end; k++) {
+                double d = a[k] - mean;
+                m2 += d * d;
+            }
+            double shift = mean - m;
+            s.r0 = mean;
+            // The unrolled part measured deviations from the float-rounded mean; correct it to the exact mean.
+            s.r1 = Math.max(0.0, m2 - (len - (len & 7)) * shift * shift);
+        }
+
+        /** {@code sum(g)} and {@code sum((x - mean) g)} of a short instance in place, as {@link #smallMoments}. */
+        private static void smallGradSums(float[] x, float[] g, int off, int len, double mean, Scratch s) {
+            float m = (float) mean;
+            float g0 = 0;
+            float g1 = 0;
+            float g2 = 0;
+            float g3 = 0;
+            float d0 = 0;
+            float d1 = 0;
+            float d2 = 0;
+            float d3 = 0;
+            int end = off + len;
+            int k = off;
+            for (; k + 3 < end; k += 4) {
+                g0 += g[k];
+                g1 += g[k + 1];
+                g2 += g[k + 2];
+                g3 += g[k + 3];
+                d0 += (x[k] - m) * g[k];
+                d1 += (x[k + 1] - m) * g[k + 1];
+                d2 += (x[k + 2] - m) * g[k + 2];
+                d3 += (x[k + 3] - m) * g[k + 3];
+            }
+            double gradSum = ((double) g0 + g1) + ((double) g2 + g3);
+            double dot = ((double) d0 + d1) + ((double) d2 + d3);
+            for (; k < end; k++) {
+                gradSum += g[k];
+                dot += (x[k] - m) * (double) g[k];
+            }
+            s.r0 = gradSum;
+            s.r1 = dot - (mean - m) * gradSum;
         }
 
         @Override
@@ -1055,9 +1162,13 @@ public final class InstanceNormCpuKernels {
             load(index, s.fg, m * count);
             ((FloatData) g).load(index, s.fh, m * count);
             for (int j = 0; j < count; j++) {
-                System.arraycopy(s.fg, j * m, s.fa, 0, m);
-                System.arraycopy(s.fh, j * m, s.fb, 0, m);
-                gradSumsOf(m, mean[first + j], s);
+                if (m < SMALL) {
+                    smallGradSums(s.fg, s.fh, j * m, m, mean[first + j], s);
+                } else {
+                    System.arraycopy(s.fg, j * m, s.fa, 0, m);
+                    System.arraycopy(s.fh, j * m, s.fb, 0, m);
+                    gradSumsOf(m, mean[first + j], s);
+                }
                 gradSum[first + j] = s.r0;
                 dot[first + j] = s.r1;
             }
@@ -1187,32 +1298,27 @@ public final class InstanceNormCpuKernels {
         }
     }
 
-    /** Whether a block's length suits the pairwise float sums: a power of two, at least 32. */
+    /** Whether a block's length suits the pairwise float sums: a power of two, at least 256. */
     private static boolean foldable(int len) {
-        return len >= 32 && Integer.bitCount(len) == 1;
+        return len >= 256 && Integer.bitCount(len) == 1;
     }
 
     /**
-     * Sums {@code v[0, n)} ({@code n} a power of two, at least 16) pairwise, halving between {@code v} and
-     * {@code spare} until 16 partial sums are left, which are added in double. Both arrays are overwritten.
+     * Sums {@code v[0, n)} ({@code n} a power of two) pairwise, halving between {@code v} and {@code spare}
+     * down to one value. Both arrays are overwritten.
      */
     private static double foldSum(float[] v, float[] spare, int n) {
         float[] src = v;
         float[] dst = spare;
-        for (int h = n >> 1; h >= 16; h >>= 1) {
+        for (int h = n >> 1; h >= 1; h >>= 1) {
             for (int k = 0; k < h; k++) {
                 dst[k] = src[k] + src[k + h];
             }
             float[] t = src;
             src = dst;
             dst = t;
-            n = h;
         }
-        double sum = 0;
-        for (int k = 0; k < n; k++) {
-            sum += src[k];
-        }
-        return sum;
+        return src[0];
     }
 
     static final class DoubleData extends Data {

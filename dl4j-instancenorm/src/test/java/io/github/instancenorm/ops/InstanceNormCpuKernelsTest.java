@@ -34,6 +34,7 @@ class InstanceNormCpuKernelsTest {
                 {3, 70, 20, 1},        // a trailing axis of size 1
                 {64, 32, 64},          // many small instances per block, pairwise float sums, parallel
                 {4, 8, 32, 32},        // four 1024-element instances per block
+                {6, 10, 203},          // short instances, not a multiple of the unrolling
         };
         return Stream.of(DataType.FLOAT, DataType.DOUBLE).flatMap(type -> Stream.of(false, true).flatMap(last ->
                 Stream.of(shapes).map(shape -> Arguments.of(type, last, shape))));
