@@ -1223,6 +1223,32 @@ public final class InstanceNormCpuKernels {
             load(index, a, rows * c);
             double[] bm = s.dv0;
             double[] bm2 = s.dv1;
+            if (rows >= 2 && Integer.bitCount(rows) == 1) {
+                // Pairwise over rows: fold the lower half of the rows onto the upper until one row is left.
+                int n = rows / 2 * c;
+                float[] b = s.fb;
+                for (int j = 0; j < n; j++) {
+                    b[j] = a[j] + a[j + n];
+                }
+                float[] sums = foldRows(b, s.fc, n, c);
+                float[] meanRow = s.fg;
+                for (int k = 0; k < c; k++) {
+                    bm[k] = (double) sums[k] / rows;
+                    meanRow[k] = (float) bm[k];
+                }
+                replicateRow(meanRow, c, n);
+                for (int j = 0; j < n; j++) {
+                    float d0 = a[j] - meanRow[j];
+                    float d1 = a[j + n] - meanRow[j];
+                    b[j] = d0 * d0 + d1 * d1;
+                }
+                sums = foldRows(b, s.fc, n, c);
+                for (int k = 0; k < c; k++) {
+                    double shift = bm[k] - meanRow[k];
+                    bm2[k] = Math.max(0.0, sums[k] - rows * shift * shift);
+                }
+                return;
+            }
             Arrays.fill(bm, 0, c, 0.0);
             Arrays.fill(bm2, 0, c, 0.0);
             for (int r = 0, o = 0; r < rows; r++, o += c) {
@@ -1262,6 +1288,31 @@ public final class InstanceNormCpuKernels {
             double[] mean = s.dv[0];
             load(index, a, rows * c);
             ((FloatData) g).load(index, b, rows * c);
+            if (rows >= 2 && Integer.bitCount(rows) == 1) {
+                int n = rows / 2 * c;
+                float[] meanRow = s.fg;
+                System.arraycopy(s.fv[0], 0, meanRow, 0, c);
+                replicateRow(meanRow, c, n);
+                float[] t = s.fc;
+                for (int j = 0; j < n; j++) {
+                    t[j] = (a[j] - meanRow[j]) * b[j] + (a[j + n] - meanRow[j]) * b[j + n];
+                }
+                float[] dots = foldRows(t, s.fh, n, c);
+                for (int k = 0; k < c; k++) {
+                    sd[k] += dots[k];
+                }
+                for (int j = 0; j < n; j++) {
+                    t[j] = b[j] + b[j + n];
+                }
+                float[] grads = foldRows(t, s.fh, n, c);
+                for (int k = 0; k < c; k++) {
+                    double gk = grads[k];
+                    sg[k] += gk;
+                    // The dot product used the float-rounded mean; move it to the exact one.
+                    sd[k] -= (mean[k] - meanRow[k]) * gk;
+                }
+                return;
+            }
             for (int r = 0, o = 0; r < rows; r++, o += c) {
                 for (int k = 0; k < c; k++) {
                     double gv = b[o + k];
@@ -1319,6 +1370,31 @@ public final class InstanceNormCpuKernels {
             dst = t;
         }
         return src[0];
+    }
+
+    /**
+     * Folds {@code n / c} rows of {@code c} values (a power of two of them) pairwise down to one row, halving
+     * between {@code v} and {@code spare}; returns the array whose first {@code c} values are the column sums.
+     */
+    private static float[] foldRows(float[] v, float[] spare, int n, int c) {
+        float[] src = v;
+        float[] dst = spare;
+        for (int h = n >> 1; h >= c; h >>= 1) {
+            for (int j = 0; j < h; j++) {
+                dst[j] = src[j] + src[j + h];
+            }
+            float[] t = src;
+            src = dst;
+            dst = t;
+        }
+        return src;
+    }
+
+    /** Repeats {@code row[0, c)} over {@code row[0, n)} ({@code n} a multiple of {@code c}). */
+    private static void replicateRow(float[] row, int c, int n) {
+        for (int o = c; o < n; o += c) {
+            System.arraycopy(row, 0, row, o, c);
+        }
     }
 
     static final class DoubleData extends Data {
