@@ -1,6 +1,7 @@
 package io.github.instancenorm.ops;
 
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -148,7 +149,7 @@ public final class InstanceNormCpuKernels {
      * @param eps    added to the variance
      * @param layout where the channel and spatial axes are
      * @param out    receives the result; same shape as {@code x}
-     * @return the {@code [N, C]} statistics, in {@code x}'s data type
+     * @return the {@code [N, C]} statistics, in {@code x}'s data type, allocated outside any workspace
      */
     public static InstanceNorm.Moments forwardWithInstanceStats(INDArray x, INDArray gamma, INDArray beta, double eps,
                                                                InstanceNormLayout layout, INDArray out) {
@@ -626,10 +627,13 @@ public final class InstanceNormCpuKernels {
         return values(a);
     }
 
+    /** @return the {@code [N, C]} statistic, outside any workspace: it is tiny and outlives the forward pass */
     private static INDArray instanceArray(double[] v, Geometry geo, DataType type) {
-        INDArray a = Nd4j.createUninitialized(type, geo.batch, geo.channels);
-        write(a, v);
-        return a;
+        try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
+            INDArray a = Nd4j.createUninitialized(type, geo.batch, geo.channels);
+            write(a, v);
+            return a;
+        }
     }
 
     private static void assignChannels(INDArray target, double[] v) {
