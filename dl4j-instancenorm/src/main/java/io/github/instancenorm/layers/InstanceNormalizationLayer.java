@@ -65,8 +65,8 @@ public class InstanceNormalizationLayer extends BaseLayer<InstanceNormalization>
 
         INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, dataType, x.shape(), 'c');
         if (instanceStats) {
-            InstanceNorm.Moments m = InstanceNorm.moments(x, layout);
-            InstanceNorm.normalizeWithInstanceStats(x, m, gamma(), beta(), conf.getEps(), layout, out);
+            InstanceNorm.Moments m = InstanceNorm.forwardWithInstanceStats(x, gamma(), beta(), conf.getEps(), layout,
+                    out);
             if (training && conf.isTrackRunningStats()) {
                 updateRunningStats(m, layout.spatialSize(x.shape()));
             }

@@ -29,10 +29,11 @@ import java.util.Arrays;
  * where {@code m} is the momentum, or {@code 1/numBatchesTracked} for a cumulative average
  * (see {@link #updateFactor(Double, long)}).
  *
- * <p>Every computation is a backend-agnostic ND4J op: reductions over the spatial axes and broadcasts of the
- * small {@code [N, C]} or {@code [C]} statistics. As PyTorch does, the forward folds the statistics and
- * the affine parameters into one scale and one shift per instance, so the large tensor is read once and
- * written once after the statistics.
+ * <p>Every computation has a backend-agnostic ND4J-op form: reductions over the spatial axes and broadcasts of
+ * the small {@code [N, C]} or {@code [C]} statistics. On ND4J's CPU backend, float and double contiguous c-order
+ * arrays take {@link InstanceNormCpuKernels} instead, the same math in fused loops over host memory. As PyTorch
+ * does, the forward folds the statistics and the affine parameters into one scale and one shift per instance, so
+ * the large tensor is read once and written once after the statistics.
  */
 public final class InstanceNorm {
 
@@ -56,6 +57,9 @@ public final class InstanceNorm {
      * @return the {@code [N, C]} statistics
      */
     public static Moments moments(INDArray x, InstanceNormLayout layout) {
+        if (InstanceNormCpuKernels.applies(x)) {
+            return InstanceNormCpuKernels.moments(x, layout);
+        }
         int[] spatial = layout.spatialAxes();
         return new Moments(x.mean(spatial), x.var(false, spatial));
     }
@@ -63,6 +67,29 @@ public final class InstanceNorm {
     /** @return {@code 1 / sqrt(variance + eps)}, a new array */
     public static INDArray inverseStd(INDArray variance, double eps) {
         return Transforms.sqrt(variance.add(eps), false).rdivi(1.0);
+    }
+
+    /**
+     * Training forward in one call: computes each instance's statistics and normalizes with them, the same as
+     * {@link #moments} followed by {@link #normalizeWithInstanceStats}. On the CPU backend this is the fused
+     * {@link InstanceNormCpuKernels} path, which reads {@code x} from memory once for both steps.
+     *
+     * @param x      the input
+     * @param gamma  {@code [C]} scale, or {@code null} for none
+     * @param beta   {@code [C]} shift, or {@code null} for none
+     * @param eps    added to the variance
+     * @param layout where the channel and spatial axes are
+     * @param out    receives the result; same shape as {@code x}
+     * @return the {@code [N, C]} statistics the forward used, for the backward and the running statistics
+     */
+    public static Moments forwardWithInstanceStats(INDArray x, INDArray gamma, INDArray beta, double eps,
+                                                   InstanceNormLayout layout, INDArray out) {
+        if (InstanceNormCpuKernels.applies(x, out)) {
+            return InstanceNormCpuKernels.forwardWithInstanceStats(x, gamma, beta, eps, layout, out);
+        }
+        Moments m = moments(x, layout);
+        normalizeWithInstanceStats(x, m, gamma, beta, eps, layout, out);
+        return m;
     }
 
     /**
@@ -79,6 +106,10 @@ public final class InstanceNorm {
      */
     public static INDArray normalizeWithInstanceStats(INDArray x, Moments moments, INDArray gamma, INDArray beta,
                                                       double eps, InstanceNormLayout layout, INDArray out) {
+        if (InstanceNormCpuKernels.applies(x, out)) {
+            InstanceNormCpuKernels.normalizeWithInstanceStats(x, moments, gamma, beta, eps, layout, out);
+            return out;
+        }
         INDArray scale = inverseStd(moments.variance(), eps);          // [N, C]
         if (gamma != null) {
             scale.muliRowVector(gamma);
@@ -107,6 +138,11 @@ public final class InstanceNorm {
     public static INDArray normalizeWithRunningStats(INDArray x, INDArray runningMean, INDArray runningVar,
                                                      INDArray gamma, INDArray beta, double eps,
                                                      InstanceNormLayout layout, INDArray out) {
+        if (InstanceNormCpuKernels.applies(x, out)) {
+            InstanceNormCpuKernels.normalizeWithRunningStats(x, runningMean, runningVar, gamma, beta, eps, layout,
+                    out);
+            return out;
+        }
         INDArray scale = channelScale(runningVar, gamma, eps, x);
         INDArray shift = runningMean.castTo(x.dataType()).mul(scale).negi();
         if (beta != null) {
@@ -133,6 +169,10 @@ public final class InstanceNorm {
     public static void backwardWithInstanceStats(INDArray x, INDArray grad, Moments moments, INDArray gamma,
                                                  double eps, InstanceNormLayout layout,
                                                  INDArray dx, INDArray dGamma, INDArray dBeta) {
+        if (InstanceNormCpuKernels.applies(x, grad, dx)) {
+            InstanceNormCpuKernels.backwardWithInstanceStats(x, grad, moments, gamma, eps, layout, dx, dGamma, dBeta);
+            return;
+        }
         int[] spatial = layout.spatialAxes();
         int[] instance = layout.instanceAxes();
         double m = layout.spatialSize(x.shape());
@@ -177,6 +217,11 @@ public final class InstanceNorm {
                                                 INDArray runningVar, INDArray gamma, double eps,
                                                 InstanceNormLayout layout,
                                                 INDArray dx, INDArray dGamma, INDArray dBeta) {
+        if (InstanceNormCpuKernels.applies(x, grad, dx)) {
+            InstanceNormCpuKernels.backwardWithRunningStats(x, grad, runningMean, runningVar, gamma, eps, layout,
+                    dx, dGamma, dBeta);
+            return;
+        }
         int channel = layout.channelAxis();
         int[] allButChannel = layout.nonChannelAxes();
         INDArray invStd = inverseStd(runningVar.castTo(x.dataType()), eps);

@@ -1,6 +1,8 @@
 package io.github.instancenorm.layers;
 
 import io.github.instancenorm.conf.InstanceNormalization;
+import io.github.instancenorm.ops.InstanceNormCpuKernels;
+import io.github.instancenorm.ops.KernelPaths;
 import io.github.instancenorm.testutil.Fixtures;
 import io.github.instancenorm.testutil.Layouts;
 import io.github.instancenorm.testutil.Nets;
@@ -26,21 +28,33 @@ import static io.github.instancenorm.testutil.Compare.assertClose;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The layer against PyTorch's {@code nn.InstanceNorm{1,2,3}d}: training forwards and their gradients, running
- * statistics after each, then an inference forward and backward, for every fixture case in both channel layouts.
+ * statistics after each, then an inference forward and backward, for every fixture case in both channel layouts
+ * and through both implementations of the math.
  */
 class InstanceNormalizationGoldenTest {
 
     static Stream<Arguments> cases() {
         return Fixtures.cases().stream()
-                .flatMap(c -> Stream.of(Layouts.values()).map(l -> Arguments.of(c, l)));
+                .flatMap(c -> Stream.of(Layouts.values()).flatMap(l -> Stream.of(KernelPaths.values())
+                        .map(p -> Arguments.of(c, l, p))));
     }
 
-    @ParameterizedTest(name = "{0} {1}")
+    /** Every fixture through both implementations: the CPU kernels and the backend-agnostic op form. */
+    @ParameterizedTest(name = "{0} {1} {2}")
     @MethodSource("cases")
-    void matchesPyTorch(Fixtures.Case c, Layouts layout) {
+    void matchesPyTorch(Fixtures.Case c, Layouts layout, KernelPaths path) {
+        if (path == KernelPaths.CPU_KERNELS) {
+            assertTrue(InstanceNormCpuKernels.applies(layout.fromChannelsFirst(c.load().get("x1"))),
+                    "the CPU kernels must apply to the fixtures");
+        }
+        path.run(() -> matchesPyTorch(c, layout));
+    }
+
+    private static void matchesPyTorch(Fixtures.Case c, Layouts layout) {
         Map<String, INDArray> fx = c.load();
         MultiLayerNetwork net = Nets.single(c, Nets.layerFor(c).build(),
                 layout.inputType(fx.get("x1").shape()));

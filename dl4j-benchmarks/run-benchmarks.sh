@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs the instance-norm benchmarks side by side with PyTorch and prints the markdown table.
+#
+#   dl4j-benchmarks/run-benchmarks.sh [--with-op-form] [--quick]
+#
+#   --with-op-form  also time the layer with its CPU kernels switched off (the ND4J-op form), the "before"
+#   --quick         one short measurement per case, to check that everything runs
+#
+# Needs JDK 17 + Maven (the build) and PyTorch for Python 3 (Debian's python3-torch; PYTHON overrides the
+# interpreter, default /usr/bin/python3). Takes about 8 minutes on 2 cores; run it on a quiet machine.
+# Results: dl4j-benchmarks/target/benchmarks/{jmh.json,torch.json,table.md}.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-/usr/bin/python3}"
+OUT=dl4j-benchmarks/target/benchmarks
+LAYERS=InstanceNorm,BatchNorm
+JMH_TIME=(-wi 2 -w 1s -i 3 -r 1s)
+TORCH_SECONDS=2
+for arg in "$@"; do
+    case "$arg" in
+        --with-op-form) LAYERS=InstanceNorm,InstanceNormOpForm,BatchNorm ;;
+        --quick) JMH_TIME=(-wi 1 -w 200ms -i 1 -r 200ms); TORCH_SECONDS=0.2 ;;
+        *) echo "unknown option $arg" >&2; exit 2 ;;
+    esac
+done
+THREADS=$(nproc)
+
+echo "== load before: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min), $THREADS cores"
+echo "== building"
+mvn -q -B -pl dl4j-benchmarks -am package -Dmaven.test.skip=true
+mkdir -p "$OUT"
+CP="dl4j-benchmarks/target/classes:$(cat dl4j-benchmarks/target/classpath.txt)"
+
+echo "== JMH: DL4J InstanceNormalization, BatchNormalization, memory copy"
+java -cp "$CP" org.openjdk.jmh.Main "${JMH_TIME[@]}" -f 1 -p layer="$LAYERS" \
+    -rf json -rff "$OUT/jmh.json" 'NormalizationBenchmark|MemoryBandwidthBenchmark' \
+    | grep -E '^(Benchmark|Normalization|MemoryBandwidth)' || true
+
+echo "== PyTorch ($THREADS threads)"
+"$PYTHON" dl4j-benchmarks/src/main/python/bench_torch.py --threads "$THREADS" --seconds "$TORCH_SECONDS" \
+    --out "$OUT/torch.json"
+
+echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$PYTHON" dl4j-benchmarks/src/main/python/report.py "$OUT/jmh.json" "$OUT/torch.json" | tee "$OUT/table.md"

@@ -1,0 +1,94 @@
+"""Times PyTorch's nn.InstanceNorm{1,2}d on the shapes and modes of NormalizationBenchmark.
+
+Run with the Debian PyTorch 1.13 (python3-torch): /usr/bin/python3 bench_torch.py [--threads 2] [--out file.json]
+
+Modes, as a network in training uses the layer:
+  trainingForward   module.train(); y = m(x), x requiring grad (autograd records the graph)
+  inferenceForward  module.eval() under torch.no_grad(): running statistics
+  forwardBackward   the training forward, then torch.autograd.grad(y, (x, weight, bias), dy)
+Layouts: "first" is NCHW / NCW; "last" is NHWC as torch.channels_last (4D) or an NWC array permuted to NCW (3D),
+which is what a channels-last model hands the layer.
+Each case reports the median milliseconds per call after a warm-up.
+"""
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+SHAPES = [(10, 64, 128, 128), (16, 256, 32, 32), (64, 32, 64)]
+
+
+def make_input(shape, last):
+    if not last:
+        return torch.randn(shape)
+    if len(shape) == 4:
+        return torch.randn(shape).contiguous(memory_format=torch.channels_last)
+    n, c, w = shape
+    return torch.randn(n, w, c).permute(0, 2, 1)
+
+
+def timed(fn, min_seconds, min_runs=5, warmup=3):
+    for _ in range(warmup):
+        fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_runs or time.perf_counter() - start < min_seconds:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def bench(shape, last, seconds):
+    c = shape[1]
+    module = (torch.nn.InstanceNorm1d if len(shape) == 3 else torch.nn.InstanceNorm2d)(
+        c, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True)
+    x = make_input(shape, last).requires_grad_(True)
+    dy = torch.randn_like(x)
+    params = (x, module.weight, module.bias)
+
+    def training_forward():
+        module.train()
+        return module(x)
+
+    def inference_forward():
+        module.eval()
+        with torch.no_grad():
+            return module(x)
+
+    def forward_backward():
+        module.train()
+        return torch.autograd.grad(module(x), params, dy)
+
+    return {
+        "trainingForward": timed(training_forward, seconds),
+        "inferenceForward": timed(inference_forward, seconds),
+        "forwardBackward": timed(forward_backward, seconds),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (match the JVM's cores)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="minimum measuring time per case")
+    parser.add_argument("--out", help="write the results as JSON here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(42)
+    results = []
+    for shape in SHAPES:
+        for layout in ("first", "last"):
+            for mode, ms in bench(shape, layout == "last", args.seconds).items():
+                row = {"shape": "x".join(map(str, shape)), "layout": layout, "mode": mode, "ms": ms}
+                results.append(row)
+                print(f"{row['shape']:>14} {layout:>5} {mode:>16} {ms:9.3f} ms", flush=True)
+    meta = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"meta": meta, "results": results}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

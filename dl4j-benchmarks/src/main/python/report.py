@@ -1,0 +1,79 @@
+"""Merges the JMH and PyTorch results into the markdown table of dl4j-benchmarks/README.md.
+
+    python3 report.py jmh.json torch.json
+
+Columns: DL4J InstanceNormalization, its ratio to PyTorch (targets: training forward <= 0.5, forward+backward
+<= 0.7, inference <= 1.0), DL4J BatchNormalization on the same array, and the memory-bandwidth bound: the fastest
+copy of an array of the same size (read once, write once) is the least a forward can take; forward+backward must
+move 2.5 times as much (forward: read x, write y; backward: read x and dy, write dx).
+"""
+import json
+import sys
+
+MODES = [("trainingForward", "training forward", 0.5, 1.0),
+         ("forwardBackward", "forward+backward", 0.7, 2.5),
+         ("inferenceForward", "inference", 1.0, 1.0)]
+
+
+def main(jmh_path, torch_path):
+    with open(jmh_path) as f:
+        jmh = json.load(f)
+    with open(torch_path) as f:
+        torch = json.load(f)
+    dl4j = {}
+    copy = {}
+    for r in jmh:
+        method = r["benchmark"].rsplit(".", 1)[1]
+        p = r["params"]
+        ms = r["primaryMetric"]["score"]
+        if "MemoryBandwidth" in r["benchmark"]:
+            copy[p["shape"]] = min(copy.get(p["shape"], float("inf")), ms)
+        else:
+            dl4j[(p["layer"], p["shape"], p["layout"], method)] = ms
+    pt = {(r["shape"], r["layout"], r["mode"]): r["ms"] for r in torch["results"]}
+    op_form = any(k[0] == "InstanceNormOpForm" for k in dl4j)
+
+    print(f"PyTorch {torch['meta']['torch']}, {torch['meta']['threads']} threads; times in ms (JMH average /"
+          f" PyTorch median); float32.\n")
+    head = "| shape | layout | mode | DL4J InstanceNorm | PyTorch | ratio | target | met |"
+    rule = "|---|---|---|---:|---:|---:|---:|:-:|"
+    if op_form:
+        head += " op form (before) |"
+        rule += "---:|"
+    head += " DL4J BatchNorm | bound | x bound |"
+    rule += "---:|---:|---:|"
+    print(head)
+    print(rule)
+    for shape in ["10x64x128x128", "16x256x32x32", "64x32x64"]:
+        rank = len(shape.split("x"))
+        for layout in ["first", "last"]:
+            name = {(4, "first"): "NCHW", (4, "last"): "NHWC", (3, "first"): "NCW", (3, "last"): "NWC"}[
+                (rank, layout)]
+            for mode, label, target, traffic in MODES:
+                ours = dl4j.get(("InstanceNorm", shape, layout, mode))
+                theirs = pt.get((shape, layout, mode))
+                if ours is None or theirs is None:
+                    continue
+                ratio = ours / theirs
+                bound = copy[shape] * traffic if shape in copy else float("nan")
+                row = (f"| {shape.replace('x', '×')} | {name} | {label} | {ours:.3f} | {theirs:.3f} | "
+                       f"{ratio:.2f} | ≤ {target} | {'yes' if ratio <= target else 'no'} |")
+                if op_form:
+                    before = dl4j.get(("InstanceNormOpForm", shape, layout, mode))
+                    row += f" {before:.3f} |" if before is not None else " |"
+                bn = dl4j.get(("BatchNorm", shape, layout, mode))
+                row += f" {bn:.3f} |" if bn is not None else " |"
+                row += f" {bound:.3f} | {ours / bound:.1f} |"
+                print(row)
+    print()
+    for shape in sorted(copy):
+        n = 1
+        for d in shape.split("x"):
+            n *= int(d)
+        gbs = 2 * 4 * n / (copy[shape] * 1e-3) / 1e9
+        print(f"- copy of {shape.replace('x', '×')} float32 ({4 * n / 2**20:.1f} MiB): {copy[shape]:.3f} ms,"
+              f" {gbs:.1f} GB/s read+write")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

@@ -1,0 +1,1609 @@
+package io.github.instancenorm.ops;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.nio.DoubleBuffer;
+import java.nio.FloatBuffer;
+import java.util.Arrays;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.stream.IntStream;
+
+/**
+ * The CPU fast path of {@link InstanceNorm}: the same math as its ND4J-op form, computed by plain Java loops
+ * straight over the host memory of contiguous c-ordered float or double arrays.
+ *
+ * <p>Instance normalization is memory-bound, so what counts is how often the large tensors travel between memory
+ * and the cores. The op form makes a pass per ND4J op (mean, variance, broadcast multiply, broadcast add; eight
+ * passes and several input-sized temporaries in the backward). Here every pass works on blocks of a few thousand
+ * elements copied into a per-thread {@code double} scratch that stays in the L1/L2 cache:
+ * <ul>
+ *   <li>training forward: one pass for the statistics (each block's mean and centred sum of squares, exact
+ *       two-pass inside the cached block, merged across blocks with Chan et al.'s pairwise formula), one pass
+ *       that writes {@code y = x * scale + shift}. Channels-first instances are contiguous, so the second read
+ *       comes from the cache;</li>
+ *   <li>inference forward: one read and one write;</li>
+ *   <li>backward: one pass for {@code sum(g)} and {@code sum((x - mean) * g)}, one that writes {@code dx}.</li>
+ * </ul>
+ * No input-sized temporary is allocated. Double input is accumulated in double throughout. Float blocks are summed
+ * pairwise in float (SIMD-friendly, error {@code O(eps log blockSize)}) and merged in double, much as PyTorch's
+ * cascade sums do; the element-wise outputs are computed in the arrays' own type with per-instance coefficients.
+ * The results do not depend on the number of threads: blocks are merged in a fixed order.
+ *
+ * <p>Work is split over the common fork-join pool by instance (channels-first) or by blocks of spatial rows
+ * (channels-last, where a sample's channels are interleaved), so a batch of one uses every core too.
+ *
+ * <p>{@link InstanceNorm} takes this path by itself when {@link #applies} says so: the ND4J CPU backend, float or
+ * double, contiguous c-order arrays. Every other case (CUDA, f-order or strided views, half precision) keeps the
+ * op form. Setting the system property {@value #PROPERTY} to {@code false} turns the fast path off.
+ */
+public final class InstanceNormCpuKernels {
+
+    /** System property that disables this fast path when set to {@code false}; read on every call. */
+    public static final String PROPERTY = "io.github.instancenorm.cpuKernels";
+
+    /** Elements per cached block: 32 KiB of doubles, a comfortable fit in L1/L2. */
+    private static final int BLOCK = 4096;
+    /** Float instances shorter than this take plain unrolled loops instead of pairwise folds. */
+    private static final int SMALL = 256;
+    /** Elements a parallel task covers, at least; below this one thread does the whole job. */
+    private static final int TASK = 1 << 16;
+
+    private static final String CPU_BACKEND = "org.nd4j.linalg.cpu.nativecpu.CpuBackend";
+    private static volatile Boolean cpuBackend;
+
+    /** Test hook: forces the op form regardless of {@link #PROPERTY}. */
+    static volatile boolean forceOpForm;
+
+    private InstanceNormCpuKernels() {
+    }
+
+    /**
+     * Whether the fast path can compute an op on these arrays: the fast path is enabled, the backend is ND4J's CPU
+     * backend, and every non-null array is float or double (all the same type), dense in row-major order and
+     * addressable by a Java buffer (under 2 GiB).
+     *
+     * @param arrays the large arrays of an op (input, output, gradients); {@code null}s are skipped
+     * @return whether the fast path applies
+     */
+    public static boolean applies(INDArray... arrays) {
+        if (forceOpForm || !Boolean.parseBoolean(System.getProperty(PROPERTY, "true")) || !isCpuBackend()) {
+            return false;
+        }
+        DataType type = null;
+        for (INDArray a : arrays) {
+            if (a == null) {
+                continue;
+            }
+            if (type == null) {
+                type = a.dataType();
+                if (type != DataType.FLOAT && type != DataType.DOUBLE) {
+                    return false;
+                }
+            } else if (a.dataType() != type) {
+                return false;
+            }
+            if (a.isEmpty() || !denseRowMajor(a) || a.offset() != a.data().offset()
+                    || a.offset() + a.length() > Integer.MAX_VALUE / a.data().getElementSize()) {
+                return false;
+            }
+        }
+        return type != null;
+    }
+
+    /**
+     * Whether the elements lie in row-major (c) order with no gaps. Axes of size 1 are skipped: their stride is
+     * irrelevant (ND4J's own {@code Shape.hasDefaultStridesForShape} rejects some such arrays).
+     */
+    static boolean denseRowMajor(INDArray a) {
+        long[] shape = a.shape();
+        long[] stride = a.stride();
+        long expected = 1;
+        for (int i = shape.length - 1; i >= 0; i--) {
+            if (shape[i] != 1) {
+                if (stride[i] != expected) {
+                    return false;
+                }
+                expected *= shape[i];
+            }
+        }
+        return true;
+    }
+
+    private static boolean isCpuBackend() {
+        Boolean cpu = cpuBackend;
+        if (cpu == null) {
+            cpu = CPU_BACKEND.equals(Nd4j.getBackend().getClass().getName());
+            cpuBackend = cpu;
+        }
+        return cpu;
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Entry points, in INDArray terms; the caller has checked applies(...) and the shapes.
+    // ---------------------------------------------------------------------------------------------------------
+
+    /**
+     * Statistics of each instance, as {@link InstanceNorm#moments}.
+     *
+     * @param x      the input
+     * @param layout where the channel and spatial axes are
+     * @return {@code [N, C]} mean and biased variance in {@code x}'s data type
+     */
+    public static InstanceNorm.Moments moments(INDArray x, InstanceNormLayout layout) {
+        Geometry geo = Geometry.of(x, layout);
+        double[][] stats = stats(Data.of(x), geo);
+        return new InstanceNorm.Moments(instanceArray(stats[0], geo, x.dataType()),
+                instanceArray(stats[1], geo, x.dataType()));
+    }
+
+    /**
+     * Training forward: computes the instance statistics and normalizes with them, as
+     * {@link InstanceNorm#moments} followed by {@link InstanceNorm#normalizeWithInstanceStats}.
+     *
+     * @param x      the input
+     * @param gamma  {@code [C]} scale, or {@code null}
+     * @param beta   {@code [C]} shift, or {@code null}
+     * @param eps    added to the variance
+     * @param layout where the channel and spatial axes are
+     * @param out    receives the result; same shape as {@code x}
+     * @return the {@code [N, C]} statistics, in {@code x}'s data type, allocated outside any workspace
+     */
+    public static InstanceNorm.Moments forwardWithInstanceStats(INDArray x, INDArray gamma, INDArray beta, double eps,
+                                                               InstanceNormLayout layout, INDArray out) {
+        Geometry geo = Geometry.of(x, layout);
+        Data in = Data.of(x);
+        double[][] stats = stats(in, geo);
+        double[] mean = stats[0];
+        double[] var = stats[1];
+        double[] g = channelValues(gamma, geo.channels, 1.0);
+        double[] b = channelValues(beta, geo.channels, 0.0);
+        double[] scale = new double[mean.length];
+        double[] shift = new double[mean.length];
+        for (int i = 0; i < mean.length; i++) {
+            int c = i % geo.channels;
+            scale[i] = g[c] / Math.sqrt(var[i] + eps);
+            shift[i] = b[c] - mean[i] * scale[i];
+        }
+        affine(in, Data.of(out), geo, scale, shift);
+        return new InstanceNorm.Moments(instanceArray(mean, geo, x.dataType()), instanceArray(var, geo, x.dataType()));
+    }
+
+    /**
+     * Normalizes with given instance statistics, as {@link InstanceNorm#normalizeWithInstanceStats}.
+     *
+     * @param x       the input
+     * @param moments {@code [N, C]} statistics
+     * @param gamma   {@code [C]} scale, or {@code null}
+     * @param beta    {@code [C]} shift, or {@code null}
+     * @param eps     added to the variance
+     * @param layout  where the channel and spatial axes are
+     * @param out     receives the result
+     */
+    public static void normalizeWithInstanceStats(INDArray x, InstanceNorm.Moments moments, INDArray gamma,
+                                                  INDArray beta, double eps, InstanceNormLayout layout,
+                                                  INDArray out) {
+        Geometry geo = Geometry.of(x, layout);
+        double[] mean = values(moments.mean());
+        double[] var = values(moments.variance());
+        double[] g = channelValues(gamma, geo.channels, 1.0);
+        double[] b = channelValues(beta, geo.channels, 0.0);
+        double[] scale = new double[mean.length];
+        double[] shift = new double[mean.length];
+        for (int i = 0; i < mean.length; i++) {
+            int c = i % geo.channels;
+            scale[i] = g[c] / Math.sqrt(var[i] + eps);
+            shift[i] = b[c] - mean[i] * scale[i];
+        }
+        affine(Data.of(x), Data.of(out), geo, scale, shift);
+    }
+
+    /**
+     * Normalizes with per-channel running statistics, as {@link InstanceNorm#normalizeWithRunningStats}: one read of
+     * {@code x}, one write of {@code out}.
+     *
+     * @param x           the input
+     * @param runningMean {@code [C]}
+     * @param runningVar  {@code [C]}
+     * @param gamma       {@code [C]} scale, or {@code null}
+     * @param beta        {@code [C]} shift, or {@code null}
+     * @param eps         added to the variance
+     * @param layout      where the channel and spatial axes are
+     * @param out         receives the result
+     */
+    public static void normalizeWithRunningStats(INDArray x, INDArray runningMean, INDArray runningVar,
+                                                 INDArray gamma, INDArray beta, double eps,
+                                                 InstanceNormLayout layout, INDArray out) {
+        Geometry geo = Geometry.of(x, layout);
+        double[] rm = channelValues(runningMean, geo.channels, 0.0);
+        double[] rv = channelValues(runningVar, geo.channels, 1.0);
+        double[] g = channelValues(gamma, geo.channels, 1.0);
+        double[] b = channelValues(beta, geo.channels, 0.0);
+        double[] scale = new double[geo.instances()];
+        double[] shift = new double[scale.length];
+        for (int i = 0; i < scale.length; i++) {
+            int c = i % geo.channels;
+            scale[i] = g[c] / Math.sqrt(rv[c] + eps);
+            shift[i] = b[c] - rm[c] * scale[i];
+        }
+        affine(Data.of(x), Data.of(out), geo, scale, shift);
+    }
+
+    /**
+     * Backward of the training forward, as {@link InstanceNorm#backwardWithInstanceStats}:
+     * {@code dx = gamma * invStd * (g - mean_s(g) - xHat * mean_s(g * xHat))}.
+     *
+     * @param x       the forward input
+     * @param grad    gradient with respect to the output
+     * @param moments the {@code [N, C]} statistics the forward used
+     * @param gamma   {@code [C]}, or {@code null}
+     * @param eps     as in the forward
+     * @param layout  where the channel and spatial axes are
+     * @param dx      receives the input gradient
+     * @param dGamma  receives the {@code [C]} gamma gradient, or {@code null}
+     * @param dBeta   receives the {@code [C]} beta gradient, or {@code null}
+     */
+    public static void backwardWithInstanceStats(INDArray x, INDArray grad, InstanceNorm.Moments moments,
+                                                 INDArray gamma, double eps, InstanceNormLayout layout,
+                                                 INDArray dx, INDArray dGamma, INDArray dBeta) {
+        Geometry geo = Geometry.of(x, layout);
+        Data in = Data.of(x);
+        Data g = Data.of(grad);
+        double[] mean = values(moments.mean());
+        double[] var = values(moments.variance());
+        double[][] sums = gradSums(in, g, geo, mean);
+        double[] gradSum = sums[0];
+        double[] dot = sums[1];
+        double[] gam = channelValues(gamma, geo.channels, 1.0);
+        int n = geo.instances();
+        double m = geo.spatial;
+        double[] a = new double[n];
+        double[] bc = new double[n];
+        double[] cc = new double[n];
+        double[] dGammaSum = new double[geo.channels];
+        double[] dBetaSum = new double[geo.channels];
+        for (int i = 0; i < n; i++) {
+            int c = i % geo.channels;
+            double invStd = 1.0 / Math.sqrt(var[i] + eps);
+            a[i] = gam[c] * invStd;
+            bc[i] = -a[i] * dot[i] * invStd * invStd / m;
+            cc[i] = -a[i] * gradSum[i] / m;
+            dGammaSum[c] += dot[i] * invStd;
+            dBetaSum[c] += gradSum[i];
+        }
+        gradInput(in, g, Data.of(dx), geo, a, bc, cc, mean);
+        assignChannels(dGamma, dGammaSum);
+        assignChannels(dBeta, dBetaSum);
+    }
+
+    /**
+     * Backward of the inference forward, as {@link InstanceNorm#backwardWithRunningStats}:
+     * {@code dx = g * gamma / sqrt(runningVar + eps)}.
+     *
+     * @param x           the forward input
+     * @param grad        gradient with respect to the output
+     * @param runningMean {@code [C]}
+     * @param runningVar  {@code [C]}
+     * @param gamma       {@code [C]}, or {@code null}
+     * @param eps         as in the forward
+     * @param layout      where the channel and spatial axes are
+     * @param dx          receives the input gradient
+     * @param dGamma      receives the {@code [C]} gamma gradient, or {@code null}
+     * @param dBeta       receives the {@code [C]} beta gradient, or {@code null}
+     */
+    public static void backwardWithRunningStats(INDArray x, INDArray grad, INDArray runningMean,
+                                                INDArray runningVar, INDArray gamma, double eps,
+                                                InstanceNormLayout layout,
+                                                INDArray dx, INDArray dGamma, INDArray dBeta) {
+        Geometry geo = Geometry.of(x, layout);
+        Data in = Data.of(x);
+        Data g = Data.of(grad);
+        double[] rm = channelValues(runningMean, geo.channels, 0.0);
+        double[] rv = channelValues(runningVar, geo.channels, 1.0);
+        double[] gam = channelValues(gamma, geo.channels, 1.0);
+        int n = geo.instances();
+        double[] a = new double[n];
+        double[] mean = new double[n];
+        for (int i = 0; i < n; i++) {
+            int c = i % geo.channels;
+            a[i] = gam[c] / Math.sqrt(rv[c] + eps);
+            mean[i] = rm[c];
+        }
+        if (dGamma != null || dBeta != null) {
+            double[][] sums = gradSums(in, g, geo, mean);
+            double[] dGammaSum = new double[geo.channels];
+            double[] dBetaSum = new double[geo.channels];
+            for (int i = 0; i < n; i++) {
+                int c = i % geo.channels;
+                dGammaSum[c] += sums[1][i] / Math.sqrt(rv[c] + eps);
+                dBetaSum[c] += sums[0][i];
+            }
+            assignChannels(dGamma, dGammaSum);
+            assignChannels(dBeta, dBetaSum);
+        }
+        gradInput(null, g, Data.of(dx), geo, a, null, null, null);
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Passes over the large arrays. Per-instance vectors are indexed n * C + c. The outer loops (tasks, blocks,
+    // merging) are shared; Data does the per-block arithmetic in the arrays' own type.
+    // ---------------------------------------------------------------------------------------------------------
+
+    /** @return {mean, biased variance} of each instance */
+    static double[][] stats(Data x, Geometry geo) {
+        int n = geo.instances();
+        double[] mean = new double[n];
+        double[] var = new double[n];
+        if (!geo.channelsLast) {
+            run(geo.firstTasks(), geo.total(), BLOCK, 1, (t, s) -> {
+                if (geo.instancesPerBlock > 1) {
+                    for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i += geo.instancesPerBlock) {
+                        x.groupMoments((long) i * geo.spatial, (int) geo.spatial,
+                                Math.min(geo.instancesPerBlock, end - i), mean, var, i, s);
+                    }
+                    return;
+                }
+                for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i++) {
+                    long offset = (long) i * geo.spatial;
+                    double m = 0;
+                    double m2 = 0;
+                    long count = 0;
+                    for (long done = 0; done < geo.spatial; ) {
+                        int len = (int) Math.min(BLOCK, geo.spatial - done);
+                        x.blockMoments(offset + done, len, s);
+                        // Chan et al.: merge (count, m, m2) with the block's (len, s.r0, s.r1).
+                        long total = count + len;
+                        double delta = s.r0 - m;
+                        m += delta * len / total;
+                        m2 += s.r1 + delta * delta * ((double) count * len / total);
+                        count = total;
+                        done += len;
+                    }
+                    mean[i] = m;
+                    var[i] = m2 / geo.spatial;
+                }
+            });
+            return new double[][] {mean, var};
+        }
+        // Channels-last: each task merges its blocks of rows into per-channel partial statistics; the partials of
+        // a sample are then merged in task order, so the result does not depend on the scheduling.
+        int c = geo.channels;
+        int tasks = geo.lastTasks();
+        double[][] partMean = new double[tasks][];
+        double[][] partM2 = new double[tasks][];
+        long[] partCount = new long[tasks];
+        run(tasks, geo.total(), geo.blockRows * c, c, (t, s) -> {
+            double[] pm = new double[c];
+            double[] pm2 = new double[c];
+            long count = 0;
+            long base = (long) geo.lastTaskSample(t) * geo.spatial * c;
+            for (long row = geo.lastTaskFirstRow(t), end = geo.lastTaskEndRow(t); row < end; ) {
+                int rows = (int) Math.min(geo.blockRows, end - row);
+                x.rowMoments(base + row * c, rows, c, s);
+                mergeVectors(pm, pm2, count, s.dv0, s.dv1, rows, c);
+                count += rows;
+                row += rows;
+            }
+            partMean[t] = pm;
+            partM2[t] = pm2;
+            partCount[t] = count;
+        });
+        for (int sample = 0; sample < geo.batch; sample++) {
+            double[] m = new double[c];
+            double[] m2 = new double[c];
+            long count = 0;
+            for (int t = sample * geo.tasksPerSample, e = t + geo.tasksPerSample; t < e; t++) {
+                mergeVectors(m, m2, count, partMean[t], partM2[t], partCount[t], c);
+                count += partCount[t];
+            }
+            for (int k = 0; k < c; k++) {
+                mean[sample * c + k] = m[k];
+                var[sample * c + k] = m2[k] / count;
+            }
+        }
+        return new double[][] {mean, var};
+    }
+
+    /** Merges per-channel block statistics {@code (nb, bm, bm2)} into {@code (na, m, m2)}, in place. */
+    private static void mergeVectors(double[] m, double[] m2, long na, double[] bm, double[] bm2, long nb, int c) {
+        long total = na + nb;
+        if (total == 0) {
+            return;
+        }
+        double wb = (double) nb / total;
+        double cross = (double) na * nb / total;
+        for (int k = 0; k < c; k++) {
+            double delta = bm[k] - m[k];
+            m[k] += delta * wb;
+            m2[k] += bm2[k] + delta * delta * cross;
+        }
+    }
+
+    /** {@code out = x * scale[instance] + shift[instance]}. */
+    static void affine(Data x, Data out, Geometry geo, double[] scale, double[] shift) {
+        if (!geo.channelsLast) {
+            run(geo.firstTasks(), geo.total(), BLOCK, 1, (t, s) -> {
+                if (geo.instancesPerBlock > 1) {
+                    for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i += geo.instancesPerBlock) {
+                        x.groupAffine(out, (long) i * geo.spatial, (int) geo.spatial,
+                                Math.min(geo.instancesPerBlock, end - i), scale, shift, i, s);
+                    }
+                    return;
+                }
+                for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i++) {
+                    long offset = (long) i * geo.spatial;
+                    for (long done = 0; done < geo.spatial; ) {
+                        int len = (int) Math.min(BLOCK, geo.spatial - done);
+                        x.affineBlock(out, offset + done, len, scale[i], shift[i], s);
+                        done += len;
+                    }
+                }
+            });
+            return;
+        }
+        int c = geo.channels;
+        run(geo.lastTasks(), geo.total(), geo.blockRows * c, c, (t, s) -> {
+            int sample = geo.lastTaskSample(t);
+            long base = (long) sample * geo.spatial * c;
+            x.setVectors(s, c, scale, shift, null, null, sample * c);
+            for (long row = geo.lastTaskFirstRow(t), end = geo.lastTaskEndRow(t); row < end; ) {
+                int rows = (int) Math.min(geo.blockRows, end - row);
+                x.affineRows(out, base + row * c, rows, c, s);
+                row += rows;
+            }
+        });
+    }
+
+    /** @return {sum(g), sum((x - mean) * g)} of each instance */
+    static double[][] gradSums(Data x, Data g, Geometry geo, double[] mean) {
+        int n = geo.instances();
+        double[] gradSum = new double[n];
+        double[] dot = new double[n];
+        if (!geo.channelsLast) {
+            run(geo.firstTasks(), geo.total(), BLOCK, 1, (t, s) -> {
+                if (geo.instancesPerBlock > 1) {
+                    for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i += geo.instancesPerBlock) {
+                        x.groupGradSums(g, (long) i * geo.spatial, (int) geo.spatial,
+                                Math.min(geo.instancesPerBlock, end - i), mean, gradSum, dot, i, s);
+                    }
+                    return;
+                }
+                for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i++) {
+                    long offset = (long) i * geo.spatial;
+                    double sg = 0;
+                    double sd = 0;
+                    for (long done = 0; done < geo.spatial; ) {
+                        int len = (int) Math.min(BLOCK, geo.spatial - done);
+                        x.blockGradSums(g, offset + done, len, mean[i], s);
+                        sg += s.r0;
+                        sd += s.r1;
+                        done += len;
+                    }
+                    gradSum[i] = sg;
+                    dot[i] = sd;
+                }
+            });
+            return new double[][] {gradSum, dot};
+        }
+        int c = geo.channels;
+        int tasks = geo.lastTasks();
+        double[][] partG = new double[tasks][];
+        double[][] partD = new double[tasks][];
+        run(tasks, geo.total(), geo.blockRows * c, c, (t, s) -> {
+            double[] pg = new double[c];
+            double[] pd = new double[c];
+            int sample = geo.lastTaskSample(t);
+            long base = (long) sample * geo.spatial * c;
+            x.setVectors(s, c, mean, null, null, null, sample * c);
+            for (long row = geo.lastTaskFirstRow(t), end = geo.lastTaskEndRow(t); row < end; ) {
+                int rows = (int) Math.min(geo.blockRows, end - row);
+                x.rowGradSums(g, base + row * c, rows, c, pg, pd, s);
+                row += rows;
+            }
+            partG[t] = pg;
+            partD[t] = pd;
+        });
+        for (int t = 0; t < tasks; t++) {
+            int io = (t / geo.tasksPerSample) * c;
+            for (int k = 0; k < c; k++) {
+                gradSum[io + k] += partG[t][k];
+                dot[io + k] += partD[t][k];
+            }
+        }
+        return new double[][] {gradSum, dot};
+    }
+
+    /**
+     * {@code dx = a * g + b * (x - mean) + c} per instance; with {@code b == null}, just {@code dx = a * g} and
+     * {@code x} is not read.
+     */
+    static void gradInput(Data x, Data g, Data dx, Geometry geo, double[] a, double[] b, double[] c,
+                          double[] mean) {
+        if (!geo.channelsLast) {
+            run(geo.firstTasks(), geo.total(), BLOCK, 1, (t, s) -> {
+                if (geo.instancesPerBlock > 1) {
+                    for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i += geo.instancesPerBlock) {
+                        g.groupGradInput(b == null ? null : x, dx, (long) i * geo.spatial, (int) geo.spatial,
+                                Math.min(geo.instancesPerBlock, end - i), a, b, c, mean, i, s);
+                    }
+                    return;
+                }
+                for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i++) {
+                    long offset = (long) i * geo.spatial;
+                    for (long done = 0; done < geo.spatial; ) {
+                        int len = (int) Math.min(BLOCK, geo.spatial - done);
+                        if (b == null) {
+                            g.scaleBlock(dx, offset + done, len, a[i], s);
+                        } else {
+                            g.gradInputBlock(x, dx, offset + done, len, a[i], b[i], c[i], mean[i], s);
+                        }
+                        done += len;
+                    }
+                }
+            });
+            return;
+        }
+        int ch = geo.channels;
+        run(geo.lastTasks(), geo.total(), geo.blockRows * ch, ch, (t, s) -> {
+            int sample = geo.lastTaskSample(t);
+            long base = (long) sample * geo.spatial * ch;
+            g.setVectors(s, ch, a, b, c, mean, sample * ch);
+            for (long row = geo.lastTaskFirstRow(t), end = geo.lastTaskEndRow(t); row < end; ) {
+                int rows = (int) Math.min(geo.blockRows, end - row);
+                g.gradInputRows(b == null ? null : x, dx, base + row * ch, rows, ch, s);
+                row += rows;
+            }
+        });
+    }
+
+    /** A task of a pass: task number and the scratch to work in. */
+    private interface Task {
+        void run(int task, Scratch scratch);
+    }
+
+    /**
+     * Runs {@code tasks} tasks, in parallel on the common fork-join pool when the job is big enough to pay for it,
+     * each with a scratch of at least {@code size} elements and {@code channels} channels.
+     */
+    private static void run(int tasks, long elements, int size, int channels, Task task) {
+        if (tasks == 1 || elements < 2L * TASK) {
+            Scratch s = Scratch.take(size, channels);
+            try {
+                for (int t = 0; t < tasks; t++) {
+                    task.run(t, s);
+                }
+            } finally {
+                Scratch.give(s);
+            }
+        } else {
+            IntStream.range(0, tasks).parallel().forEach(t -> {
+                Scratch s = Scratch.take(size, channels);
+                try {
+                    task.run(t, s);
+                } finally {
+                    Scratch.give(s);
+                }
+            });
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Small arrays: read and written straight through their buffers when they are plain contiguous vectors.
+    // ---------------------------------------------------------------------------------------------------------
+
+    private static boolean plainVector(INDArray a) {
+        return (a.dataType() == DataType.FLOAT || a.dataType() == DataType.DOUBLE) && !a.isEmpty()
+                && denseRowMajor(a) && a.offset() == a.data().offset();
+    }
+
+    private static double[] values(INDArray a) {
+        if (!plainVector(a)) {
+            return a.castTo(DataType.DOUBLE).dup('c').data().asDouble();
+        }
+        int n = (int) a.length();
+        double[] v = new double[n];
+        if (a.dataType() == DataType.FLOAT) {
+            FloatBuffer b = a.data().asNioFloat();
+            int base = b.position();
+            for (int i = 0; i < n; i++) {
+                v[i] = b.get(base + i);
+            }
+        } else {
+            DoubleBuffer b = a.data().asNioDouble();
+            b.get(b.position(), v, 0, n);
+        }
+        return v;
+    }
+
+    /** @return a {@code [C]} array's values, or {@code fill} repeated when it is {@code null} */
+    private static double[] channelValues(INDArray a, int channels, double fill) {
+        if (a == null) {
+            double[] v = new double[channels];
+            Arrays.fill(v, fill);
+            return v;
+        }
+        return values(a);
+    }
+
+    /** @return the {@code [N, C]} statistic, outside any workspace: it is tiny and outlives the forward pass */
+    private static INDArray instanceArray(double[] v, Geometry geo, DataType type) {
+        try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
+            INDArray a = Nd4j.createUninitialized(type, geo.batch, geo.channels);
+            write(a, v);
+            return a;
+        }
+    }
+
+    private static void assignChannels(INDArray target, double[] v) {
+        if (target != null) {
+            write(target, v);
+        }
+    }
+
+    private static void write(INDArray target, double[] v) {
+        if (!plainVector(target)) {
+            target.assign(Nd4j.createFromArray(v).castTo(target.dataType()).reshape(target.shape()));
+        } else if (target.dataType() == DataType.FLOAT) {
+            FloatBuffer b = target.data().asNioFloat();
+            int base = b.position();
+            for (int i = 0; i < v.length; i++) {
+                b.put(base + i, (float) v[i]);
+            }
+        } else {
+            DoubleBuffer b = target.data().asNioDouble();
+            b.put(b.position(), v, 0, v.length);
+        }
+    }
+
+    /** Shape of an input as instances: {@code batch} samples of {@code channels} channels of {@code spatial}. */
+    static final class Geometry {
+        final int batch;
+        final int channels;
+        final long spatial;
+        final boolean channelsLast;
+        /** Channels-first: instances per task, and per cached block when several fit in one (else 1). */
+        final int instancesPerTask;
+        final int instancesPerBlock;
+        /** Channels-last: spatial rows per cached block, rows per task, tasks per sample. */
+        final int blockRows;
+        final long rowsPerTask;
+        final int tasksPerSample;
+
+        private Geometry(int batch, int channels, long spatial, boolean channelsLast) {
+            this.batch = batch;
+            this.channels = channels;
+            this.spatial = spatial;
+            this.channelsLast = channelsLast;
+            this.instancesPerTask = (int) Math.max(1, TASK / spatial);
+            this.instancesPerBlock = spatial <= BLOCK / 2 ? (int) (BLOCK / spatial) : 1;
+            this.blockRows = Math.max(1, BLOCK / channels);
+            long rowsPerTaskWanted = Math.max(blockRows, (TASK / ((long) blockRows * channels)) * blockRows);
+            this.tasksPerSample = (int) ((spatial + rowsPerTaskWanted - 1) / rowsPerTaskWanted);
+            this.rowsPerTask = (spatial + tasksPerSample - 1) / tasksPerSample;
+        }
+
+        static Geometry of(INDArray x, InstanceNormLayout layout) {
+            long[] shape = x.shape();
+            return new Geometry((int) shape[0], (int) shape[layout.channelAxis()], layout.spatialSize(shape),
+                    layout.channelsLast());
+        }
+
+        int instances() {
+            return batch * channels;
+        }
+
+        long total() {
+            return (long) instances() * spatial;
+        }
+
+        int firstTasks() {
+            return (instances() + instancesPerTask - 1) / instancesPerTask;
+        }
+
+        int firstTaskStart(int t) {
+            return t * instancesPerTask;
+        }
+
+        int firstTaskEnd(int t) {
+            return Math.min(instances(), (t + 1) * instancesPerTask);
+        }
+
+        int lastTasks() {
+            return batch * tasksPerSample;
+        }
+
+        int lastTaskSample(int t) {
+            return t / tasksPerSample;
+        }
+
+        long lastTaskFirstRow(int t) {
+            return (t % tasksPerSample) * rowsPerTask;
+        }
+
+        long lastTaskEndRow(int t) {
+            return Math.min(spatial, lastTaskFirstRow(t) + rowsPerTask);
+        }
+    }
+
+    /**
+     * Working memory of one task: two blocks in each element type, per-channel vectors (a sample's slice of the
+     * per-instance coefficients, and block statistics), and two scalar results. Kept in a small pool rather than
+     * in thread-locals, which the common pool's workers clear after every task.
+     */
+    static final class Scratch {
+        private static final ConcurrentLinkedQueue<Scratch> POOL = new ConcurrentLinkedQueue<>();
+        final float[] fa;
+        final float[] fb;
+        final float[] fc;
+        final float[] fg;
+        final float[] fh;
+        final double[] da;
+        final double[] db;
+        final float[][] fv = new float[4][];
+        final double[][] dv = new double[4][];
+        final double[] dv0;
+        final double[] dv1;
+        double r0;
+        double r1;
+
+        private Scratch(int size, int channels) {
+            fa = new float[size];
+            fb = new float[size];
+            fc = new float[size];
+            fg = new float[size];
+            fh = new float[size];
+            da = new double[size];
+            db = new double[size];
+            for (int i = 0; i < 4; i++) {
+                fv[i] = new float[channels];
+                dv[i] = new double[channels];
+            }
+            dv0 = new double[channels];
+            dv1 = new double[channels];
+        }
+
+        static Scratch take(int size, int channels) {
+            Scratch s = POOL.poll();
+            if (s == null || s.fa.length < size || s.dv0.length < channels) {
+                s = new Scratch(Math.max(size, s == null ? BLOCK : s.fa.length),
+                        Math.max(channels, s == null ? 1 : s.dv0.length));
+            }
+            return s;
+        }
+
+        static void give(Scratch s) {
+            POOL.offer(s);
+        }
+    }
+
+    /**
+     * A contiguous array's host memory, element-indexed from the array's first element, with the per-block
+     * arithmetic of every pass in the array's own element type. Blocks are copied into the task's
+     * {@link Scratch} with bulk buffer copies, computed on there, and copied back. Element-wise results are
+     * computed in the element type, as PyTorch does. Double blocks accumulate in double. Float blocks whose
+     * length is a power of two are summed pairwise in float (loops the JIT turns into SIMD code; error
+     * {@code O(eps log n)}) and the block results are merged in double; other float blocks accumulate in double.
+     * All arrays of one op have the same type, so the other {@code Data} arguments are of this class too.
+     */
+    abstract static sealed class Data permits FloatData, DoubleData {
+
+        static Data of(INDArray a) {
+            return a.dataType() == DataType.FLOAT ? new FloatData(a) : new DoubleData(a);
+        }
+
+        /** Mean and biased variance of {@code count} consecutive instances of {@code m} elements each. */
+        void groupMoments(long index, int m, int count, double[] mean, double[] var, int first, Scratch s) {
+            for (int j = 0; j < count; j++) {
+                blockMoments(index + (long) j * m, m, s);
+                mean[first + j] = s.r0;
+                var[first + j] = s.r1 / m;
+            }
+        }
+
+        /** {@code out = this * scale + shift} on {@code count} consecutive instances. */
+        void groupAffine(Data out, long index, int m, int count, double[] scale, double[] shift, int first,
+                         Scratch s) {
+            for (int j = 0; j < count; j++) {
+                affineBlock(out, index + (long) j * m, m, scale[first + j], shift[first + j], s);
+            }
+        }
+
+        /** With {@code this} = x: {@link #blockGradSums} of {@code count} consecutive instances. */
+        void groupGradSums(Data g, long index, int m, int count, double[] mean, double[] gradSum, double[] dot,
+                           int first, Scratch s) {
+            for (int j = 0; j < count; j++) {
+                blockGradSums(g, index + (long) j * m, m, mean[first + j], s);
+                gradSum[first + j] = s.r0;
+                dot[first + j] = s.r1;
+            }
+        }
+
+        /** With {@code this} = g: {@link #gradInputBlock}, or {@link #scaleBlock} when {@code x} is null, of
+         * {@code count} consecutive instances. */
+        void groupGradInput(Data x, Data dx, long index, int m, int count, double[] a, double[] b, double[] c,
+                            double[] mean, int first, Scratch s) {
+            for (int j = 0; j < count; j++) {
+                int i = first + j;
+                if (x == null) {
+                    scaleBlock(dx, index + (long) j * m, m, a[i], s);
+                } else {
+                    gradInputBlock(x, dx, index + (long) j * m, m, a[i], b[i], c[i], mean[i], s);
+                }
+            }
+        }
+
+        /** Block mean into {@code s.r0}, block sum of squared deviations from it into {@code s.r1}. */
+        abstract void blockMoments(long index, int len, Scratch s);
+
+        /** {@code out = this * scale + shift} on one block. */
+        abstract void affineBlock(Data out, long index, int len, double scale, double shift, Scratch s);
+
+        /** With {@code this} = x: {@code s.r0 = sum(g)}, {@code s.r1 = sum((x - mean) * g)} over one block. */
+        abstract void blockGradSums(Data g, long index, int len, double mean, Scratch s);
+
+        /** With {@code this} = g: {@code dx = a * g} on one block. */
+        abstract void scaleBlock(Data dx, long index, int len, double a, Scratch s);
+
+        /** With {@code this} = g: {@code dx = a * g + b * (x - mean) + c} on one block. */
+        abstract void gradInputBlock(Data x, Data dx, long index, int len, double a, double b, double c,
+                                     double mean, Scratch s);
+
+        /**
+         * Copies {@code c} entries from {@code from} of up to four per-instance vectors into the scratch's
+         * per-channel vectors {@code s.fv} / {@code s.dv} (null vectors are skipped).
+         */
+        abstract void setVectors(Scratch s, int c, double[] v0, double[] v1, double[] v2, double[] v3, int from);
+
+        /** Per-channel block means into {@code s.dv0} and sums of squared deviations into {@code s.dv1}. */
+        abstract void rowMoments(long index, int rows, int c, Scratch s);
+
+        /** {@code out = this * v0[c] + v1[c]} on a block of rows. */
+        abstract void affineRows(Data out, long index, int rows, int c, Scratch s);
+
+        /** With {@code this} = x and {@code v0} = mean: adds {@code g} to {@code sg}, {@code (x - mean) * g} to
+         * {@code sd}, per channel. */
+        abstract void rowGradSums(Data g, long index, int rows, int c, double[] sg, double[] sd, Scratch s);
+
+        /** With {@code this} = g and vectors a, b, c, mean: {@code dx = a g + b (x - mean) + c}, or {@code a g}
+         * when {@code x} is null. */
+        abstract void gradInputRows(Data x, Data dx, long index, int rows, int c, Scratch s);
+    }
+
+    static final class FloatData extends Data {
+        private final FloatBuffer buffer;
+        private final int base;
+
+        FloatData(INDArray a) {
+            buffer = a.data().asNioFloat();
+            base = buffer.position();
+        }
+
+        private void load(long index, float[] dst, int len) {
+            buffer.get(base + (int) index, dst, 0, len);
+        }
+
+        private void store(long index, float[] src, int len) {
+            buffer.put(base + (int) index, src, 0, len);
+        }
+
+        @Override
+        void blockMoments(long index, int len, Scratch s) {
+            load(index, s.fa, len);
+            momentsOf(len, s);
+        }
+
+        /** {@link #blockMoments} of the block already in {@code s.fa}. */
+        private static void momentsOf(int len, Scratch s) {
+            float[] a = s.fa;
+            if (!foldable(len)) {
+                momentsScalar(a, len, s);
+                return;
+            }
+            // Pairwise sums: each level adds the upper half onto the lower half, a loop the JIT vectorizes.
+            int half = len >> 1;
+            float[] b = s.fb;
+            for (int k = 0; k < half; k++) {
+                b[k] = a[k] + a[k + half];
+            }
+            double mean = foldSum(b, s.fc, half) / len;
+            float m = (float) mean;
+            for (int k = 0; k < half; k++) {
+                float d0 = a[k] - m;
+                float d1 = a[k + half] - m;
+                b[k] = d0 * d0 + d1 * d1;
+            }
+            // Deviations from the float-rounded mean: correct the sum of squares to the exact block mean.
+            double shift = mean - m;
+            s.r0 = mean;
+            s.r1 = Math.max(0.0, foldSum(b, s.fc, half) - len * shift * shift);
+        }
+
+        private static void momentsScalar(float[] a, int len, Scratch s) {
+            double s0 = 0;
+            double s1 = 0;
+            int k = 0;
+            for (; k + 1 < len; k += 2) {
+                s0 += a[k];
+                s1 += a[k + 1];
+            }
+            if (k < len) {
+                s0 += a[k];
+            }
+            double mean = (s0 + s1) / len;
+            s0 = 0;
+            s1 = 0;
+            for (k = 0; k + 1 < len; k += 2) {
+                double d0 = a[k] - mean;
+                double d1 = a[k + 1] - mean;
+                s0 += d0 * d0;
+                s1 += d1 * d1;
+            }
+            if (k < len) {
+                double d = a[k] - mean;
+                s0 += d * d;
+            }
+            s.r0 = mean;
+            s.r1 = s0 + s1;
+        }
+
+        @Override
+        void affineBlock(Data out, long index, int len, double scale, double shift, Scratch s) {
+            float[] a = s.fa;
+            load(index, a, len);
+            float sc = (float) scale;
+            float sh = (float) shift;
+            for (int k = 0; k < len; k++) {
+                a[k] = a[k] * sc + sh;
+            }
+            ((FloatData) out).store(index, a, len);
+        }
+
+        @Override
+        void blockGradSums(Data g, long index, int len, double mean, Scratch s) {
+            load(index, s.fa, len);
+            ((FloatData) g).load(index, s.fb, len);
+            gradSumsOf(len, mean, s);
+        }
+
+        /** {@link #blockGradSums} of x and g already in {@code s.fa} and {@code s.fb}. */
+        private static void gradSumsOf(int len, double mean, Scratch s) {
+            float[] a = s.fa;
+            float[] b = s.fb;
+            if (!foldable(len)) {
+                double sg = 0;
+                double sd = 0;
+                for (int k = 0; k < len; k++) {
+                    sg += b[k];
+                    sd += (a[k] - mean) * b[k];
+                }
+                s.r0 = sg;
+                s.r1 = sd;
+                return;
+            }
+            int half = len >> 1;
+            float[] t = s.fc;
+            float m = (float) mean;
+            for (int k = 0; k < half; k++) {
+                t[k] = (a[k] - m) * b[k] + (a[k + half] - m) * b[k + half];
+            }
+            double dot = foldSum(t, a, half);
+            for (int k = 0; k < half; k++) {
+                t[k] = b[k] + b[k + half];
+            }
+            double gradSum = foldSum(t, a, half);
+            s.r0 = gradSum;
+            // The dot product used the float-rounded mean: sum((x - m) g) = sum((x - mean) g) + (mean - m) sum(g).
+            s.r1 = dot - (mean - m) * gradSum;
+        }
+
+        @Override
+        void scaleBlock(Data dx, long index, int len, double a, Scratch s) {
+            float[] b = s.fb;
+            load(index, b, len);
+            float af = (float) a;
+            for (int k = 0; k < len; k++) {
+                b[k] *= af;
+            }
+            ((FloatData) dx).store(index, b, len);
+        }
+
+        @Override
+        void gradInputBlock(Data x, Data dx, long index, int len, double a, double b, double c, double mean,
+                            Scratch s) {
+            float[] xa = s.fa;
+            float[] ga = s.fb;
+            load(index, ga, len);
+            ((FloatData) x).load(index, xa, len);
+            float af = (float) a;
+            float bf = (float) b;
+            float cf = (float) c;
+            float mf = (float) mean;
+            for (int k = 0; k < len; k++) {
+                ga[k] = af * ga[k] + bf * (xa[k] - mf) + cf;
+            }
+            ((FloatData) dx).store(index, ga, len);
+        }
+
+        // Small instances: one bulk copy in (and out) for a whole group, instead of one per instance.
+
+        @Override
+        void groupMoments(long index, int m, int count, double[] mean, double[] var, int first, Scratch s) {
+            float[] group = s.fg;
+            load(index, group, m * count);
+            for (int j = 0; j < count; j++) {
+                if (m < SMALL) {
+                    smallMoments(group, j * m, m, s);
+                } else {
+                    System.arraycopy(group, j * m, s.fa, 0, m);
+                    momentsOf(m, s);
+                }
+                mean[first + j] = s.r0;
+                var[first + j] = s.r1 / m;
+            }
+        }
+
+        /**
+         * Moments of a short instance in place: eight independent float partial sums (a few elements each, so
+         * float is ample), added in double. Short loops are where the pairwise folds lose to plain code.
+         */
+        private static void smallMoments(float[] a, int off, int len, Scratch s) {
+            float p0 = 0;
+            float p1 = 0;
+            float p2 = 0;
+            float p3 = 0;
+            float p4 = 0;
+            float p5 = 0;
+            float p6 = 0;
+            float p7 = 0;
+            int end = off + len;
+            int k = off;
+            for (; k + 7 < end; k += 8) {
+                p0 += a[k];
+                p1 += a[k + 1];
+                p2 += a[k + 2];
+                p3 += a[k + 3];
+                p4 += a[k + 4];
+                p5 += a[k + 5];
+                p6 += a[k + 6];
+                p7 += a[k + 7];
+            }
+            double sum = ((double) p0 + p1) + ((double) p2 + p3) + (((double) p4 + p5) + ((double) p6 + p7));
+            for (; k < end; k++) {
+                sum += a[k];
+            }
+            double mean = sum / len;
+            float m = (float) mean;
+            p0 = 0;
+            p1 = 0;
+            p2 = 0;
+            p3 = 0;
+            p4 = 0;
+            p5 = 0;
+            p6 = 0;
+            p7 = 0;
+            for (k = off; k + 7 < end; k += 8) {
+                float d0 = a[k] - m;
+                float d1 = a[k + 1] - m;
+                float d2 = a[k + 2] - m;
+                float d3 = a[k + 3] - m;
+                float d4 = a[k + 4] - m;
+                float d5 = a[k + 5] - m;
+                float d6 = a[k + 6] - m;
+                float d7 = a[k + 7] - m;
+                p0 += d0 * d0;
+                p1 += d1 * d1;
+                p2 += d2 * d2;
+                p3 += d3 * d3;
+                p4 += d4 * d4;
+                p5 += d5 * d5;
+                p6 += d6 * d6;
+                p7 += d7 * d7;
+            }
+            double m2 = ((double) p0 + p1) + ((double) p2 + p3) + (((double) p4 + p5) + ((double) p6 + p7));
+            for (; k < end; k++) {
+                double d = a[k] - mean;
+                m2 += d * d;
+            }
+            double shift = mean - m;
+            s.r0 = mean;
+            // The unrolled part measured deviations from the float-rounded mean; correct it to the exact mean.
+            s.r1 = Math.max(0.0, m2 - (len - (len & 7)) * shift * shift);
+        }
+
+        /** {@code sum(g)} and {@code sum((x - mean) g)} of a short instance in place, as {@link #smallMoments}. */
+        private static void smallGradSums(float[] x, float[] g, int off, int len, double mean, Scratch s) {
+            float m = (float) mean;
+            float g0 = 0;
+            float g1 = 0;
+            float g2 = 0;
+            float g3 = 0;
+            float d0 = 0;
+            float d1 = 0;
+            float d2 = 0;
+            float d3 = 0;
+            int end = off + len;
+            int k = off;
+            for (; k + 3 < end; k += 4) {
+                g0 += g[k];
+                g1 += g[k + 1];
+                g2 += g[k + 2];
+                g3 += g[k + 3];
+                d0 += (x[k] - m) * g[k];
+                d1 += (x[k + 1] - m) * g[k + 1];
+                d2 += (x[k + 2] - m) * g[k + 2];
+                d3 += (x[k + 3] - m) * g[k + 3];
+            }
+            double gradSum = ((double) g0 + g1) + ((double) g2 + g3);
+            double dot = ((double) d0 + d1) + ((double) d2 + d3);
+            for (; k < end; k++) {
+                gradSum += g[k];
+                dot += (x[k] - m) * (double) g[k];
+            }
+            s.r0 = gradSum;
+            s.r1 = dot - (mean - m) * gradSum;
+        }
+
+        @Override
+        void groupAffine(Data out, long index, int m, int count, double[] scale, double[] shift, int first,
+                         Scratch s) {
+            float[] a = s.fg;
+            load(index, a, m * count);
+            for (int j = 0, o = 0; j < count; j++, o += m) {
+                float sc = (float) scale[first + j];
+                float sh = (float) shift[first + j];
+                for (int k = 0; k < m; k++) {
+                    a[o + k] = a[o + k] * sc + sh;
+                }
+            }
+            ((FloatData) out).store(index, a, m * count);
+        }
+
+        @Override
+        void groupGradSums(Data g, long index, int m, int count, double[] mean, double[] gradSum, double[] dot,
+                           int first, Scratch s) {
+            load(index, s.fg, m * count);
+            ((FloatData) g).load(index, s.fh, m * count);
+            for (int j = 0; j < count; j++) {
+                if (m < SMALL) {
+                    smallGradSums(s.fg, s.fh, j * m, m, mean[first + j], s);
+                } else {
+                    System.arraycopy(s.fg, j * m, s.fa, 0, m);
+                    System.arraycopy(s.fh, j * m, s.fb, 0, m);
+                    gradSumsOf(m, mean[first + j], s);
+                }
+                gradSum[first + j] = s.r0;
+                dot[first + j] = s.r1;
+            }
+        }
+
+        @Override
+        void groupGradInput(Data x, Data dx, long index, int m, int count, double[] a, double[] b, double[] c,
+                            double[] mean, int first, Scratch s) {
+            float[] ga = s.fh;
+            load(index, ga, m * count);
+            if (x != null) {
+                ((FloatData) x).load(index, s.fg, m * count);
+            }
+            float[] xa = s.fg;
+            for (int j = 0, o = 0; j < count; j++, o += m) {
+                int i = first + j;
+                float af = (float) a[i];
+                if (x == null) {
+                    for (int k = 0; k < m; k++) {
+                        ga[o + k] *= af;
+                    }
+                } else {
+                    float bf = (float) b[i];
+                    float cf = (float) c[i];
+                    float mf = (float) mean[i];
+                    for (int k = 0; k < m; k++) {
+                        ga[o + k] = af * ga[o + k] + bf * (xa[o + k] - mf) + cf;
+                    }
+                }
+            }
+            ((FloatData) dx).store(index, ga, m * count);
+        }
+
+        @Override
+        void setVectors(Scratch s, int c, double[] v0, double[] v1, double[] v2, double[] v3, int from) {
+            double[][] vs = {v0, v1, v2, v3};
+            for (int j = 0; j < 4; j++) {
+                if (vs[j] != null) {
+                    float[] f = s.fv[j];
+                    double[] d = s.dv[j];
+                    for (int k = 0; k < c; k++) {
+                        d[k] = vs[j][from + k];
+                        f[k] = (float) d[k];
+                    }
+                }
+            }
+        }
+
+        @Override
+        void rowMoments(long index, int rows, int c, Scratch s) {
+            float[] a = s.fa;
+            load(index, a, rows * c);
+            double[] bm = s.dv0;
+            double[] bm2 = s.dv1;
+            if (rows >= 2 && Integer.bitCount(rows) == 1) {
+                // Pairwise over rows: fold the lower half of the rows onto the upper until one row is left.
+                int n = rows / 2 * c;
+                float[] b = s.fb;
+                for (int j = 0; j < n; j++) {
+                    b[j] = a[j] + a[j + n];
+                }
+                float[] sums = foldRows(b, s.fc, n, c);
+                float[] meanRow = s.fg;
+                for (int k = 0; k < c; k++) {
+                    bm[k] = (double) sums[k] / rows;
+                    meanRow[k] = (float) bm[k];
+                }
+                replicateRow(meanRow, c, n);
+                for (int j = 0; j < n; j++) {
+                    float d0 = a[j] - meanRow[j];
+                    float d1 = a[j + n] - meanRow[j];
+                    b[j] = d0 * d0 + d1 * d1;
+                }
+                sums = foldRows(b, s.fc, n, c);
+                for (int k = 0; k < c; k++) {
+                    double shift = bm[k] - meanRow[k];
+                    bm2[k] = Math.max(0.0, sums[k] - rows * shift * shift);
+                }
+                return;
+            }
+            Arrays.fill(bm, 0, c, 0.0);
+            Arrays.fill(bm2, 0, c, 0.0);
+            for (int r = 0, o = 0; r < rows; r++, o += c) {
+                for (int k = 0; k < c; k++) {
+                    bm[k] += a[o + k];
+                }
+            }
+            for (int k = 0; k < c; k++) {
+                bm[k] /= rows;
+            }
+            for (int r = 0, o = 0; r < rows; r++, o += c) {
+                for (int k = 0; k < c; k++) {
+                    double d = a[o + k] - bm[k];
+                    bm2[k] += d * d;
+                }
+            }
+        }
+
+        @Override
+        void affineRows(Data out, long index, int rows, int c, Scratch s) {
+            float[] a = s.fa;
+            float[] sc = s.fv[0];
+            float[] sh = s.fv[1];
+            load(index, a, rows * c);
+            for (int r = 0, o = 0; r < rows; r++, o += c) {
+                for (int k = 0; k < c; k++) {
+                    a[o + k] = a[o + k] * sc[k] + sh[k];
+                }
+            }
+            ((FloatData) out).store(index, a, rows * c);
+        }
+
+        @Override
+        void rowGradSums(Data g, long index, int rows, int c, double[] sg, double[] sd, Scratch s) {
+            float[] a = s.fa;
+            float[] b = s.fb;
+            double[] mean = s.dv[0];
+            load(index, a, rows * c);
+            ((FloatData) g).load(index, b, rows * c);
+            if (rows >= 2 && Integer.bitCount(rows) == 1) {
+                int n = rows / 2 * c;
+                float[] meanRow = s.fg;
+                System.arraycopy(s.fv[0], 0, meanRow, 0, c);
+                replicateRow(meanRow, c, n);
+                float[] t = s.fc;
+                for (int j = 0; j < n; j++) {
+                    t[j] = (a[j] - meanRow[j]) * b[j] + (a[j + n] - meanRow[j]) * b[j + n];
+                }
+                float[] dots = foldRows(t, s.fh, n, c);
+                for (int k = 0; k < c; k++) {
+                    sd[k] += dots[k];
+                }
+                for (int j = 0; j < n; j++) {
+                    t[j] = b[j] + b[j + n];
+                }
+                float[] grads = foldRows(t, s.fh, n, c);
+                for (int k = 0; k < c; k++) {
+                    double gk = grads[k];
+                    sg[k] += gk;
+                    // The dot product used the float-rounded mean; move it to the exact one.
+                    sd[k] -= (mean[k] - meanRow[k]) * gk;
+                }
+                return;
+            }
+            for (int r = 0, o = 0; r < rows; r++, o += c) {
+                for (int k = 0; k < c; k++) {
+                    double gv = b[o + k];
+                    sg[k] += gv;
+                    sd[k] += (a[o + k] - mean[k]) * gv;
+                }
+            }
+        }
+
+        @Override
+        void gradInputRows(Data x, Data dx, long index, int rows, int c, Scratch s) {
+            float[] ga = s.fb;
+            float[] av = s.fv[0];
+            load(index, ga, rows * c);
+            if (x == null) {
+                for (int r = 0, o = 0; r < rows; r++, o += c) {
+                    for (int k = 0; k < c; k++) {
+                        ga[o + k] *= av[k];
+                    }
+                }
+            } else {
+                float[] xa = s.fa;
+                float[] bv = s.fv[1];
+                float[] cv = s.fv[2];
+                float[] mv = s.fv[3];
+                ((FloatData) x).load(index, xa, rows * c);
+                for (int r = 0, o = 0; r < rows; r++, o += c) {
+                    for (int k = 0; k < c; k++) {
+                        ga[o + k] = av[k] * ga[o + k] + bv[k] * (xa[o + k] - mv[k]) + cv[k];
+                    }
+                }
+            }
+            ((FloatData) dx).store(index, ga, rows * c);
+        }
+    }
+
+    /** Whether a block's length suits the pairwise float sums: a power of two, at least 256. */
+    private static boolean foldable(int len) {
+        return len >= 256 && Integer.bitCount(len) == 1;
+    }
+
+    /**
+     * Sums {@code v[0, n)} ({@code n} a power of two) pairwise, halving between {@code v} and {@code spare}
+     * down to one value. Both arrays are overwritten.
+     */
+    private static double foldSum(float[] v, float[] spare, int n) {
+        float[] src = v;
+        float[] dst = spare;
+        for (int h = n >> 1; h >= 1; h >>= 1) {
+            for (int k = 0; k < h; k++) {
+                dst[k] = src[k] + src[k + h];
+            }
+            float[] t = src;
+            src = dst;
+            dst = t;
+        }
+        return src[0];
+    }
+
+    /**
+     * Folds {@code n / c} rows of {@code c} values (a power of two of them) pairwise down to one row, halving
+     * between {@code v} and {@code spare}; returns the array whose first {@code c} values are the column sums.
+     */
+    private static float[] foldRows(float[] v, float[] spare, int n, int c) {
+        float[] src = v;
+        float[] dst = spare;
+        for (int h = n >> 1; h >= c; h >>= 1) {
+            for (int j = 0; j < h; j++) {
+                dst[j] = src[j] + src[j + h];
+            }
+            float[] t = src;
+            src = dst;
+            dst = t;
+        }
+        return src;
+    }
+
+    /** Repeats {@code row[0, c)} over {@code row[0, n)} ({@code n} a multiple of {@code c}). */
+    private static void replicateRow(float[] row, int c, int n) {
+        for (int o = c; o < n; o += c) {
+            System.arraycopy(row, 0, row, o, c);
+        }
+    }
+
+    static final class DoubleData extends Data {
+        private final DoubleBuffer buffer;
+        private final int base;
+
+        DoubleData(INDArray a) {
+            buffer = a.data().asNioDouble();
+            base = buffer.position();
+        }
+
+        private void load(long index, double[] dst, int len) {
+            buffer.get(base + (int) index, dst, 0, len);
+        }
+
+        private void store(long index, double[] src, int len) {
+            buffer.put(base + (int) index, src, 0, len);
+        }
+
+        @Override
+        void blockMoments(long index, int len, Scratch s) {
+            double[] a = s.da;
+            load(index, a, len);
+            double s0 = 0;
+            double s1 = 0;
+            double s2 = 0;
+            double s3 = 0;
+            int k = 0;
+            for (; k + 3 < len; k += 4) {
+                s0 += a[k];
+                s1 += a[k + 1];
+                s2 += a[k + 2];
+                s3 += a[k + 3];
+            }
+            for (; k < len; k++) {
+                s0 += a[k];
+            }
+            double mean = ((s0 + s1) + (s2 + s3)) / len;
+            s0 = 0;
+            s1 = 0;
+            s2 = 0;
+            s3 = 0;
+            for (k = 0; k + 3 < len; k += 4) {
+                double d0 = a[k] - mean;
+                double d1 = a[k + 1] - mean;
+                double d2 = a[k + 2] - mean;
+                double d3 = a[k + 3] - mean;
+                s0 += d0 * d0;
+                s1 += d1 * d1;
+                s2 += d2 * d2;
+                s3 += d3 * d3;
+            }
+            for (; k < len; k++) {
+                double d = a[k] - mean;
+                s0 += d * d;
+            }
+            s.r0 = mean;
+            s.r1 = (s0 + s1) + (s2 + s3);
+        }
+
+        @Override
+        void affineBlock(Data out, long index, int len, double scale, double shift, Scratch s) {
+            double[] a = s.da;
+            load(index, a, len);
+            for (int k = 0; k < len; k++) {
+                a[k] = a[k] * scale + shift;
+            }
+            ((DoubleData) out).store(index, a, len);
+        }
+
+        @Override
+        void blockGradSums(Data g, long index, int len, double mean, Scratch s) {
+            double[] a = s.da;
+            double[] b = s.db;
+            load(index, a, len);
+            ((DoubleData) g).load(index, b, len);
+            double sg0 = 0;
+            double sg1 = 0;
+            double sd0 = 0;
+            double sd1 = 0;
+            int k = 0;
+            for (; k + 1 < len; k += 2) {
+                sg0 += b[k];
+                sg1 += b[k + 1];
+                sd0 += (a[k] - mean) * b[k];
+                sd1 += (a[k + 1] - mean) * b[k + 1];
+            }
+            if (k < len) {
+                sg0 += b[k];
+                sd0 += (a[k] - mean) * b[k];
+            }
+            s.r0 = sg0 + sg1;
+            s.r1 = sd0 + sd1;
+        }
+
+        @Override
+        void scaleBlock(Data dx, long index, int len, double a, Scratch s) {
+            double[] b = s.db;
+            load(index, b, len);
+            for (int k = 0; k < len; k++) {
+                b[k] *= a;
+            }
+            ((DoubleData) dx).store(index, b, len);
+        }
+
+        @Override
+        void gradInputBlock(Data x, Data dx, long index, int len, double a, double b, double c, double mean,
+                            Scratch s) {
+            double[] xa = s.da;
+            double[] ga = s.db;
+            load(index, ga, len);
+            ((DoubleData) x).load(index, xa, len);
+            for (int k = 0; k < len; k++) {
+                ga[k] = a * ga[k] + b * (xa[k] - mean) + c;
+            }
+            ((DoubleData) dx).store(index, ga, len);
+        }
+
+        @Override
+        void setVectors(Scratch s, int c, double[] v0, double[] v1, double[] v2, double[] v3, int from) {
+            double[][] vs = {v0, v1, v2, v3};
+            for (int j = 0; j < 4; j++) {
+                if (vs[j] != null) {
+                    System.arraycopy(vs[j], from, s.dv[j], 0, c);
+                }
+            }
+        }
+
+        @Override
+        void rowMoments(long index, int rows, int c, Scratch s) {
+            double[] a = s.da;
+            load(index, a, rows * c);
+            double[] bm = s.dv0;
+            double[] bm2 = s.dv1;
+            Arrays.fill(bm, 0, c, 0.0);
+            Arrays.fill(bm2, 0, c, 0.0);
+            for (int r = 0, o = 0; r < rows; r++, o += c) {
+                for (int k = 0; k < c; k++) {
+                    bm[k] += a[o + k];
+                }
+            }
+            for (int k = 0; k < c; k++) {
+                bm[k] /= rows;
+            }
+            for (int r = 0, o = 0; r < rows; r++, o += c) {
+                for (int k = 0; k < c; k++) {
+                    double d = a[o + k] - bm[k];
+                    bm2[k] += d * d;
+                }
+            }
+        }
+
+        @Override
+        void affineRows(Data out, long index, int rows, int c, Scratch s) {
+            double[] a = s.da;
+            double[] sc = s.dv[0];
+            double[] sh = s.dv[1];
+            load(index, a, rows * c);
+            for (int r = 0, o = 0; r < rows; r++, o += c) {
+                for (int k = 0; k < c; k++) {
+                    a[o + k] = a[o + k] * sc[k] + sh[k];
+                }
+            }
+            ((DoubleData) out).store(index, a, rows * c);
+        }
+
+        @Override
+        void rowGradSums(Data g, long index, int rows, int c, double[] sg, double[] sd, Scratch s) {
+            double[] a = s.da;
+            double[] b = s.db;
+            double[] mean = s.dv[0];
+            load(index, a, rows * c);
+            ((DoubleData) g).load(index, b, rows * c);
+            for (int r = 0, o = 0; r < rows; r++, o += c) {
+                for (int k = 0; k < c; k++) {
+                    sg[k] += b[o + k];
+                    sd[k] += (a[o + k] - mean[k]) * b[o + k];
+                }
+            }
+        }
+
+        @Override
+        void gradInputRows(Data x, Data dx, long index, int rows, int c, Scratch s) {
+            double[] ga = s.db;
+            double[] av = s.dv[0];
+            load(index, ga, rows * c);
+            if (x == null) {
+                for (int r = 0, o = 0; r < rows; r++, o += c) {
+                    for (int k = 0; k < c; k++) {
+                        ga[o + k] *= av[k];
+                    }
+                }
+            } else {
+                double[] xa = s.da;
+                double[] bv = s.dv[1];
+                double[] cv = s.dv[2];
+                double[] mv = s.dv[3];
+                ((DoubleData) x).load(index, xa, rows * c);
+                for (int r = 0, o = 0; r < rows; r++, o += c) {
+                    for (int k = 0; k < c; k++) {
+                        ga[o + k] = av[k] * ga[o + k] + bv[k] * (xa[o + k] - mv[k]) + cv[k];
+                    }
+                }
+            }
+            ((DoubleData) dx).store(index, ga, rows * c);
+        }
+    }
+}

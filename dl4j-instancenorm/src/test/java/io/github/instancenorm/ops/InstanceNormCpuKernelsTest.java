@@ -1,0 +1,145 @@
+package io.github.instancenorm.ops;
+
+import io.github.instancenorm.testutil.Compare;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+import java.util.Arrays;
+import java.util.stream.Stream;
+
+import static io.github.instancenorm.testutil.Compare.assertClose;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The CPU kernels against the ND4J-op form on shapes the small golden fixtures do not reach: instances longer than
+ * one cached block, jobs big enough to run in parallel, more channels than a block holds, and inputs that are
+ * views into a larger buffer.
+ */
+class InstanceNormCpuKernelsTest {
+
+    static Stream<Arguments> cases() {
+        long[][] shapes = {
+                {3, 5, 70, 70},        // channels-first: several blocks per instance, one thread
+                {4, 6, 90, 90},        // parallel in both layouts
+                {2, 40, 5000},         // channels-last: 5000 channels, more than a block
+                {5, 3, 7},             // tiny 1d
+                {2, 3, 4, 5, 6},       // 3d
+                {1, 4, 300, 300},      // a batch of one, split by rows when channels-last
+                {3, 70, 20, 1},        // a trailing axis of size 1
+                {64, 32, 64},          // many small instances per block, pairwise float sums, parallel
+                {4, 8, 32, 32},        // four 1024-element instances per block
+                {6, 10, 203},          // short instances, not a multiple of the unrolling
+        };
+        return Stream.of(DataType.FLOAT, DataType.DOUBLE).flatMap(type -> Stream.of(false, true).flatMap(last ->
+                Stream.of(shapes).map(shape -> Arguments.of(type, last, shape))));
+    }
+
+    @ParameterizedTest(name = "{0} channelsLast={1} {2}")
+    @MethodSource("cases")
+    void kernelsMatchOpForm(DataType type, boolean channelsLast, long[] shape) {
+        InstanceNormLayout layout = new InstanceNormLayout(shape.length, channelsLast);
+        long channels = shape[layout.channelAxis()];
+        Nd4j.getRandom().setSeed(shape.length * 1000L + channels);
+        INDArray x = Nd4j.randn(type, shape).muli(2).addi(3);
+        INDArray g = Nd4j.randn(type, shape);
+        INDArray gamma = Nd4j.rand(type, channels).addi(0.5);
+        INDArray beta = Nd4j.randn(type, channels);
+        INDArray runningMean = Nd4j.randn(type, channels);
+        INDArray runningVar = Nd4j.rand(type, channels).addi(0.5);
+        assertTrue(InstanceNormCpuKernels.applies(x, g), "the fast path must apply here");
+
+        Result fast = new Result();
+        Result ops = new Result();
+        KernelPaths.CPU_KERNELS.run(() -> fast.compute(x, g, gamma, beta, runningMean, runningVar, layout));
+        // The reference is the op form in double: in float it loses digits of x - mean that the kernels keep.
+        KernelPaths.OP_FORM.run(() -> ops.compute(x.castTo(DataType.DOUBLE), g.castTo(DataType.DOUBLE),
+                gamma.castTo(DataType.DOUBLE), beta.castTo(DataType.DOUBLE), runningMean.castTo(DataType.DOUBLE),
+                runningVar.castTo(DataType.DOUBLE), layout));
+        ops.assertMatches(fast, Arrays.toString(shape), Compare.tolerance(type));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("types")
+    void viewsIntoALargerBufferAreRead(DataType type) {
+        INDArray whole = Nd4j.randn(type, 3, 4, 9, 9);
+        INDArray view = whole.get(NDArrayIndex.interval(1, 3));    // samples 1 and 2: contiguous, offset
+        InstanceNormLayout layout = new InstanceNormLayout(4, false);
+        assertTrue(view.offset() > 0);
+        INDArray[] out = new INDArray[2];
+        KernelPaths.CPU_KERNELS.run(() -> out[0] = InstanceNorm.moments(view, layout).variance());
+        KernelPaths.OP_FORM.run(() -> out[1] = InstanceNorm.moments(view, layout).variance());
+        assertClose("variance of a view", out[1], out[0]);
+    }
+
+    static Stream<DataType> types() {
+        return Stream.of(DataType.FLOAT, DataType.DOUBLE);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("types")
+    void stridedAndFOrderArraysKeepTheOpForm(DataType type) {
+        INDArray x = Nd4j.randn(type, 2, 3, 4, 5);
+        assertFalse(InstanceNormCpuKernels.applies(x.permute(0, 2, 3, 1)));
+        assertFalse(InstanceNormCpuKernels.applies(x.get(NDArrayIndex.all(), NDArrayIndex.interval(0, 2))));
+        assertFalse(InstanceNormCpuKernels.applies(x.dup('f')));
+        assertFalse(InstanceNormCpuKernels.applies(x.castTo(DataType.HALF)));
+        assertFalse(InstanceNormCpuKernels.applies(x, x.castTo(type == DataType.FLOAT ? DataType.DOUBLE
+                : DataType.FLOAT)));
+    }
+
+    /** Everything one path computes from the same inputs. */
+    private static final class Result {
+        INDArray mean;
+        INDArray var;
+        INDArray y;
+        INDArray yRunning;
+        INDArray dx;
+        INDArray dGamma;
+        INDArray dBeta;
+        INDArray dxRunning;
+        INDArray dGammaRunning;
+        INDArray dBetaRunning;
+        INDArray yFromMoments;
+
+        void compute(INDArray x, INDArray g, INDArray gamma, INDArray beta, INDArray runningMean,
+                     INDArray runningVar, InstanceNormLayout layout) {
+            long channels = gamma.length();
+            y = x.ulike();
+            InstanceNorm.Moments m = InstanceNorm.forwardWithInstanceStats(x, gamma, beta, 1e-5, layout, y);
+            mean = m.mean();
+            var = m.variance();
+            yFromMoments = InstanceNorm.normalizeWithInstanceStats(x, m, gamma, beta, 1e-5, layout, x.ulike());
+            dx = x.ulike();
+            dGamma = Nd4j.create(x.dataType(), channels);
+            dBeta = Nd4j.create(x.dataType(), channels);
+            InstanceNorm.backwardWithInstanceStats(x, g, m, gamma, 1e-5, layout, dx, dGamma, dBeta);
+            yRunning = InstanceNorm.normalizeWithRunningStats(x, runningMean, runningVar, gamma, beta, 1e-5, layout,
+                    x.ulike());
+            dxRunning = x.ulike();
+            dGammaRunning = Nd4j.create(x.dataType(), channels);
+            dBetaRunning = Nd4j.create(x.dataType(), channels);
+            InstanceNorm.backwardWithRunningStats(x, g, runningMean, runningVar, gamma, 1e-5, layout, dxRunning,
+                    dGammaRunning, dBetaRunning);
+        }
+
+        void assertMatches(Result actual, String what, double tol) {
+            assertClose(what + " mean", mean, actual.mean, tol);
+            assertClose(what + " variance", var, actual.var, tol);
+            assertClose(what + " output", y, actual.y, tol);
+            assertClose(what + " output from moments", yFromMoments, actual.yFromMoments, tol);
+            assertClose(what + " input gradient", dx, actual.dx, tol);
+            assertClose(what + " gamma gradient", dGamma, actual.dGamma, tol);
+            assertClose(what + " beta gradient", dBeta, actual.dBeta, tol);
+            assertClose(what + " output, running stats", yRunning, actual.yRunning, tol);
+            assertClose(what + " input gradient, running stats", dxRunning, actual.dxRunning, tol);
+            assertClose(what + " gamma gradient, running stats", dGammaRunning, actual.dGammaRunning, tol);
+            assertClose(what + " beta gradient, running stats", dBetaRunning, actual.dBetaRunning, tol);
+        }
+    }
+}
