@@ -62,7 +62,9 @@ import java.util.Objects;
  * {@code NWC}), {@code convolutional} (2d, {@code NCHW} or {@code NHWC}) or {@code convolutional3D} (3d,
  * {@code NCDHW} or {@code NDHWC}). Without an input type, give {@code nOut} and a {@code dataFormat}.
  * Parameters are described in {@link InstanceNormalizationParamInitializer}; the running statistics are state,
- * never touched by updaters, regularization, gradient normalization or clipping.
+ * never touched by updaters, regularization, gradient normalization or clipping. Like DL4J's
+ * {@code BatchNormalization}, the layer applies no activation function, whatever the network's default: follow
+ * it with an {@code ActivationLayer}.
  *
  * <pre>{@code
  * Layer in = new InstanceNormalization.Builder()
