@@ -129,11 +129,9 @@ public class InstanceNormalizationLayer extends BaseLayer<InstanceNormalization>
     }
 
     private void updateRunningStats(InstanceNorm.Moments m, long spatialSize) {
-        INDArray counter = getParam(NUM_BATCHES_TRACKED);
-        long tracked = Math.round(counter.getDouble(0)) + 1;
-        counter.assign(tracked);
-        double factor = InstanceNorm.updateFactor(layerConf().getMomentum(), tracked);
-        InstanceNorm.updateRunningStats(getParam(RUNNING_MEAN), getParam(RUNNING_VAR), m, spatialSize, factor);
+        InstanceNorm.foldBatch(getParam(RUNNING_MEAN), getParam(RUNNING_VAR), getParam(NUM_BATCHES_TRACKED),
+                layerConf().getMomentum(), InstanceNorm.batchMean(m),
+                InstanceNorm.batchUnbiasedVariance(m, spatialSize));
     }
 
     private InstanceNormLayout layoutFor(INDArray x) {

@@ -257,20 +257,25 @@ public final class InstanceNorm {
     }
 
     /**
-     * Folds one training batch into the running statistics, in place:
-     * {@code running = (1 - factor) * running + factor * batchStat}, with the batch statistics from
-     * {@link #batchMean} and {@link #batchUnbiasedVariance}.
+     * Folds one training batch into running statistics, in place: counts the batch, then moves each statistic
+     * towards the batch's with {@link #blend} and the weight {@link #updateFactor(Double, long)} gives. The layer
+     * and the SameDiff {@code RunningStats} both update through here.
      *
-     * @param runningMean {@code [C]}, updated in place
-     * @param runningVar  {@code [C]}, updated in place
-     * @param moments     the batch's per-instance statistics ({@code [N, C]}, biased variance)
-     * @param spatialSize the number of spatial elements per instance, at least 2
-     * @param factor      from {@link #updateFactor(Double, long)}
+     * @param runningMean       {@code [C]}, updated in place
+     * @param runningVar        {@code [C]}, updated in place
+     * @param numBatchesTracked one element, the number of batches folded in so far; incremented
+     * @param momentum          PyTorch's momentum in [0, 1], or {@code null} for a cumulative moving average
+     * @param batchMean         {@code [C]}, the batch average of the instance means ({@link #batchMean})
+     * @param batchUnbiasedVar  {@code [C]}, the batch average of the unbiased instance variances
+     *                          ({@link #batchUnbiasedVariance})
      */
-    public static void updateRunningStats(INDArray runningMean, INDArray runningVar, Moments moments,
-                                          long spatialSize, double factor) {
-        blend(runningMean, batchMean(moments), factor);
-        blend(runningVar, batchUnbiasedVariance(moments, spatialSize), factor);
+    public static void foldBatch(INDArray runningMean, INDArray runningVar, INDArray numBatchesTracked,
+                                 Double momentum, INDArray batchMean, INDArray batchUnbiasedVar) {
+        long tracked = Math.round(numBatchesTracked.getDouble(0)) + 1;
+        double factor = updateFactor(momentum, tracked);
+        blend(runningMean, batchMean, factor);
+        blend(runningVar, batchUnbiasedVar, factor);
+        numBatchesTracked.assign(tracked);
     }
 
     /**

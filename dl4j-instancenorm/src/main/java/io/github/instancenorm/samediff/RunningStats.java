@@ -154,11 +154,7 @@ public final class RunningStats {
     public void update(INDArray batchMean, INDArray batchUnbiasedVar) {
         checkLength("batchMean", batchMean);
         checkLength("batchVar", batchUnbiasedVar);
-        long tracked = numBatchesTracked.getLong(0) + 1;
-        double factor = InstanceNorm.updateFactor(momentum, tracked);
-        InstanceNorm.blend(mean, batchMean, factor);
-        InstanceNorm.blend(variance, batchUnbiasedVar, factor);
-        numBatchesTracked.assign(tracked);
+        InstanceNorm.foldBatch(mean, variance, numBatchesTracked, momentum, batchMean, batchUnbiasedVar);
     }
 
     /**
