@@ -8,18 +8,27 @@ import java.util.SplittableRandom;
 
 /**
  * A procedurally generated multi-domain image set, deterministic from a seed: one shape (circle, square or
- * triangle, at a random place and size) on a plain background. The attributes, the domains a translator moves
- * between, are the shape's colour (red, green or blue: exactly one), a light or dark background, and stripes on
- * the shape. The shape's outline is the content a translation must keep; its mask comes with every image.
+ * triangle, at a random place and size) on a plain light or dark background. The attributes, the domains a
+ * translator moves between, are the shape's colour (red, green or blue: exactly one) and stripes on the shape
+ * (a darker shade of its colour on a light background, a lighter one on a dark background).
+ * The shape's outline and the background are the content a translation must keep; the mask comes with every
+ * image.
+ *
+ * <p>The background is deliberately not a domain: flipping it changes every pixel, and StarGAN's generator sees
+ * its target label only as constant input planes, which the first instance normalization subtracts away except
+ * near the zero-padded border. A global change therefore takes far longer to learn than a change of the shape's
+ * appearance (measured with the PyTorch reference model at 400 iterations: mask IoU 0.24 for background flips,
+ * 0.73 to 0.76 for colour changes), too long for an example that should finish in minutes.
  */
 public final class ShapesData implements ImageSource {
 
     /** The attribute names, in label order. */
-    public static final List<String> ATTRIBUTES = List.of("red", "green", "blue", "light_background", "striped");
+    public static final List<String> ATTRIBUTES = List.of("red", "green", "blue", "striped");
 
     private static final float[][] COLOURS = {{0.9f, 0.15f, 0.15f}, {0.15f, 0.8f, 0.15f}, {0.15f, 0.15f, 0.9f}};
     private static final float DARK = 0.1f;
     private static final float LIGHT = 0.9f;
+    /** Stripes move the shape's colour this far towards black on a light background, towards white on a dark one. */
     private static final float STRIPE_SHADE = 0.55f;
 
     private final int size;
@@ -47,9 +56,9 @@ public final class ShapesData implements ImageSource {
             int colour = random.nextInt(3);
             boolean light = random.nextBoolean();
             boolean striped = random.nextBoolean();
-            labels[i * 5 + colour] = 1;
-            labels[i * 5 + 3] = light ? 1 : 0;
-            labels[i * 5 + 4] = striped ? 1 : 0;
+            int row = i * ATTRIBUTES.size();
+            labels[row + colour] = 1;
+            labels[row + 3] = striped ? 1 : 0;
             drawShape(masks, i * pixels);
             paint(images, i * 3 * pixels, masks, i * pixels, COLOURS[colour], light ? LIGHT : DARK, striped);
         }
@@ -84,9 +93,10 @@ public final class ShapesData implements ImageSource {
             for (int x = 0; x < size; x++) {
                 int p = y * size + x;
                 boolean inside = mask[maskOffset + p] > 0;
-                float shade = striped && ((x + y) / 3) % 2 == 0 ? STRIPE_SHADE : 1f;
+                boolean stripe = striped && ((x + y) / 3) % 2 == 0;
                 for (int c = 0; c < 3; c++) {
-                    float v = inside ? colour[c] * shade : background;
+                    float v = !inside ? background : !stripe ? colour[c]
+                            : background > 0.5f ? colour[c] * STRIPE_SHADE : 1 - (1 - colour[c]) * STRIPE_SHADE;
                     v += (float) (random.nextDouble() - 0.5) * 0.06f;
                     images[offset + c * plane + p] = 2 * v - 1;
                 }

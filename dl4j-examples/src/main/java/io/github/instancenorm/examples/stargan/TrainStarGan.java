@@ -43,16 +43,18 @@ public final class TrainStarGan {
 
     /** Command-line settings, with defaults that finish in about ten minutes on two CPU cores. */
     static final class Options {
-        int iterations = 2000;
+        int iterations = 600;
         int batchSize = 16;
         int imageSize = 32;
-        int convDim = 16;
-        int generatorBlocks = 3;
+        int convDim = 8;
+        int generatorBlocks = 2;
         int discriminatorLayers = 4;
-        double generatorLr = 2e-4;
-        double discriminatorLr = 2e-4;
+        double generatorLr = 2e-3;
+        double discriminatorLr = 1e-3;
         double lambdaClass = 1;
         double lambdaReconstruction = 10;
+        double lambdaIdentity = 10;
+        double lrDecay = 0.5;
         int logEvery = 50;
         int sampleEvery = 250;
         int checkpointEvery = 500;
@@ -96,8 +98,10 @@ public final class TrainStarGan {
                     case "d-repeat" -> o.discriminatorLayers = Integer.parseInt(v);
                     case "g-lr" -> o.generatorLr = Double.parseDouble(v);
                     case "d-lr" -> o.discriminatorLr = Double.parseDouble(v);
+                    case "lr-decay" -> o.lrDecay = Double.parseDouble(v);
                     case "lambda-cls" -> o.lambdaClass = Double.parseDouble(v);
                     case "lambda-rec" -> o.lambdaReconstruction = Double.parseDouble(v);
+                    case "lambda-id" -> o.lambdaIdentity = Double.parseDouble(v);
                     case "log-every" -> o.logEvery = Integer.parseInt(v);
                     case "sample-every" -> o.sampleEvery = Integer.parseInt(v);
                     case "checkpoint-every" -> o.checkpointEvery = Integer.parseInt(v);
@@ -114,21 +118,26 @@ public final class TrainStarGan {
                     default -> throw new IllegalArgumentException("Unknown flag --" + e.getKey() + "; see --help");
                 }
             }
+            if (o.lrDecay < 0 || o.lrDecay > 1) {
+                throw new IllegalArgumentException("--lr-decay must be in [0, 1], got " + o.lrDecay);
+            }
             return o;
         }
 
         static void usage() {
             System.out.println("""
                     TrainStarGan: train a StarGAN-like translator on the JVM.
-                      --iterations N          training iterations (default 2000)
+                      --iterations N          training iterations (default 600)
                       --batch-size N          images per iteration (16)
                       --image-size N          image side in pixels (32)
-                      --conv-dim N            generator/discriminator width (16)
-                      --g-repeat N            generator residual blocks (3)
+                      --conv-dim N            generator/discriminator width (8)
+                      --g-repeat N            generator residual blocks (2)
                       --d-repeat N            discriminator stride-2 layers (4)
-                      --g-lr X / --d-lr X     Adam learning rates (2e-4)
+                      --g-lr X / --d-lr X     Adam learning rates (2e-3 / 1e-3)
+                      --lr-decay X            fraction of the run over which the rates fall to 0, as StarGAN (0.5)
                       --lambda-cls X          domain loss weight (1)
                       --lambda-rec X          cycle reconstruction (L1) weight (10)
+                      --lambda-id X           identity-mapping (L1) weight, not in StarGAN; 0 turns it off (10)
                       --log-every N           progress line every N iterations (50)
                       --sample-every N        sample grid PNG every N iterations (250)
                       --checkpoint-every N    resumable checkpoint every N iterations (500)
@@ -179,15 +188,22 @@ public final class TrainStarGan {
                     .updater(new Adam(o.discriminatorLr, 0.5, 0.999, 1e-8)).seed(o.seed + 1)
                     .inputGradients(true).build();
         }
+        int decayStart = (int) Math.round(o.iterations * (1 - o.lrDecay));
+        generator.setLearningRate(new LinearDecaySchedule(o.generatorLr, decayStart, o.iterations));
+        discriminator.setLearningRate(new LinearDecaySchedule(o.discriminatorLr, decayStart, o.iterations));
         // Sample and evaluate as StarGAN's test code does: each image normalized with its own statistics.
         StarGan.useStatistics(generator, StarGan.Statistics.INSTANCE);
         StarGanTrainer trainer = new StarGanTrainer(generator, discriminator, o.generatorBlocks, o.lambdaClass,
-                o.lambdaReconstruction, start);
+                o.lambdaReconstruction, o.lambdaIdentity, start);
 
         System.out.printf("StarGAN-like training: %s data %dpx, attributes %s, G %,d params, D %,d params,"
                         + " %d iterations of %d%n", o.data, o.imageSize, data.attributes(), generator.numParams(),
                 discriminator.numParams(), o.iterations, o.batchSize);
         System.out.println("Adversarial loss: least squares (DL4J cannot differentiate WGAN-GP's gradient penalty)");
+        if (o.lambdaIdentity > 0) {
+            System.out.printf(Locale.ROOT, "Identity-mapping loss, weight %s (not in StarGAN; --lambda-id 0 turns it off)%n",
+                    o.lambdaIdentity);
+        }
         Batch fixed = source(o, o.seed + 1_000_003).next(8);
         long t0 = System.nanoTime();
         for (int it = start + 1; it <= o.iterations; it++) {
@@ -198,9 +214,9 @@ public final class TrainStarGan {
                 double seconds = (System.nanoTime() - t0) / 1e9;
                 double perIt = seconds / (it - start);
                 System.out.printf(Locale.ROOT, "iter %5d/%d  D real %.3f fake %.3f cls %.3f | G adv %.3f cls %.3f"
-                                + " rec %.4f | %.2f it/s %.1f img/s ETA %s%n", it, o.iterations, l.dReal(),
-                        l.dFake(), l.dClass(), l.gAdversarial(), l.gClass(), l.gReconstruction(), 1 / perIt,
-                        o.batchSize / perIt, duration(perIt * (o.iterations - it)));
+                                + " rec %.4f id %.4f | %.2f it/s %.1f img/s ETA %s%n", it, o.iterations, l.dReal(),
+                        l.dFake(), l.dClass(), l.gAdversarial(), l.gClass(), l.gReconstruction(), l.gIdentity(),
+                        1 / perIt, o.batchSize / perIt, duration(perIt * (o.iterations - it)));
             }
             if (it % o.sampleEvery == 0 || it == o.iterations) {
                 Path png = o.out.resolve(String.format("samples/%06d.png", it));
@@ -293,8 +309,9 @@ public final class TrainStarGan {
         ImageSource test = source(o, o.seed + 3_000_017);
         long realOk = 0;
         long realTotal = 0;
-        long targetOk = 0;
-        long targetTotal = 0;
+        int attributes = data.attributes().size();
+        long[] targetOk = new long[attributes];
+        long[] targetTotal = new long[attributes];
         double iouSum = 0;
         long iouCount = 0;
         double recSum = 0;
@@ -312,8 +329,8 @@ public final class TrainStarGan {
                 INDArray fake = generator.output(false, b.images(), targets.get(a))[0];
                 boolean[][] ok = judge.agreement(fake, targets.get(a));
                 for (boolean[] row : ok) {
-                    targetOk += row[a] ? 1 : 0;
-                    targetTotal++;
+                    targetOk[a] += row[a] ? 1 : 0;
+                    targetTotal[a]++;
                 }
                 if (b.masks() != null) {
                     for (double v : ContentMetrics.maskIoU(fake, b.masks())) {
@@ -328,15 +345,22 @@ public final class TrainStarGan {
         }
         Map<String, Double> r = new java.util.LinkedHashMap<>();
         r.put("classifier_accuracy_on_real", (double) realOk / realTotal);
-        r.put("target_attribute_accuracy", (double) targetOk / targetTotal);
+        r.put("target_attribute_accuracy", (double) Arrays.stream(targetOk).sum() / Arrays.stream(targetTotal).sum());
         if (iouCount > 0) {
             r.put("content_mask_iou", iouSum / iouCount);
         }
         r.put("reconstruction_l1", recSum / recCount);
         System.out.printf(Locale.ROOT, "classifier accuracy on real images: %.1f%%%n",
                 100 * r.get("classifier_accuracy_on_real"));
-        System.out.printf(Locale.ROOT, "target-attribute accuracy of translations: %.1f%%%n",
-                100 * r.get("target_attribute_accuracy"));
+        StringBuilder perAttribute = new StringBuilder();
+        for (int a = 0; a < attributes; a++) {
+            double accuracy = (double) targetOk[a] / targetTotal[a];
+            r.put("target_attribute_accuracy." + data.attributes().get(a), accuracy);
+            perAttribute.append(String.format(Locale.ROOT, "%s %s %.1f%%", a == 0 ? "" : ",",
+                    data.attributes().get(a), 100 * accuracy));
+        }
+        System.out.printf(Locale.ROOT, "target-attribute accuracy of translations: %.1f%% (%s)%n",
+                100 * r.get("target_attribute_accuracy"), perAttribute.toString().trim());
         if (iouCount > 0) {
             System.out.printf(Locale.ROOT, "content kept (shape mask IoU, input vs translation): %.3f%n",
                     r.get("content_mask_iou"));

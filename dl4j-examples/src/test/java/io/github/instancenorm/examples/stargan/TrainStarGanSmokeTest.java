@@ -14,6 +14,7 @@ import java.util.Properties;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -41,19 +42,20 @@ class TrainStarGanSmokeTest {
 
     @Test
     void stepsGiveFiniteLossesAndMoveBothNetworks() {
-        ComputationGraph g = StarGan.generator().convDim(4).cDim(5).repeatNum(1).imageSize(16)
+        int attributes = ShapesData.ATTRIBUTES.size();
+        ComputationGraph g = StarGan.generator().convDim(4).cDim(attributes).repeatNum(1).imageSize(16)
                 .inputGradients(true).build();
-        ComputationGraph d = StarGan.discriminator().convDim(4).cDim(5).repeatNum(3).imageSize(16)
+        ComputationGraph d = StarGan.discriminator().convDim(4).cDim(attributes).repeatNum(3).imageSize(16)
                 .inputGradients(true).build();
         INDArray gBefore = g.params().dup();
         INDArray dBefore = d.params().dup();
-        StarGanTrainer trainer = new StarGanTrainer(g, d, 1, 1, 10, 0);
+        StarGanTrainer trainer = new StarGanTrainer(g, d, 1, 1, 10, 10, 0);
         ShapesData data = new ShapesData(16, 5);
         for (int i = 0; i < 3; i++) {
             Batch b = data.next(4);
             StarGanTrainer.Losses l = trainer.step(b.images(), b.labels(), TrainStarGan.shuffledRows(b.labels()));
             for (double v : new double[] {l.dReal(), l.dFake(), l.dClass(), l.gAdversarial(), l.gClass(),
-                    l.gReconstruction()}) {
+                    l.gReconstruction(), l.gIdentity()}) {
                 assertTrue(Double.isFinite(v), "loss " + v + " in " + l);
             }
         }
@@ -80,6 +82,8 @@ class TrainStarGanSmokeTest {
         // the exported PyTorch state dict reads back and rebuilds the same generator
         ComputationGraph trained = org.deeplearning4j.util.ModelSerializer.restoreComputationGraph(
                 out.resolve("checkpoint/G.zip").toFile(), false);
+        assertTrue(trained.getConfiguration().toJson().contains(LinearDecaySchedule.class.getName()),
+                "the checkpoint keeps the learning-rate schedule");
         StateDict exported = StateDict.read(out.resolve("G.ckpt"));
         assertTrue(exported.contains("main.0.weight") && exported.contains("main.1.running_var"), exported.keys()
                 .toString());
@@ -87,6 +91,19 @@ class TrainStarGanSmokeTest {
         Batch b = new ShapesData(16, 9).next(2);
         StarGan.useStatistics(trained, StarGan.Statistics.INSTANCE);
         assertEquals(trained.outputSingle(b.images(), b.labels()), reloaded.outputSingle(b.images(), b.labels()));
+    }
+
+    @Test
+    void learningRateIsConstantThenFallsLinearlyToZero() {
+        LinearDecaySchedule s = new LinearDecaySchedule(2e-3, 6, 10);
+        assertEquals(2e-3, s.valueAt(0, 0));
+        assertEquals(2e-3, s.valueAt(5, 0));
+        assertEquals(2e-3, s.valueAt(6, 0), 1e-18);
+        assertEquals(1e-3, s.valueAt(8, 0), 1e-18);
+        assertEquals(0.5e-3, s.valueAt(9, 0), 1e-18);
+        assertEquals(0, s.valueAt(10, 0));
+        assertEquals(2e-3, new LinearDecaySchedule(2e-3, 10, 10).valueAt(9, 0), "no decay");
+        assertThrows(IllegalArgumentException.class, () -> new LinearDecaySchedule(1e-3, 11, 10));
     }
 
     private static String checkpointIteration(Path out) throws Exception {
