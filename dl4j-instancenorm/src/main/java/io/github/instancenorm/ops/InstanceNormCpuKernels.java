@@ -292,29 +292,57 @@ public final class InstanceNormCpuKernels {
         Data g = Data.of(grad);
         double[] mean = values(moments.mean());
         double[] var = values(moments.variance());
-        double[][] sums = gradSums(in, g, geo, mean);
-        double[] gradSum = sums[0];
-        double[] dot = sums[1];
         double[] gam = channelValues(gamma, geo.channels, 1.0);
         int n = geo.instances();
-        double m = geo.spatial;
+        double[] gradSum = new double[n];
+        double[] dot = new double[n];
         double[] a = new double[n];
         double[] bc = new double[n];
         double[] cc = new double[n];
+        Data out = Data.of(dx);
+        if (!geo.channelsLast) {
+            // As in the forward: each instance (group) gets dx right after its sums, while x and g are cached.
+            int step = Math.max(1, geo.instancesPerBlock);
+            run(geo.firstTasks(), geo.total(), BLOCK, 1, (t, s) -> {
+                for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i += step) {
+                    int to = Math.min(end, i + step);
+                    firstGradSums(in, g, geo, i, to, mean, gradSum, dot, s);
+                    gradCoefficients(var, gam, gradSum, dot, eps, geo, i, to, a, bc, cc);
+                    firstGradInput(in, g, out, geo, i, to, a, bc, cc, mean, s);
+                }
+            });
+        } else {
+            double[][] sums = gradSums(in, g, geo, mean);
+            System.arraycopy(sums[0], 0, gradSum, 0, n);
+            System.arraycopy(sums[1], 0, dot, 0, n);
+            gradCoefficients(var, gam, gradSum, dot, eps, geo, 0, n, a, bc, cc);
+            gradInput(in, g, out, geo, a, bc, cc, mean);
+        }
+        // gamma and beta gradients: sums over the batch of the per-instance sums, in instance order.
         double[] dGammaSum = new double[geo.channels];
         double[] dBetaSum = new double[geo.channels];
         for (int i = 0; i < n; i++) {
             int c = i % geo.channels;
-            double invStd = 1.0 / Math.sqrt(var[i] + eps);
-            a[i] = gam[c] * invStd;
-            bc[i] = -a[i] * dot[i] * invStd * invStd / m;
-            cc[i] = -a[i] * gradSum[i] / m;
-            dGammaSum[c] += dot[i] * invStd;
+            dGammaSum[c] += dot[i] * (1.0 / Math.sqrt(var[i] + eps));
             dBetaSum[c] += gradSum[i];
         }
-        gradInput(in, g, Data.of(dx), geo, a, bc, cc, mean);
         assignChannels(dGamma, dGammaSum);
         assignChannels(dBeta, dBetaSum);
+    }
+
+    /**
+     * Coefficients of {@code dx = a g + b (x - mean) + c} for instances {@code [from, to)}:
+     * {@code a = gamma invStd}, {@code b = -a dot invStd^2 / M}, {@code c = -a sum(g) / M}.
+     */
+    private static void gradCoefficients(double[] var, double[] gamma, double[] gradSum, double[] dot, double eps,
+                                         Geometry geo, int from, int to, double[] a, double[] b, double[] c) {
+        double m = geo.spatial;
+        for (int i = from; i < to; i++) {
+            double invStd = 1.0 / Math.sqrt(var[i] + eps);
+            a[i] = gamma[i % geo.channels] * invStd;
+            b[i] = -a[i] * dot[i] * invStd * invStd / m;
+            c[i] = -a[i] * gradSum[i] / m;
+        }
     }
 
     /**
@@ -533,6 +561,59 @@ public final class InstanceNormCpuKernels {
         }
     }
 
+    /** Channels-first: {@code sum(g)} and {@code sum((x - mean) g)} of instances {@code [from, to)}. */
+    private static void firstGradSums(Data x, Data g, Geometry geo, int from, int to, double[] mean,
+                                      double[] gradSum, double[] dot, Scratch s) {
+        if (geo.instancesPerBlock > 1) {
+            for (int i = from; i < to; i += geo.instancesPerBlock) {
+                x.groupGradSums(g, (long) i * geo.spatial, (int) geo.spatial, Math.min(geo.instancesPerBlock, to - i),
+                        mean, gradSum, dot, i, s);
+            }
+            return;
+        }
+        for (int i = from; i < to; i++) {
+            long offset = (long) i * geo.spatial;
+            double sg = 0;
+            double sd = 0;
+            for (long done = 0; done < geo.spatial; ) {
+                int len = (int) Math.min(BLOCK, geo.spatial - done);
+                x.blockGradSums(g, offset + done, len, mean[i], s);
+                sg += s.r0;
+                sd += s.r1;
+                done += len;
+            }
+            gradSum[i] = sg;
+            dot[i] = sd;
+        }
+    }
+
+    /**
+     * Channels-first: {@code dx = a g + b (x - mean) + c} on instances {@code [from, to)}, or {@code dx = a g}
+     * when {@code b} is null.
+     */
+    private static void firstGradInput(Data x, Data g, Data dx, Geometry geo, int from, int to, double[] a,
+                                       double[] b, double[] c, double[] mean, Scratch s) {
+        if (geo.instancesPerBlock > 1) {
+            for (int i = from; i < to; i += geo.instancesPerBlock) {
+                g.groupGradInput(b == null ? null : x, dx, (long) i * geo.spatial, (int) geo.spatial,
+                        Math.min(geo.instancesPerBlock, to - i), a, b, c, mean, i, s);
+            }
+            return;
+        }
+        for (int i = from; i < to; i++) {
+            long offset = (long) i * geo.spatial;
+            for (long done = 0; done < geo.spatial; ) {
+                int len = (int) Math.min(BLOCK, geo.spatial - done);
+                if (b == null) {
+                    g.scaleBlock(dx, offset + done, len, a[i], s);
+                } else {
+                    g.gradInputBlock(x, dx, offset + done, len, a[i], b[i], c[i], mean[i], s);
+                }
+                done += len;
+            }
+        }
+    }
+
     /** Merges per-channel block statistics {@code (nb, bm, bm2)} into {@code (na, m, m2)}, in place. */
     private static void mergeVectors(double[] m, double[] m2, long na, double[] bm, double[] bm2, long nb, int c) {
         long total = na + nb;
@@ -574,29 +655,8 @@ public final class InstanceNormCpuKernels {
         double[] gradSum = new double[n];
         double[] dot = new double[n];
         if (!geo.channelsLast) {
-            run(geo.firstTasks(), geo.total(), BLOCK, 1, (t, s) -> {
-                if (geo.instancesPerBlock > 1) {
-                    for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i += geo.instancesPerBlock) {
-                        x.groupGradSums(g, (long) i * geo.spatial, (int) geo.spatial,
-                                Math.min(geo.instancesPerBlock, end - i), mean, gradSum, dot, i, s);
-                    }
-                    return;
-                }
-                for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i++) {
-                    long offset = (long) i * geo.spatial;
-                    double sg = 0;
-                    double sd = 0;
-                    for (long done = 0; done < geo.spatial; ) {
-                        int len = (int) Math.min(BLOCK, geo.spatial - done);
-                        x.blockGradSums(g, offset + done, len, mean[i], s);
-                        sg += s.r0;
-                        sd += s.r1;
-                        done += len;
-                    }
-                    gradSum[i] = sg;
-                    dot[i] = sd;
-                }
-            });
+            run(geo.firstTasks(), geo.total(), BLOCK, 1, (t, s) -> firstGradSums(x, g, geo, geo.firstTaskStart(t),
+                    geo.firstTaskEnd(t), mean, gradSum, dot, s));
             return new double[][] {gradSum, dot};
         }
         int c = geo.channels;
@@ -634,27 +694,8 @@ public final class InstanceNormCpuKernels {
     static void gradInput(Data x, Data g, Data dx, Geometry geo, double[] a, double[] b, double[] c,
                           double[] mean) {
         if (!geo.channelsLast) {
-            run(geo.firstTasks(), geo.total(), BLOCK, 1, (t, s) -> {
-                if (geo.instancesPerBlock > 1) {
-                    for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i += geo.instancesPerBlock) {
-                        g.groupGradInput(b == null ? null : x, dx, (long) i * geo.spatial, (int) geo.spatial,
-                                Math.min(geo.instancesPerBlock, end - i), a, b, c, mean, i, s);
-                    }
-                    return;
-                }
-                for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i++) {
-                    long offset = (long) i * geo.spatial;
-                    for (long done = 0; done < geo.spatial; ) {
-                        int len = (int) Math.min(BLOCK, geo.spatial - done);
-                        if (b == null) {
-                            g.scaleBlock(dx, offset + done, len, a[i], s);
-                        } else {
-                            g.gradInputBlock(x, dx, offset + done, len, a[i], b[i], c[i], mean[i], s);
-                        }
-                        done += len;
-                    }
-                }
-            });
+            run(geo.firstTasks(), geo.total(), BLOCK, 1, (t, s) -> firstGradInput(x, g, dx, geo, geo.firstTaskStart(t),
+                    geo.firstTaskEnd(t), a, b, c, mean, s));
             return;
         }
         int ch = geo.channels;
@@ -855,6 +896,10 @@ public final class InstanceNormCpuKernels {
         final double[] db;
         final float[][] fv = new float[4][];
         final double[][] dv = new double[4][];
+        /** {@code fv} repeated row after row over a block, so row loops can run flat (and vectorized). */
+        final float[][] fr = new float[4][];
+        /** How many elements of {@code fr} hold the current {@code fv}; reset by {@code setVectors}. */
+        int replicated;
         final double[] dv0;
         final double[] dv1;
         double r0;
@@ -871,6 +916,7 @@ public final class InstanceNormCpuKernels {
             for (int i = 0; i < 4; i++) {
                 fv[i] = new float[channels];
                 dv[i] = new double[channels];
+                fr[i] = new float[size];
             }
             dv0 = new double[channels];
             dv1 = new double[channels];
@@ -1283,11 +1329,12 @@ public final class InstanceNormCpuKernels {
                          Scratch s) {
             float[] a = s.fg;
             load(index, a, m * count);
+            // Loops index the group directly (k from o to o + m): C2 (JDK 17) vectorizes a[k], not a[o + k].
             for (int j = 0, o = 0; j < count; j++, o += m) {
                 float sc = (float) scale[first + j];
                 float sh = (float) shift[first + j];
-                for (int k = 0; k < m; k++) {
-                    a[o + k] = a[o + k] * sc + sh;
+                for (int k = o, end = o + m; k < end; k++) {
+                    a[k] = a[k] * sc + sh;
                 }
             }
             ((FloatData) out).store(index, a, m * count);
@@ -1324,15 +1371,15 @@ public final class InstanceNormCpuKernels {
                 int i = first + j;
                 float af = (float) a[i];
                 if (x == null) {
-                    for (int k = 0; k < m; k++) {
-                        ga[o + k] *= af;
+                    for (int k = o, end = o + m; k < end; k++) {
+                        ga[k] *= af;
                     }
                 } else {
                     float bf = (float) b[i];
                     float cf = (float) c[i];
                     float mf = (float) mean[i];
-                    for (int k = 0; k < m; k++) {
-                        ga[o + k] = af * ga[o + k] + bf * (xa[o + k] - mf) + cf;
+                    for (int k = o, end = o + m; k < end; k++) {
+                        ga[k] = af * ga[k] + bf * (xa[k] - mf) + cf;
                     }
                 }
             }
@@ -1341,6 +1388,7 @@ public final class InstanceNormCpuKernels {
 
         @Override
         void setVectors(Scratch s, int c, double[] v0, double[] v1, double[] v2, double[] v3, int from) {
+            s.replicated = 0;
             double[][] vs = {v0, v1, v2, v3};
             for (int j = 0; j < 4; j++) {
                 if (vs[j] != null) {
@@ -1352,6 +1400,22 @@ public final class InstanceNormCpuKernels {
                     }
                 }
             }
+        }
+
+        /**
+         * Makes the first {@code vectors} per-channel vectors {@code s.fv} available repeated over {@code n}
+         * elements in {@code s.fr} (once per task: {@code setVectors} resets it).
+         */
+        private static void replicate(Scratch s, int vectors, int n, int c) {
+            if (s.replicated >= n) {
+                return;
+            }
+            for (int v = 0; v < vectors; v++) {
+                float[] row = s.fr[v];
+                System.arraycopy(s.fv[v], 0, row, 0, c);
+                replicateRow(row, c, n);
+            }
+            s.replicated = n;
         }
 
         @Override
@@ -1407,15 +1471,15 @@ public final class InstanceNormCpuKernels {
         @Override
         void affineRows(Data out, long index, int rows, int c, Scratch s) {
             float[] a = s.fa;
-            float[] sc = s.fv[0];
-            float[] sh = s.fv[1];
-            load(index, a, rows * c);
-            for (int r = 0, o = 0; r < rows; r++, o += c) {
-                for (int k = 0; k < c; k++) {
-                    a[o + k] = a[o + k] * sc[k] + sh[k];
-                }
+            int n = rows * c;
+            replicate(s, 2, n, c);
+            float[] sc = s.fr[0];
+            float[] sh = s.fr[1];
+            load(index, a, n);
+            for (int j = 0; j < n; j++) {
+                a[j] = a[j] * sc[j] + sh[j];
             }
-            ((FloatData) out).store(index, a, rows * c);
+            ((FloatData) out).store(index, a, n);
         }
 
         @Override
@@ -1462,27 +1526,25 @@ public final class InstanceNormCpuKernels {
         @Override
         void gradInputRows(Data x, Data dx, long index, int rows, int c, Scratch s) {
             float[] ga = s.fb;
-            float[] av = s.fv[0];
-            load(index, ga, rows * c);
+            int n = rows * c;
+            replicate(s, x == null ? 1 : 4, n, c);
+            float[] av = s.fr[0];
+            load(index, ga, n);
             if (x == null) {
-                for (int r = 0, o = 0; r < rows; r++, o += c) {
-                    for (int k = 0; k < c; k++) {
-                        ga[o + k] *= av[k];
-                    }
+                for (int j = 0; j < n; j++) {
+                    ga[j] *= av[j];
                 }
             } else {
                 float[] xa = s.fa;
-                float[] bv = s.fv[1];
-                float[] cv = s.fv[2];
-                float[] mv = s.fv[3];
-                ((FloatData) x).load(index, xa, rows * c);
-                for (int r = 0, o = 0; r < rows; r++, o += c) {
-                    for (int k = 0; k < c; k++) {
-                        ga[o + k] = av[k] * ga[o + k] + bv[k] * (xa[o + k] - mv[k]) + cv[k];
-                    }
+                float[] bv = s.fr[1];
+                float[] cv = s.fr[2];
+                float[] mv = s.fr[3];
+                ((FloatData) x).load(index, xa, n);
+                for (int j = 0; j < n; j++) {
+                    ga[j] = av[j] * ga[j] + bv[j] * (xa[j] - mv[j]) + cv[j];
                 }
             }
-            ((FloatData) dx).store(index, ga, rows * c);
+            ((FloatData) dx).store(index, ga, n);
         }
     }
 
