@@ -1239,6 +1239,12 @@ public final class InstanceNormCpuKernels {
             }
             double mean = sum / len;
             float m = (float) mean;
+            // Squared deviations in a flat loop the JIT vectorizes, then the same unrolled partial sums over them.
+            float[] sq = s.fa;
+            for (int k = off; k < unrolled; k++) {
+                float d = a[k] - m;
+                sq[k] = d * d;
+            }
             double m2 = 0;
             for (int k = off; k < unrolled; ) {
                 int stop = Math.min(unrolled, k + CHUNK);
@@ -1251,22 +1257,14 @@ public final class InstanceNormCpuKernels {
                 float p6 = 0;
                 float p7 = 0;
                 for (; k < stop; k += 8) {
-                    float d0 = a[k] - m;
-                    float d1 = a[k + 1] - m;
-                    float d2 = a[k + 2] - m;
-                    float d3 = a[k + 3] - m;
-                    float d4 = a[k + 4] - m;
-                    float d5 = a[k + 5] - m;
-                    float d6 = a[k + 6] - m;
-                    float d7 = a[k + 7] - m;
-                    p0 += d0 * d0;
-                    p1 += d1 * d1;
-                    p2 += d2 * d2;
-                    p3 += d3 * d3;
-                    p4 += d4 * d4;
-                    p5 += d5 * d5;
-                    p6 += d6 * d6;
-                    p7 += d7 * d7;
+                    p0 += sq[k];
+                    p1 += sq[k + 1];
+                    p2 += sq[k + 2];
+                    p3 += sq[k + 3];
+                    p4 += sq[k + 4];
+                    p5 += sq[k + 5];
+                    p6 += sq[k + 6];
+                    p7 += sq[k + 7];
                 }
                 m2 += ((double) p0 + p1) + ((double) p2 + p3) + (((double) p4 + p5) + ((double) p6 + p7));
             }
@@ -1289,6 +1287,11 @@ public final class InstanceNormCpuKernels {
             float m = (float) mean;
             int end = off + len;
             int unrolled = off + (len & ~3);
+            // The products in a flat loop the JIT vectorizes, then unrolled partial sums over them and g.
+            float[] prod = s.fa;
+            for (int k = off; k < unrolled; k++) {
+                prod[k] = (x[k] - m) * g[k];
+            }
             double gradSum = 0;
             double dot = 0;
             for (int k = off; k < unrolled; ) {
@@ -1308,10 +1311,10 @@ public final class InstanceNormCpuKernels {
                     g1 += g[k + 1];
                     g2 += g[k + 2];
                     g3 += g[k + 3];
-                    d0 += (x[k] - m) * g[k];
-                    d1 += (x[k + 1] - m) * g[k + 1];
-                    d2 += (x[k + 2] - m) * g[k + 2];
-                    d3 += (x[k + 3] - m) * g[k + 3];
+                    d0 += prod[k];
+                    d1 += prod[k + 1];
+                    d2 += prod[k + 2];
+                    d3 += prod[k + 3];
                 }
                 gradSum += ((double) g0 + g1) + ((double) g2 + g3);
                 dot += ((double) d0 + d1) + ((double) d2 + d3);
