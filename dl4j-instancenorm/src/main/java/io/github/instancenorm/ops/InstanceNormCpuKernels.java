@@ -721,7 +721,8 @@ public final class InstanceNormCpuKernels {
      * each with a scratch of at least {@code size} elements and {@code channels} channels.
      */
     private static void run(int tasks, long elements, int size, int channels, Task task) {
-        if (tasks == 1 || elements < 2L * TASK) {
+        // One core (or a process confined to one): tasks handed to the pool would only take turns with this thread.
+        if (tasks == 1 || elements < 2L * TASK || Runtime.getRuntime().availableProcessors() < 2) {
             Scratch s = Scratch.take(size, channels);
             try {
                 for (int t = 0; t < tasks; t++) {
