@@ -183,7 +183,9 @@ public final class InstanceNormCpuKernels {
                     int to = Math.min(end, i + step);
                     firstMoments(in, geo, i, to, mu, v, s);
                     coefficients(mu, v, g, b, eps, geo.channels, i, to, scale, shift);
+                    s.groupInScratch = step > 1;
                     firstAffine(in, o, geo, i, to, scale, shift, s);
+                    s.groupInScratch = false;
                 }
             });
             mean = mu;
@@ -308,7 +310,9 @@ public final class InstanceNormCpuKernels {
                     int to = Math.min(end, i + step);
                     firstGradSums(in, g, geo, i, to, mean, gradSum, dot, s);
                     gradCoefficients(var, gam, gradSum, dot, eps, geo, i, to, a, bc, cc);
+                    s.groupInScratch = step > 1;
                     firstGradInput(in, g, out, geo, i, to, a, bc, cc, mean, s);
+                    s.groupInScratch = false;
                 }
             });
         } else {
@@ -901,6 +905,12 @@ public final class InstanceNormCpuKernels {
         final float[][] fr = new float[4][];
         /** How many elements of {@code fr} hold the current {@code fv}; reset by {@code setVectors}. */
         int replicated;
+        /**
+         * Set by the fused channels-first passes between the sums and the element-wise pass of one group: the
+         * group's x is still in {@code fg} (and g in {@code fh}) as the float sums loaded it, so the float
+         * element-wise pass need not load it again.
+         */
+        boolean groupInScratch;
         final double[] dv0;
         final double[] dv1;
         double r0;
@@ -1332,7 +1342,9 @@ public final class InstanceNormCpuKernels {
         void groupAffine(Data out, long index, int m, int count, double[] scale, double[] shift, int first,
                          Scratch s) {
             float[] a = s.fg;
-            load(index, a, m * count);
+            if (!s.groupInScratch) {
+                load(index, a, m * count);
+            }
             // Loops index the group directly (k from o to o + m): C2 (JDK 17) vectorizes a[k], not a[o + k].
             for (int j = 0, o = 0; j < count; j++, o += m) {
                 float sc = (float) scale[first + j];
@@ -1366,9 +1378,11 @@ public final class InstanceNormCpuKernels {
         void groupGradInput(Data x, Data dx, long index, int m, int count, double[] a, double[] b, double[] c,
                             double[] mean, int first, Scratch s) {
             float[] ga = s.fh;
-            load(index, ga, m * count);
-            if (x != null) {
-                ((FloatData) x).load(index, s.fg, m * count);
+            if (!s.groupInScratch) {
+                load(index, ga, m * count);
+                if (x != null) {
+                    ((FloatData) x).load(index, s.fg, m * count);
+                }
             }
             float[] xa = s.fg;
             for (int j = 0, o = 0; j < count; j++, o += m) {
