@@ -7,23 +7,28 @@
 #   --quick         one short measurement per case, to check that everything runs
 #
 # Needs JDK 17 + Maven (the build) and PyTorch for Python 3 (Debian's python3-torch; PYTHON overrides the
-# interpreter, default /usr/bin/python3). Takes about 8 minutes on 2 cores; run it on a quiet machine.
-# Results: dl4j-benchmarks/target/benchmarks/{jmh.json,torch.json,table.md}.
+# interpreter, default /usr/bin/python3). Takes about 10 minutes on 2 cores; run it on a quiet machine.
+# THREADS overrides the thread count (default: nproc); both sides then use that many.
+# Results: dl4j-benchmarks/target/benchmarks/{jmh.json,stargan-jmh.json,torch.json,table.md}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-/usr/bin/python3}"
 OUT=dl4j-benchmarks/target/benchmarks
 LAYERS=InstanceNorm,BatchNorm
+STARGAN_LAYERS=InstanceNorm
+STARGAN_BATCH=2
 JMH_TIME=(-wi 2 -w 1s -i 3 -r 1s)
+STARGAN_TIME=(-wi 1 -w 2s -i 3 -r 3s)
 TORCH_SECONDS=2
 for arg in "$@"; do
     case "$arg" in
-        --with-op-form) LAYERS=InstanceNorm,InstanceNormOpForm,BatchNorm ;;
-        --quick) JMH_TIME=(-wi 1 -w 200ms -i 1 -r 200ms); TORCH_SECONDS=0.2 ;;
+        --with-op-form) LAYERS=InstanceNorm,InstanceNormOpForm,BatchNorm
+                        STARGAN_LAYERS=InstanceNorm,InstanceNormOpForm ;;
+        --quick) JMH_TIME=(-wi 1 -w 200ms -i 1 -r 200ms); STARGAN_TIME=(-wi 0 -i 1 -r 1s); TORCH_SECONDS=0.2 ;;
         *) echo "unknown option $arg" >&2; exit 2 ;;
     esac
 done
-THREADS=$(nproc)
+THREADS="${THREADS:-$(nproc)}"
 
 echo "== load before: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min), $THREADS cores"
 echo "== building"
@@ -36,9 +41,14 @@ java -cp "$CP" org.openjdk.jmh.Main "${JMH_TIME[@]}" -f 1 -p layer="$LAYERS" \
     -rf json -rff "$OUT/jmh.json" 'NormalizationBenchmark|MemoryBandwidthBenchmark' \
     | grep -E '^(Benchmark|Normalization|MemoryBandwidth)' || true
 
+echo "== JMH: StarGAN generator, $STARGAN_BATCH images, training step and inference"
+java -cp "$CP" org.openjdk.jmh.Main "${STARGAN_TIME[@]}" -f 1 -p layer="$STARGAN_LAYERS" -p batch="$STARGAN_BATCH" \
+    -rf json -rff "$OUT/stargan-jmh.json" 'StarGanStepBenchmark' \
+    | grep -E '^(Benchmark|StarGan)' || true
+
 echo "== PyTorch ($THREADS threads)"
 "$PYTHON" dl4j-benchmarks/src/main/python/bench_torch.py --threads "$THREADS" --seconds "$TORCH_SECONDS" \
-    --out "$OUT/torch.json"
+    --stargan "$STARGAN_BATCH" --out "$OUT/torch.json"
 
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-"$PYTHON" dl4j-benchmarks/src/main/python/report.py "$OUT/jmh.json" "$OUT/torch.json" | tee "$OUT/table.md"
+"$PYTHON" dl4j-benchmarks/src/main/python/report.py "$OUT/jmh.json" "$OUT/torch.json" "$OUT/stargan-jmh.json" | tee "$OUT/table.md"

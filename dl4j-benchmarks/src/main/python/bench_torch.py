@@ -9,13 +9,24 @@ Modes, as a network in training uses the layer:
 Layouts: "first" is NCHW / NCW; "last" is NHWC as torch.channels_last (4D) or an NWC array permuted to NCW (3D),
 which is what a channels-last model hands the layer.
 Each case reports the median milliseconds per call after a warm-up.
+
+With --stargan it also times StarGAN's whole generator (conv_dim 64, c_dim 5, repeat_num 6, 128 px, float32;
+the Generator of dl4j-instancenorm/src/test/python/stargan_model.py, yunjey/stargan's architecture), as
+StarGanStepBenchmark does:
+  trainingStep  G.train(); out = G(x, c); mean(out).backward(); Adam(1e-4, (0.5, 0.999)).step()
+  inference     G.eval() under torch.no_grad(): G(x, c)
 """
 import argparse
 import json
+import os
 import statistics
+import sys
 import time
 
 import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..",
+                                "dl4j-instancenorm", "src", "test", "python"))
 
 SHAPES = [(10, 64, 128, 128), (16, 256, 32, 32), (64, 32, 64)]
 
@@ -69,21 +80,55 @@ def bench(shape, last, seconds):
     }
 
 
+def bench_stargan(batch, seconds):
+    from stargan_model import Generator
+    g = Generator(conv_dim=64, c_dim=5, repeat_num=6)
+    optimizer = torch.optim.Adam(g.parameters(), lr=1e-4, betas=(0.5, 0.999))
+    x = torch.rand(batch, 3, 128, 128) * 2 - 1
+    c = (torch.rand(batch, 5) > 0.5).float()
+
+    def training_step():
+        g.train()
+        optimizer.zero_grad()
+        out = g(x, c)
+        out.mean().backward()
+        optimizer.step()
+
+    def inference():
+        g.eval()
+        with torch.no_grad():
+            return g(x, c)
+
+    # Each call takes seconds: a short warm-up and at least three timed calls.
+    return {
+        "trainingStep": timed(training_step, seconds, min_runs=3, warmup=1),
+        "inference": timed(inference, seconds, min_runs=3, warmup=1),
+    }
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (match the JVM's cores)")
     parser.add_argument("--seconds", type=float, default=2.0, help="minimum measuring time per case")
     parser.add_argument("--out", help="write the results as JSON here")
+    parser.add_argument("--stargan", type=int, default=0, metavar="BATCH",
+                        help="also time the StarGAN generator on BATCH images (0: skip)")
+    parser.add_argument("--skip-layers", action="store_true", help="only the StarGAN generator")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(42)
     results = []
-    for shape in SHAPES:
+    for shape in [] if args.skip_layers else SHAPES:
         for layout in ("first", "last"):
             for mode, ms in bench(shape, layout == "last", args.seconds).items():
                 row = {"shape": "x".join(map(str, shape)), "layout": layout, "mode": mode, "ms": ms}
                 results.append(row)
                 print(f"{row['shape']:>14} {layout:>5} {mode:>16} {ms:9.3f} ms", flush=True)
+    if args.stargan:
+        for mode, ms in bench_stargan(args.stargan, args.seconds).items():
+            row = {"model": "StarGAN Generator", "batch": args.stargan, "mode": mode, "ms": ms}
+            results.append(row)
+            print(f"StarGAN G x{args.stargan:<3} {mode:>16} {ms:9.3f} ms", flush=True)
     meta = {"torch": torch.__version__, "threads": torch.get_num_threads()}
     if args.out:
         with open(args.out, "w") as f:

@@ -1,11 +1,13 @@
 """Merges the JMH and PyTorch results into the markdown table of dl4j-benchmarks/README.md.
 
-    python3 report.py jmh.json torch.json
+    python3 report.py jmh.json torch.json [stargan-jmh.json]
 
 Columns: DL4J InstanceNormalization, its ratio to PyTorch (targets: training forward <= 0.5, forward+backward
 <= 0.7, inference <= 1.0), DL4J BatchNormalization on the same array, and the memory-bandwidth bound: the fastest
 copy of an array of the same size (read once, write once) is the least a forward can take; forward+backward must
 move 2.5 times as much (forward: read x, write y; backward: read x and dy, write dx).
+The optional third file holds StarGanStepBenchmark's results: a second table, the whole StarGAN generator
+(training step and inference) in DL4J and PyTorch.
 """
 import json
 import sys
@@ -15,7 +17,42 @@ MODES = [("trainingForward", "training forward", 0.5, 1.0),
          ("inferenceForward", "inference", 1.0, 1.0)]
 
 
-def main(jmh_path, torch_path):
+STARGAN_MODES = [("trainingStep", "training step (forward, backward, Adam)"),
+                 ("inference", "inference (eval, no grad)")]
+
+
+def stargan_table(jmh_path, torch):
+    with open(jmh_path) as f:
+        jmh = json.load(f)
+    dl4j = {}
+    for r in jmh:
+        p = r["params"]
+        dl4j[(p["layer"], int(p["batch"]), r["benchmark"].rsplit(".", 1)[1])] = r["primaryMetric"]["score"]
+    pt = {(r["batch"], r["mode"]): r["ms"] for r in torch["results"] if r.get("model") == "StarGAN Generator"}
+    op_form = any(k[0] == "InstanceNormOpForm" for k in dl4j)
+    print("\nStarGAN generator (conv_dim 64, c_dim 5, repeat_num 6), 128×128, float32; times in ms.\n")
+    head = "| batch | mode | DL4J | PyTorch | ratio |"
+    rule = "|---:|---|---:|---:|---:|"
+    if op_form:
+        head += " DL4J op form (before) |"
+        rule += "---:|"
+    print(head)
+    print(rule)
+    for batch in sorted({k[1] for k in dl4j}):
+        for mode, label in STARGAN_MODES:
+            ours = dl4j.get(("InstanceNorm", batch, mode))
+            theirs = pt.get((batch, mode))
+            if ours is None:
+                continue
+            ratio = f"{ours / theirs:.2f}" if theirs else ""
+            row = f"| {batch} | {label} | {ours:.1f} | {theirs or float('nan'):.1f} | {ratio} |"
+            if op_form:
+                before = dl4j.get(("InstanceNormOpForm", batch, mode))
+                row += f" {before:.1f} |" if before is not None else " |"
+            print(row)
+
+
+def main(jmh_path, torch_path, stargan_path=None):
     with open(jmh_path) as f:
         jmh = json.load(f)
     with open(torch_path) as f:
@@ -30,7 +67,7 @@ def main(jmh_path, torch_path):
             copy[p["shape"]] = min(copy.get(p["shape"], float("inf")), ms)
         else:
             dl4j[(p["layer"], p["shape"], p["layout"], method)] = ms
-    pt = {(r["shape"], r["layout"], r["mode"]): r["ms"] for r in torch["results"]}
+    pt = {(r["shape"], r["layout"], r["mode"]): r["ms"] for r in torch["results"] if "shape" in r}
     op_form = any(k[0] == "InstanceNormOpForm" for k in dl4j)
 
     print(f"PyTorch {torch['meta']['torch']}, {torch['meta']['threads']} threads; times in ms (JMH average /"
@@ -73,7 +110,9 @@ def main(jmh_path, torch_path):
         gbs = 2 * 4 * n / (copy[shape] * 1e-3) / 1e9
         print(f"- copy of {shape.replace('x', '×')} float32 ({4 * n / 2**20:.1f} MiB): {copy[shape]:.3f} ms,"
               f" {gbs:.1f} GB/s read+write")
+    if stargan_path:
+        stargan_table(stargan_path, torch)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:4])

@@ -129,9 +129,8 @@ public class InstanceNormalizationLayer extends BaseLayer<InstanceNormalization>
     }
 
     private void updateRunningStats(InstanceNorm.Moments m, long spatialSize) {
-        InstanceNorm.foldBatch(getParam(RUNNING_MEAN), getParam(RUNNING_VAR), getParam(NUM_BATCHES_TRACKED),
-                layerConf().getMomentum(), InstanceNorm.batchMean(m),
-                InstanceNorm.batchUnbiasedVariance(m, spatialSize));
+        InstanceNorm.foldInstanceStats(getParam(RUNNING_MEAN), getParam(RUNNING_VAR),
+                getParam(NUM_BATCHES_TRACKED), layerConf().getMomentum(), m, spatialSize);
     }
 
     private InstanceNormLayout layoutFor(INDArray x) {

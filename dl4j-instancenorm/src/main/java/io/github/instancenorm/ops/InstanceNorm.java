@@ -279,6 +279,32 @@ public final class InstanceNorm {
     }
 
     /**
+     * Folds one training batch's instance statistics into running statistics, in place: the same update as
+     * {@link #foldBatch} with {@link #batchMean} and {@link #batchUnbiasedVariance}. On the CPU backend, with the
+     * small arrays plain float or double vectors, it is computed in plain Java on them
+     * ({@link InstanceNormCpuKernels#foldInstanceStats}) instead of some ten ND4J ops, whose fixed cost per call
+     * outweighs the arithmetic on a few hundred numbers.
+     *
+     * @param runningMean       {@code [C]}, updated in place
+     * @param runningVar        {@code [C]}, updated in place
+     * @param numBatchesTracked one element, the number of batches folded in so far; incremented
+     * @param momentum          PyTorch's momentum in [0, 1], or {@code null} for a cumulative moving average
+     * @param moments           the batch's per-instance statistics, {@code [N, C]}, biased variance
+     * @param spatialSize       the number of spatial elements per instance, at least 2
+     */
+    public static void foldInstanceStats(INDArray runningMean, INDArray runningVar, INDArray numBatchesTracked,
+                                         Double momentum, Moments moments, long spatialSize) {
+        if (InstanceNormCpuKernels.appliesToVectors(runningMean, runningVar, numBatchesTracked, moments.mean(),
+                moments.variance())) {
+            InstanceNormCpuKernels.foldInstanceStats(runningMean, runningVar, numBatchesTracked, momentum, moments,
+                    spatialSize);
+            return;
+        }
+        foldBatch(runningMean, runningVar, numBatchesTracked, momentum, batchMean(moments),
+                batchUnbiasedVariance(moments, spatialSize));
+    }
+
+    /**
      * @param moments the batch's per-instance statistics, {@code [N, C]}
      * @return the batch average of the instance means, {@code [C]}
      */

@@ -22,14 +22,16 @@ import java.util.stream.IntStream;
  * <ul>
  *   <li>training forward: one pass for the statistics (each block's mean and centred sum of squares, exact
  *       two-pass inside the cached block, merged across blocks with Chan et al.'s pairwise formula), one pass
- *       that writes {@code y = x * scale + shift}. Channels-first instances are contiguous, so the second read
- *       comes from the cache;</li>
+ *       that writes {@code y = x * scale + shift}. Channels-first instances are contiguous, so each instance (or
+ *       group of small ones) is normalized right after its statistics and the second read comes from the
+ *       cache;</li>
  *   <li>inference forward: one read and one write;</li>
  *   <li>backward: one pass for {@code sum(g)} and {@code sum((x - mean) * g)}, one that writes {@code dx}.</li>
  * </ul>
- * No input-sized temporary is allocated. Double input is accumulated in double throughout. Float blocks are summed
- * pairwise in float (SIMD-friendly, error {@code O(eps log blockSize)}) and merged in double, much as PyTorch's
- * cascade sums do; the element-wise outputs are computed in the arrays' own type with per-instance coefficients.
+ * No input-sized temporary is allocated. Double input is accumulated in double throughout. Float instances of up to
+ * {@code BLOCK / 2} elements are summed in eight float partial sums over runs of 256 elements, added in double;
+ * longer float blocks are summed pairwise in float (error {@code O(eps log blockSize)}) and merged in double, much
+ * as PyTorch's cascade sums do; the element-wise outputs are computed in the arrays' own type with per-instance coefficients.
  * The results do not depend on the number of threads: blocks are merged in a fixed order.
  *
  * <p>Work is split over the common fork-join pool by instance (channels-first) or by blocks of spatial rows
@@ -46,8 +48,15 @@ public final class InstanceNormCpuKernels {
 
     /** Elements per cached block: 32 KiB of doubles, a comfortable fit in L1/L2. */
     private static final int BLOCK = 4096;
-    /** Float instances shorter than this take plain unrolled loops instead of pairwise folds. */
-    private static final int SMALL = 256;
+    /**
+     * Float instances up to this long (all those grouped several to a block) take unrolled loops with float
+     * partial sums over runs of {@link #CHUNK} elements instead of pairwise folds.
+     */
+    private static final int CHUNK_LIMIT = BLOCK / 2;
+    /** Elements a float partial sum of the unrolled loops covers before it is added in double: 256 / 8 = 32. */
+    private static final int CHUNK = 256;
+    /** Length at which {@link #foldSum} stops halving and adds the rest in partial sums. */
+    private static final int FOLD_TAIL = 64;
     /** Elements a parallel task covers, at least; below this one thread does the whole job. */
     private static final int TASK = 1 << 16;
 
@@ -155,20 +164,52 @@ public final class InstanceNormCpuKernels {
                                                                InstanceNormLayout layout, INDArray out) {
         Geometry geo = Geometry.of(x, layout);
         Data in = Data.of(x);
-        double[][] stats = stats(in, geo);
-        double[] mean = stats[0];
-        double[] var = stats[1];
         double[] g = channelValues(gamma, geo.channels, 1.0);
         double[] b = channelValues(beta, geo.channels, 0.0);
-        double[] scale = new double[mean.length];
-        double[] shift = new double[mean.length];
-        for (int i = 0; i < mean.length; i++) {
-            int c = i % geo.channels;
-            scale[i] = g[c] / Math.sqrt(var[i] + eps);
-            shift[i] = b[c] - mean[i] * scale[i];
+        double[] mean;
+        double[] var;
+        if (!geo.channelsLast) {
+            // Channels-first instances are contiguous: each one (or each group of small ones) is normalized right
+            // after its statistics, while it is still in the cache, so x is read from memory once.
+            int n = geo.instances();
+            double[] mu = new double[n];
+            double[] v = new double[n];
+            double[] scale = new double[n];
+            double[] shift = new double[n];
+            Data o = Data.of(out);
+            int step = Math.max(1, geo.instancesPerBlock);
+            run(geo.firstTasks(), geo.total(), BLOCK, 1, (t, s) -> {
+                for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i += step) {
+                    int to = Math.min(end, i + step);
+                    firstMoments(in, geo, i, to, mu, v, s);
+                    coefficients(mu, v, g, b, eps, geo.channels, i, to, scale, shift);
+                    s.groupInScratch = step > 1;
+                    firstAffine(in, o, geo, i, to, scale, shift, s);
+                    s.groupInScratch = false;
+                }
+            });
+            mean = mu;
+            var = v;
+        } else {
+            double[][] stats = stats(in, geo);
+            mean = stats[0];
+            var = stats[1];
+            double[] scale = new double[mean.length];
+            double[] shift = new double[mean.length];
+            coefficients(mean, var, g, b, eps, geo.channels, 0, mean.length, scale, shift);
+            affine(in, Data.of(out), geo, scale, shift);
         }
-        affine(in, Data.of(out), geo, scale, shift);
         return new InstanceNorm.Moments(instanceArray(mean, geo, x.dataType()), instanceArray(var, geo, x.dataType()));
+    }
+
+    /** {@code scale = gamma / sqrt(var + eps)}, {@code shift = beta - mean * scale} for instances {@code [from, to)}. */
+    private static void coefficients(double[] mean, double[] var, double[] gamma, double[] beta, double eps,
+                                     int channels, int from, int to, double[] scale, double[] shift) {
+        for (int i = from; i < to; i++) {
+            int c = i % channels;
+            scale[i] = gamma[c] / Math.sqrt(var[i] + eps);
+            shift[i] = beta[c] - mean[i] * scale[i];
+        }
     }
 
     /**
@@ -253,29 +294,59 @@ public final class InstanceNormCpuKernels {
         Data g = Data.of(grad);
         double[] mean = values(moments.mean());
         double[] var = values(moments.variance());
-        double[][] sums = gradSums(in, g, geo, mean);
-        double[] gradSum = sums[0];
-        double[] dot = sums[1];
         double[] gam = channelValues(gamma, geo.channels, 1.0);
         int n = geo.instances();
-        double m = geo.spatial;
+        double[] gradSum = new double[n];
+        double[] dot = new double[n];
         double[] a = new double[n];
         double[] bc = new double[n];
         double[] cc = new double[n];
+        Data out = Data.of(dx);
+        if (!geo.channelsLast) {
+            // As in the forward: each instance (group) gets dx right after its sums, while x and g are cached.
+            int step = Math.max(1, geo.instancesPerBlock);
+            run(geo.firstTasks(), geo.total(), BLOCK, 1, (t, s) -> {
+                for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i += step) {
+                    int to = Math.min(end, i + step);
+                    firstGradSums(in, g, geo, i, to, mean, gradSum, dot, s);
+                    gradCoefficients(var, gam, gradSum, dot, eps, geo, i, to, a, bc, cc);
+                    s.groupInScratch = step > 1;
+                    firstGradInput(in, g, out, geo, i, to, a, bc, cc, mean, s);
+                    s.groupInScratch = false;
+                }
+            });
+        } else {
+            double[][] sums = gradSums(in, g, geo, mean);
+            System.arraycopy(sums[0], 0, gradSum, 0, n);
+            System.arraycopy(sums[1], 0, dot, 0, n);
+            gradCoefficients(var, gam, gradSum, dot, eps, geo, 0, n, a, bc, cc);
+            gradInput(in, g, out, geo, a, bc, cc, mean);
+        }
+        // gamma and beta gradients: sums over the batch of the per-instance sums, in instance order.
         double[] dGammaSum = new double[geo.channels];
         double[] dBetaSum = new double[geo.channels];
         for (int i = 0; i < n; i++) {
             int c = i % geo.channels;
-            double invStd = 1.0 / Math.sqrt(var[i] + eps);
-            a[i] = gam[c] * invStd;
-            bc[i] = -a[i] * dot[i] * invStd * invStd / m;
-            cc[i] = -a[i] * gradSum[i] / m;
-            dGammaSum[c] += dot[i] * invStd;
+            dGammaSum[c] += dot[i] * (1.0 / Math.sqrt(var[i] + eps));
             dBetaSum[c] += gradSum[i];
         }
-        gradInput(in, g, Data.of(dx), geo, a, bc, cc, mean);
         assignChannels(dGamma, dGammaSum);
         assignChannels(dBeta, dBetaSum);
+    }
+
+    /**
+     * Coefficients of {@code dx = a g + b (x - mean) + c} for instances {@code [from, to)}:
+     * {@code a = gamma invStd}, {@code b = -a dot invStd^2 / M}, {@code c = -a sum(g) / M}.
+     */
+    private static void gradCoefficients(double[] var, double[] gamma, double[] gradSum, double[] dot, double eps,
+                                         Geometry geo, int from, int to, double[] a, double[] b, double[] c) {
+        double m = geo.spatial;
+        for (int i = from; i < to; i++) {
+            double invStd = 1.0 / Math.sqrt(var[i] + eps);
+            a[i] = gamma[i % geo.channels] * invStd;
+            b[i] = -a[i] * dot[i] * invStd * invStd / m;
+            c[i] = -a[i] * gradSum[i] / m;
+        }
     }
 
     /**
@@ -326,6 +397,69 @@ public final class InstanceNormCpuKernels {
         gradInput(null, g, Data.of(dx), geo, a, null, null, null);
     }
 
+    /**
+     * Whether {@link #foldInstanceStats} can work on these small arrays: the fast path is enabled, the backend is
+     * ND4J's CPU backend, and each array is a dense float or double vector (types may differ).
+     *
+     * @param arrays running statistics, counter and instance statistics
+     * @return whether the plain-Java update applies
+     */
+    public static boolean appliesToVectors(INDArray... arrays) {
+        if (forceOpForm || !Boolean.parseBoolean(System.getProperty(PROPERTY, "true")) || !isCpuBackend()) {
+            return false;
+        }
+        for (INDArray a : arrays) {
+            if (a == null || !plainVector(a)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * The running-statistics update of {@link InstanceNorm#foldInstanceStats}, in plain Java on the small arrays:
+     * batch averages over {@code N} accumulated in double, then
+     * {@code running = running * (1 - factor) + batchStat * factor} per channel, written in the running arrays'
+     * type.
+     *
+     * @param runningMean       {@code [C]}, updated in place
+     * @param runningVar        {@code [C]}, updated in place
+     * @param numBatchesTracked one element, incremented
+     * @param momentum          PyTorch's momentum, or {@code null} for a cumulative moving average
+     * @param moments           {@code [N, C]} instance statistics, biased variance
+     * @param spatialSize       spatial elements per instance, at least 2
+     */
+    public static void foldInstanceStats(INDArray runningMean, INDArray runningVar, INDArray numBatchesTracked,
+                                         Double momentum, InstanceNorm.Moments moments, long spatialSize) {
+        int channels = (int) runningMean.length();
+        double[] mean = values(moments.mean());
+        double[] var = values(moments.variance());
+        if (mean.length % channels != 0 || var.length != mean.length || runningVar.length() != channels) {
+            throw new IllegalArgumentException("Cannot fold instance statistics of shape "
+                    + Arrays.toString(moments.mean().shape()) + " into running statistics of shape "
+                    + Arrays.toString(runningMean.shape()));
+        }
+        double correction = InstanceNorm.unbiasedCorrection(spatialSize);
+        long tracked = Math.round(values(numBatchesTracked)[0]) + 1;
+        double factor = InstanceNorm.updateFactor(momentum, tracked);
+        int batch = mean.length / channels;
+        double[] bm = new double[channels];
+        double[] bv = new double[channels];
+        for (int i = 0; i < mean.length; i++) {
+            bm[i % channels] += mean[i];
+            bv[i % channels] += var[i];
+        }
+        double[] rm = values(runningMean);
+        double[] rv = values(runningVar);
+        for (int c = 0; c < channels; c++) {
+            rm[c] = rm[c] * (1.0 - factor) + bm[c] / batch * factor;
+            rv[c] = rv[c] * (1.0 - factor) + bv[c] / batch * correction * factor;
+        }
+        write(runningMean, rm);
+        write(runningVar, rv);
+        write(numBatchesTracked, new double[] {tracked});
+    }
+
     // ---------------------------------------------------------------------------------------------------------
     // Passes over the large arrays. Per-instance vectors are indexed n * C + c. The outer loops (tasks, blocks,
     // merging) are shared; Data does the per-block arithmetic in the arrays' own type.
@@ -337,34 +471,8 @@ public final class InstanceNormCpuKernels {
         double[] mean = new double[n];
         double[] var = new double[n];
         if (!geo.channelsLast) {
-            run(geo.firstTasks(), geo.total(), BLOCK, 1, (t, s) -> {
-                if (geo.instancesPerBlock > 1) {
-                    for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i += geo.instancesPerBlock) {
-                        x.groupMoments((long) i * geo.spatial, (int) geo.spatial,
-                                Math.min(geo.instancesPerBlock, end - i), mean, var, i, s);
-                    }
-                    return;
-                }
-                for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i++) {
-                    long offset = (long) i * geo.spatial;
-                    double m = 0;
-                    double m2 = 0;
-                    long count = 0;
-                    for (long done = 0; done < geo.spatial; ) {
-                        int len = (int) Math.min(BLOCK, geo.spatial - done);
-                        x.blockMoments(offset + done, len, s);
-                        // Chan et al.: merge (count, m, m2) with the block's (len, s.r0, s.r1).
-                        long total = count + len;
-                        double delta = s.r0 - m;
-                        m += delta * len / total;
-                        m2 += s.r1 + delta * delta * ((double) count * len / total);
-                        count = total;
-                        done += len;
-                    }
-                    mean[i] = m;
-                    var[i] = m2 / geo.spatial;
-                }
-            });
+            run(geo.firstTasks(), geo.total(), BLOCK, 1,
+                    (t, s) -> firstMoments(x, geo, geo.firstTaskStart(t), geo.firstTaskEnd(t), mean, var, s));
             return new double[][] {mean, var};
         }
         // Channels-last: each task merges its blocks of rows into per-channel partial statistics; the partials of
@@ -406,6 +514,110 @@ public final class InstanceNormCpuKernels {
         return new double[][] {mean, var};
     }
 
+    /** Channels-first: mean and biased variance of instances {@code [from, to)}, into {@code mean} and {@code var}. */
+    private static void firstMoments(Data x, Geometry geo, int from, int to, double[] mean, double[] var,
+                                     Scratch s) {
+        if (geo.instancesPerBlock > 1) {
+            for (int i = from; i < to; i += geo.instancesPerBlock) {
+                x.groupMoments((long) i * geo.spatial, (int) geo.spatial, Math.min(geo.instancesPerBlock, to - i),
+                        mean, var, i, s);
+            }
+            return;
+        }
+        for (int i = from; i < to; i++) {
+            long offset = (long) i * geo.spatial;
+            double m = 0;
+            double m2 = 0;
+            long count = 0;
+            for (long done = 0; done < geo.spatial; ) {
+                int len = (int) Math.min(BLOCK, geo.spatial - done);
+                x.blockMoments(offset + done, len, s);
+                // Chan et al.: merge (count, m, m2) with the block's (len, s.r0, s.r1).
+                long total = count + len;
+                double delta = s.r0 - m;
+                m += delta * len / total;
+                m2 += s.r1 + delta * delta * ((double) count * len / total);
+                count = total;
+                done += len;
+            }
+            mean[i] = m;
+            var[i] = m2 / geo.spatial;
+        }
+    }
+
+    /** Channels-first: {@code out = x * scale + shift} on instances {@code [from, to)}. */
+    private static void firstAffine(Data x, Data out, Geometry geo, int from, int to, double[] scale,
+                                    double[] shift, Scratch s) {
+        if (geo.instancesPerBlock > 1) {
+            for (int i = from; i < to; i += geo.instancesPerBlock) {
+                x.groupAffine(out, (long) i * geo.spatial, (int) geo.spatial,
+                        Math.min(geo.instancesPerBlock, to - i), scale, shift, i, s);
+            }
+            return;
+        }
+        for (int i = from; i < to; i++) {
+            long offset = (long) i * geo.spatial;
+            for (long done = 0; done < geo.spatial; ) {
+                int len = (int) Math.min(BLOCK, geo.spatial - done);
+                x.affineBlock(out, offset + done, len, scale[i], shift[i], s);
+                done += len;
+            }
+        }
+    }
+
+    /** Channels-first: {@code sum(g)} and {@code sum((x - mean) g)} of instances {@code [from, to)}. */
+    private static void firstGradSums(Data x, Data g, Geometry geo, int from, int to, double[] mean,
+                                      double[] gradSum, double[] dot, Scratch s) {
+        if (geo.instancesPerBlock > 1) {
+            for (int i = from; i < to; i += geo.instancesPerBlock) {
+                x.groupGradSums(g, (long) i * geo.spatial, (int) geo.spatial, Math.min(geo.instancesPerBlock, to - i),
+                        mean, gradSum, dot, i, s);
+            }
+            return;
+        }
+        for (int i = from; i < to; i++) {
+            long offset = (long) i * geo.spatial;
+            double sg = 0;
+            double sd = 0;
+            for (long done = 0; done < geo.spatial; ) {
+                int len = (int) Math.min(BLOCK, geo.spatial - done);
+                x.blockGradSums(g, offset + done, len, mean[i], s);
+                sg += s.r0;
+                sd += s.r1;
+                done += len;
+            }
+            gradSum[i] = sg;
+            dot[i] = sd;
+        }
+    }
+
+    /**
+     * Channels-first: {@code dx = a g + b (x - mean) + c} on instances {@code [from, to)}, or {@code dx = a g}
+     * when {@code b} is null.
+     */
+    private static void firstGradInput(Data x, Data g, Data dx, Geometry geo, int from, int to, double[] a,
+                                       double[] b, double[] c, double[] mean, Scratch s) {
+        if (geo.instancesPerBlock > 1) {
+            for (int i = from; i < to; i += geo.instancesPerBlock) {
+                g.groupGradInput(b == null ? null : x, dx, (long) i * geo.spatial, (int) geo.spatial,
+                        Math.min(geo.instancesPerBlock, to - i), a, b, c, mean, i, s);
+            }
+            return;
+        }
+        for (int i = from; i < to; i++) {
+            long offset = (long) i * geo.spatial;
+            for (long done = 0; done < geo.spatial; ) {
+                int len = (int) Math.min(BLOCK, geo.spatial - done);
+                if (b == null) {
+                    g.scaleBlock(dx, offset + done, len, a[i], s);
+                } else {
+                    g.gradInputBlock(x, dx, offset + done, len, a[i], b[i], c[i], mean[i], s);
+                }
+                done += len;
+            }
+        }
+    }
+
     /** Merges per-channel block statistics {@code (nb, bm, bm2)} into {@code (na, m, m2)}, in place. */
     private static void mergeVectors(double[] m, double[] m2, long na, double[] bm, double[] bm2, long nb, int c) {
         long total = na + nb;
@@ -424,23 +636,8 @@ public final class InstanceNormCpuKernels {
     /** {@code out = x * scale[instance] + shift[instance]}. */
     static void affine(Data x, Data out, Geometry geo, double[] scale, double[] shift) {
         if (!geo.channelsLast) {
-            run(geo.firstTasks(), geo.total(), BLOCK, 1, (t, s) -> {
-                if (geo.instancesPerBlock > 1) {
-                    for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i += geo.instancesPerBlock) {
-                        x.groupAffine(out, (long) i * geo.spatial, (int) geo.spatial,
-                                Math.min(geo.instancesPerBlock, end - i), scale, shift, i, s);
-                    }
-                    return;
-                }
-                for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i++) {
-                    long offset = (long) i * geo.spatial;
-                    for (long done = 0; done < geo.spatial; ) {
-                        int len = (int) Math.min(BLOCK, geo.spatial - done);
-                        x.affineBlock(out, offset + done, len, scale[i], shift[i], s);
-                        done += len;
-                    }
-                }
-            });
+            run(geo.firstTasks(), geo.total(), BLOCK, 1, (t, s) -> firstAffine(x, out, geo, geo.firstTaskStart(t),
+                    geo.firstTaskEnd(t), scale, shift, s));
             return;
         }
         int c = geo.channels;
@@ -462,29 +659,8 @@ public final class InstanceNormCpuKernels {
         double[] gradSum = new double[n];
         double[] dot = new double[n];
         if (!geo.channelsLast) {
-            run(geo.firstTasks(), geo.total(), BLOCK, 1, (t, s) -> {
-                if (geo.instancesPerBlock > 1) {
-                    for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i += geo.instancesPerBlock) {
-                        x.groupGradSums(g, (long) i * geo.spatial, (int) geo.spatial,
-                                Math.min(geo.instancesPerBlock, end - i), mean, gradSum, dot, i, s);
-                    }
-                    return;
-                }
-                for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i++) {
-                    long offset = (long) i * geo.spatial;
-                    double sg = 0;
-                    double sd = 0;
-                    for (long done = 0; done < geo.spatial; ) {
-                        int len = (int) Math.min(BLOCK, geo.spatial - done);
-                        x.blockGradSums(g, offset + done, len, mean[i], s);
-                        sg += s.r0;
-                        sd += s.r1;
-                        done += len;
-                    }
-                    gradSum[i] = sg;
-                    dot[i] = sd;
-                }
-            });
+            run(geo.firstTasks(), geo.total(), BLOCK, 1, (t, s) -> firstGradSums(x, g, geo, geo.firstTaskStart(t),
+                    geo.firstTaskEnd(t), mean, gradSum, dot, s));
             return new double[][] {gradSum, dot};
         }
         int c = geo.channels;
@@ -522,27 +698,8 @@ public final class InstanceNormCpuKernels {
     static void gradInput(Data x, Data g, Data dx, Geometry geo, double[] a, double[] b, double[] c,
                           double[] mean) {
         if (!geo.channelsLast) {
-            run(geo.firstTasks(), geo.total(), BLOCK, 1, (t, s) -> {
-                if (geo.instancesPerBlock > 1) {
-                    for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i += geo.instancesPerBlock) {
-                        g.groupGradInput(b == null ? null : x, dx, (long) i * geo.spatial, (int) geo.spatial,
-                                Math.min(geo.instancesPerBlock, end - i), a, b, c, mean, i, s);
-                    }
-                    return;
-                }
-                for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i++) {
-                    long offset = (long) i * geo.spatial;
-                    for (long done = 0; done < geo.spatial; ) {
-                        int len = (int) Math.min(BLOCK, geo.spatial - done);
-                        if (b == null) {
-                            g.scaleBlock(dx, offset + done, len, a[i], s);
-                        } else {
-                            g.gradInputBlock(x, dx, offset + done, len, a[i], b[i], c[i], mean[i], s);
-                        }
-                        done += len;
-                    }
-                }
-            });
+            run(geo.firstTasks(), geo.total(), BLOCK, 1, (t, s) -> firstGradInput(x, g, dx, geo, geo.firstTaskStart(t),
+                    geo.firstTaskEnd(t), a, b, c, mean, s));
             return;
         }
         int ch = geo.channels;
@@ -568,7 +725,8 @@ public final class InstanceNormCpuKernels {
      * each with a scratch of at least {@code size} elements and {@code channels} channels.
      */
     private static void run(int tasks, long elements, int size, int channels, Task task) {
-        if (tasks == 1 || elements < 2L * TASK) {
+        // One core (or a process confined to one): tasks handed to the pool would only take turns with this thread.
+        if (tasks == 1 || elements < 2L * TASK || Runtime.getRuntime().availableProcessors() < 2) {
             Scratch s = Scratch.take(size, channels);
             try {
                 for (int t = 0; t < tasks; t++) {
@@ -743,6 +901,16 @@ public final class InstanceNormCpuKernels {
         final double[] db;
         final float[][] fv = new float[4][];
         final double[][] dv = new double[4][];
+        /** {@code fv} repeated row after row over a block, so row loops can run flat (and vectorized). */
+        final float[][] fr = new float[4][];
+        /** How many elements of {@code fr} hold the current {@code fv}; reset by {@code setVectors}. */
+        int replicated;
+        /**
+         * Set by the fused channels-first passes between the sums and the element-wise pass of one group: the
+         * group's x is still in {@code fg} (and g in {@code fh}) as the float sums loaded it, so the float
+         * element-wise pass need not load it again.
+         */
+        boolean groupInScratch;
         final double[] dv0;
         final double[] dv1;
         double r0;
@@ -759,6 +927,7 @@ public final class InstanceNormCpuKernels {
             for (int i = 0; i < 4; i++) {
                 fv[i] = new float[channels];
                 dv[i] = new double[channels];
+                fr[i] = new float[size];
             }
             dv0 = new double[channels];
             dv1 = new double[channels];
@@ -1033,7 +1202,7 @@ public final class InstanceNormCpuKernels {
             float[] group = s.fg;
             load(index, group, m * count);
             for (int j = 0; j < count; j++) {
-                if (m < SMALL) {
+                if (m <= CHUNK_LIMIT) {
                     smallMoments(group, j * m, m, s);
                 } else {
                     System.arraycopy(group, j * m, s.fa, 0, m);
@@ -1045,99 +1214,123 @@ public final class InstanceNormCpuKernels {
         }
 
         /**
-         * Moments of a short instance in place: eight independent float partial sums (a few elements each, so
-         * float is ample), added in double. Short loops are where the pairwise folds lose to plain code.
+         * Moments of an instance in place, {@code a[off, off + len)}: eight independent float partial sums over
+         * runs of at most {@value #CHUNK} elements (32 each, so float is ample), added in double. The eight
+         * chains keep the core's adders busy; the pairwise folds of {@link #momentsOf} cost more here, a loop and
+         * its pre- and post-loops per level.
          */
         private static void smallMoments(float[] a, int off, int len, Scratch s) {
-            float p0 = 0;
-            float p1 = 0;
-            float p2 = 0;
-            float p3 = 0;
-            float p4 = 0;
-            float p5 = 0;
-            float p6 = 0;
-            float p7 = 0;
             int end = off + len;
-            int k = off;
-            for (; k + 7 < end; k += 8) {
-                p0 += a[k];
-                p1 += a[k + 1];
-                p2 += a[k + 2];
-                p3 += a[k + 3];
-                p4 += a[k + 4];
-                p5 += a[k + 5];
-                p6 += a[k + 6];
-                p7 += a[k + 7];
+            int unrolled = off + (len & ~7);
+            double sum = 0;
+            for (int k = off; k < unrolled; ) {
+                int stop = Math.min(unrolled, k + CHUNK);
+                float p0 = 0;
+                float p1 = 0;
+                float p2 = 0;
+                float p3 = 0;
+                float p4 = 0;
+                float p5 = 0;
+                float p6 = 0;
+                float p7 = 0;
+                for (; k < stop; k += 8) {
+                    p0 += a[k];
+                    p1 += a[k + 1];
+                    p2 += a[k + 2];
+                    p3 += a[k + 3];
+                    p4 += a[k + 4];
+                    p5 += a[k + 5];
+                    p6 += a[k + 6];
+                    p7 += a[k + 7];
+                }
+                sum += ((double) p0 + p1) + ((double) p2 + p3) + (((double) p4 + p5) + ((double) p6 + p7));
             }
-            double sum = ((double) p0 + p1) + ((double) p2 + p3) + (((double) p4 + p5) + ((double) p6 + p7));
-            for (; k < end; k++) {
+            for (int k = unrolled; k < end; k++) {
                 sum += a[k];
             }
             double mean = sum / len;
             float m = (float) mean;
-            p0 = 0;
-            p1 = 0;
-            p2 = 0;
-            p3 = 0;
-            p4 = 0;
-            p5 = 0;
-            p6 = 0;
-            p7 = 0;
-            for (k = off; k + 7 < end; k += 8) {
-                float d0 = a[k] - m;
-                float d1 = a[k + 1] - m;
-                float d2 = a[k + 2] - m;
-                float d3 = a[k + 3] - m;
-                float d4 = a[k + 4] - m;
-                float d5 = a[k + 5] - m;
-                float d6 = a[k + 6] - m;
-                float d7 = a[k + 7] - m;
-                p0 += d0 * d0;
-                p1 += d1 * d1;
-                p2 += d2 * d2;
-                p3 += d3 * d3;
-                p4 += d4 * d4;
-                p5 += d5 * d5;
-                p6 += d6 * d6;
-                p7 += d7 * d7;
+            // Squared deviations in a flat loop the JIT vectorizes, then the same unrolled partial sums over them.
+            float[] sq = s.fa;
+            for (int k = off; k < unrolled; k++) {
+                float d = a[k] - m;
+                sq[k] = d * d;
             }
-            double m2 = ((double) p0 + p1) + ((double) p2 + p3) + (((double) p4 + p5) + ((double) p6 + p7));
-            for (; k < end; k++) {
+            double m2 = 0;
+            for (int k = off; k < unrolled; ) {
+                int stop = Math.min(unrolled, k + CHUNK);
+                float p0 = 0;
+                float p1 = 0;
+                float p2 = 0;
+                float p3 = 0;
+                float p4 = 0;
+                float p5 = 0;
+                float p6 = 0;
+                float p7 = 0;
+                for (; k < stop; k += 8) {
+                    p0 += sq[k];
+                    p1 += sq[k + 1];
+                    p2 += sq[k + 2];
+                    p3 += sq[k + 3];
+                    p4 += sq[k + 4];
+                    p5 += sq[k + 5];
+                    p6 += sq[k + 6];
+                    p7 += sq[k + 7];
+                }
+                m2 += ((double) p0 + p1) + ((double) p2 + p3) + (((double) p4 + p5) + ((double) p6 + p7));
+            }
+            double shift = mean - m;
+            // The unrolled part measured deviations from the float-rounded mean; correct it to the exact mean.
+            m2 -= (unrolled - off) * shift * shift;
+            for (int k = unrolled; k < end; k++) {
                 double d = a[k] - mean;
                 m2 += d * d;
             }
-            double shift = mean - m;
             s.r0 = mean;
-            // The unrolled part measured deviations from the float-rounded mean; correct it to the exact mean.
-            s.r1 = Math.max(0.0, m2 - (len - (len & 7)) * shift * shift);
+            s.r1 = Math.max(0.0, m2);
         }
 
-        /** {@code sum(g)} and {@code sum((x - mean) g)} of a short instance in place, as {@link #smallMoments}. */
+        /**
+         * {@code sum(g)} and {@code sum((x - mean) g)} of an instance in place, as {@link #smallMoments} with four
+         * chains each over runs of {@code CHUNK / 4} elements.
+         */
         private static void smallGradSums(float[] x, float[] g, int off, int len, double mean, Scratch s) {
             float m = (float) mean;
-            float g0 = 0;
-            float g1 = 0;
-            float g2 = 0;
-            float g3 = 0;
-            float d0 = 0;
-            float d1 = 0;
-            float d2 = 0;
-            float d3 = 0;
             int end = off + len;
-            int k = off;
-            for (; k + 3 < end; k += 4) {
-                g0 += g[k];
-                g1 += g[k + 1];
-                g2 += g[k + 2];
-                g3 += g[k + 3];
-                d0 += (x[k] - m) * g[k];
-                d1 += (x[k + 1] - m) * g[k + 1];
-                d2 += (x[k + 2] - m) * g[k + 2];
-                d3 += (x[k + 3] - m) * g[k + 3];
+            int unrolled = off + (len & ~3);
+            // The products in a flat loop the JIT vectorizes, then unrolled partial sums over them and g.
+            float[] prod = s.fa;
+            for (int k = off; k < unrolled; k++) {
+                prod[k] = (x[k] - m) * g[k];
             }
-            double gradSum = ((double) g0 + g1) + ((double) g2 + g3);
-            double dot = ((double) d0 + d1) + ((double) d2 + d3);
-            for (; k < end; k++) {
+            double gradSum = 0;
+            double dot = 0;
+            for (int k = off; k < unrolled; ) {
+                // Shorter runs than for the moments: with the running mean, x - mean need not be centred, and the
+                // dot product is a small difference of large terms.
+                int stop = Math.min(unrolled, k + CHUNK / 4);
+                float g0 = 0;
+                float g1 = 0;
+                float g2 = 0;
+                float g3 = 0;
+                float d0 = 0;
+                float d1 = 0;
+                float d2 = 0;
+                float d3 = 0;
+                for (; k < stop; k += 4) {
+                    g0 += g[k];
+                    g1 += g[k + 1];
+                    g2 += g[k + 2];
+                    g3 += g[k + 3];
+                    d0 += prod[k];
+                    d1 += prod[k + 1];
+                    d2 += prod[k + 2];
+                    d3 += prod[k + 3];
+                }
+                gradSum += ((double) g0 + g1) + ((double) g2 + g3);
+                dot += ((double) d0 + d1) + ((double) d2 + d3);
+            }
+            for (int k = unrolled; k < end; k++) {
                 gradSum += g[k];
                 dot += (x[k] - m) * (double) g[k];
             }
@@ -1149,12 +1342,15 @@ public final class InstanceNormCpuKernels {
         void groupAffine(Data out, long index, int m, int count, double[] scale, double[] shift, int first,
                          Scratch s) {
             float[] a = s.fg;
-            load(index, a, m * count);
+            if (!s.groupInScratch) {
+                load(index, a, m * count);
+            }
+            // Loops index the group directly (k from o to o + m): C2 (JDK 17) vectorizes a[k], not a[o + k].
             for (int j = 0, o = 0; j < count; j++, o += m) {
                 float sc = (float) scale[first + j];
                 float sh = (float) shift[first + j];
-                for (int k = 0; k < m; k++) {
-                    a[o + k] = a[o + k] * sc + sh;
+                for (int k = o, end = o + m; k < end; k++) {
+                    a[k] = a[k] * sc + sh;
                 }
             }
             ((FloatData) out).store(index, a, m * count);
@@ -1166,7 +1362,7 @@ public final class InstanceNormCpuKernels {
             load(index, s.fg, m * count);
             ((FloatData) g).load(index, s.fh, m * count);
             for (int j = 0; j < count; j++) {
-                if (m < SMALL) {
+                if (m <= CHUNK_LIMIT) {
                     smallGradSums(s.fg, s.fh, j * m, m, mean[first + j], s);
                 } else {
                     System.arraycopy(s.fg, j * m, s.fa, 0, m);
@@ -1182,24 +1378,26 @@ public final class InstanceNormCpuKernels {
         void groupGradInput(Data x, Data dx, long index, int m, int count, double[] a, double[] b, double[] c,
                             double[] mean, int first, Scratch s) {
             float[] ga = s.fh;
-            load(index, ga, m * count);
-            if (x != null) {
-                ((FloatData) x).load(index, s.fg, m * count);
+            if (!s.groupInScratch) {
+                load(index, ga, m * count);
+                if (x != null) {
+                    ((FloatData) x).load(index, s.fg, m * count);
+                }
             }
             float[] xa = s.fg;
             for (int j = 0, o = 0; j < count; j++, o += m) {
                 int i = first + j;
                 float af = (float) a[i];
                 if (x == null) {
-                    for (int k = 0; k < m; k++) {
-                        ga[o + k] *= af;
+                    for (int k = o, end = o + m; k < end; k++) {
+                        ga[k] *= af;
                     }
                 } else {
                     float bf = (float) b[i];
                     float cf = (float) c[i];
                     float mf = (float) mean[i];
-                    for (int k = 0; k < m; k++) {
-                        ga[o + k] = af * ga[o + k] + bf * (xa[o + k] - mf) + cf;
+                    for (int k = o, end = o + m; k < end; k++) {
+                        ga[k] = af * ga[k] + bf * (xa[k] - mf) + cf;
                     }
                 }
             }
@@ -1208,6 +1406,7 @@ public final class InstanceNormCpuKernels {
 
         @Override
         void setVectors(Scratch s, int c, double[] v0, double[] v1, double[] v2, double[] v3, int from) {
+            s.replicated = 0;
             double[][] vs = {v0, v1, v2, v3};
             for (int j = 0; j < 4; j++) {
                 if (vs[j] != null) {
@@ -1219,6 +1418,22 @@ public final class InstanceNormCpuKernels {
                     }
                 }
             }
+        }
+
+        /**
+         * Makes the first {@code vectors} per-channel vectors {@code s.fv} available repeated over {@code n}
+         * elements in {@code s.fr} (once per task: {@code setVectors} resets it).
+         */
+        private static void replicate(Scratch s, int vectors, int n, int c) {
+            if (s.replicated >= n) {
+                return;
+            }
+            for (int v = 0; v < vectors; v++) {
+                float[] row = s.fr[v];
+                System.arraycopy(s.fv[v], 0, row, 0, c);
+                replicateRow(row, c, n);
+            }
+            s.replicated = n;
         }
 
         @Override
@@ -1274,15 +1489,15 @@ public final class InstanceNormCpuKernels {
         @Override
         void affineRows(Data out, long index, int rows, int c, Scratch s) {
             float[] a = s.fa;
-            float[] sc = s.fv[0];
-            float[] sh = s.fv[1];
-            load(index, a, rows * c);
-            for (int r = 0, o = 0; r < rows; r++, o += c) {
-                for (int k = 0; k < c; k++) {
-                    a[o + k] = a[o + k] * sc[k] + sh[k];
-                }
+            int n = rows * c;
+            replicate(s, 2, n, c);
+            float[] sc = s.fr[0];
+            float[] sh = s.fr[1];
+            load(index, a, n);
+            for (int j = 0; j < n; j++) {
+                a[j] = a[j] * sc[j] + sh[j];
             }
-            ((FloatData) out).store(index, a, rows * c);
+            ((FloatData) out).store(index, a, n);
         }
 
         @Override
@@ -1329,27 +1544,25 @@ public final class InstanceNormCpuKernels {
         @Override
         void gradInputRows(Data x, Data dx, long index, int rows, int c, Scratch s) {
             float[] ga = s.fb;
-            float[] av = s.fv[0];
-            load(index, ga, rows * c);
+            int n = rows * c;
+            replicate(s, x == null ? 1 : 4, n, c);
+            float[] av = s.fr[0];
+            load(index, ga, n);
             if (x == null) {
-                for (int r = 0, o = 0; r < rows; r++, o += c) {
-                    for (int k = 0; k < c; k++) {
-                        ga[o + k] *= av[k];
-                    }
+                for (int j = 0; j < n; j++) {
+                    ga[j] *= av[j];
                 }
             } else {
                 float[] xa = s.fa;
-                float[] bv = s.fv[1];
-                float[] cv = s.fv[2];
-                float[] mv = s.fv[3];
-                ((FloatData) x).load(index, xa, rows * c);
-                for (int r = 0, o = 0; r < rows; r++, o += c) {
-                    for (int k = 0; k < c; k++) {
-                        ga[o + k] = av[k] * ga[o + k] + bv[k] * (xa[o + k] - mv[k]) + cv[k];
-                    }
+                float[] bv = s.fr[1];
+                float[] cv = s.fr[2];
+                float[] mv = s.fr[3];
+                ((FloatData) x).load(index, xa, n);
+                for (int j = 0; j < n; j++) {
+                    ga[j] = av[j] * ga[j] + bv[j] * (xa[j] - mv[j]) + cv[j];
                 }
             }
-            ((FloatData) dx).store(index, ga, rows * c);
+            ((FloatData) dx).store(index, ga, n);
         }
     }
 
@@ -1360,20 +1573,46 @@ public final class InstanceNormCpuKernels {
 
     /**
      * Sums {@code v[0, n)} ({@code n} a power of two) pairwise, halving between {@code v} and {@code spare}
-     * down to one value. Both arrays are overwritten.
+     * down to {@value #FOLD_TAIL} values, which are added in eight interleaved float partial sums and then in
+     * double. Folding all the way down costs a short loop per level, with the JIT's vector pre- and post-loops
+     * around each, more than the sums themselves. Both arrays are overwritten.
      */
     private static double foldSum(float[] v, float[] spare, int n) {
         float[] src = v;
         float[] dst = spare;
-        for (int h = n >> 1; h >= 1; h >>= 1) {
+        for (int h = n >> 1; h >= FOLD_TAIL; h >>= 1) {
             for (int k = 0; k < h; k++) {
                 dst[k] = src[k] + src[k + h];
             }
             float[] t = src;
             src = dst;
             dst = t;
+            n = h;
         }
-        return src[0];
+        float p0 = 0;
+        float p1 = 0;
+        float p2 = 0;
+        float p3 = 0;
+        float p4 = 0;
+        float p5 = 0;
+        float p6 = 0;
+        float p7 = 0;
+        int k = 0;
+        for (; k + 7 < n; k += 8) {
+            p0 += src[k];
+            p1 += src[k + 1];
+            p2 += src[k + 2];
+            p3 += src[k + 3];
+            p4 += src[k + 4];
+            p5 += src[k + 5];
+            p6 += src[k + 6];
+            p7 += src[k + 7];
+        }
+        double sum = ((double) p0 + p1) + ((double) p2 + p3) + (((double) p4 + p5) + ((double) p6 + p7));
+        for (; k < n; k++) {
+            sum += src[k];
+        }
+        return sum;
     }
 
     /**

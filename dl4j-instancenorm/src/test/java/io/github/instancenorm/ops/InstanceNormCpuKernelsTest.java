@@ -35,6 +35,7 @@ class InstanceNormCpuKernelsTest {
                 {64, 32, 64},          // many small instances per block, pairwise float sums, parallel
                 {4, 8, 32, 32},        // four 1024-element instances per block
                 {6, 10, 203},          // short instances, not a multiple of the unrolling
+                {2, 3, 1001},          // grouped instances of several partial-sum runs and a tail
         };
         return Stream.of(DataType.FLOAT, DataType.DOUBLE).flatMap(type -> Stream.of(false, true).flatMap(last ->
                 Stream.of(shapes).map(shape -> Arguments.of(type, last, shape))));
@@ -62,6 +63,34 @@ class InstanceNormCpuKernelsTest {
                 gamma.castTo(DataType.DOUBLE), beta.castTo(DataType.DOUBLE), runningMean.castTo(DataType.DOUBLE),
                 runningVar.castTo(DataType.DOUBLE), layout));
         ops.assertMatches(fast, Arrays.toString(shape), Compare.tolerance(type));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("types")
+    void runningStatisticsFoldMatchesOpForm(DataType type) {
+        Nd4j.getRandom().setSeed(7);
+        InstanceNorm.Moments moments = new InstanceNorm.Moments(Nd4j.randn(type, 5, 3),
+                Nd4j.rand(type, 5, 3).addi(0.1));
+        for (Double momentum : new Double[] {0.3, null}) {
+            INDArray[][] state = new INDArray[2][];
+            for (int path = 0; path < 2; path++) {
+                Nd4j.getRandom().setSeed(8);
+                INDArray[] s = {Nd4j.randn(type, 3), Nd4j.rand(type, 3).addi(0.5), Nd4j.scalar(type, 4).reshape(1)};
+                state[path] = s;
+                assertTrue(InstanceNormCpuKernels.appliesToVectors(s[0], s[1], s[2], moments.mean(),
+                        moments.variance()));
+                (path == 0 ? KernelPaths.CPU_KERNELS : KernelPaths.OP_FORM).run(() -> {
+                    for (int step = 0; step < 2; step++) {
+                        InstanceNorm.foldInstanceStats(s[0], s[1], s[2], momentum, moments, 49);
+                    }
+                });
+            }
+            String what = type + " momentum " + momentum;
+            assertClose(what + " running mean", state[1][0], state[0][0]);
+            assertClose(what + " running var", state[1][1], state[0][1]);
+            assertClose(what + " batches tracked", state[1][2], state[0][2]);
+            assertClose(what + " batches tracked is 6", Nd4j.scalar(type, 6).reshape(1), state[0][2]);
+        }
     }
 
     @ParameterizedTest(name = "{0}")
