@@ -3,6 +3,8 @@ package io.github.instancenorm.examples.stargan;
 import org.nd4j.linalg.schedule.ISchedule;
 import org.nd4j.shade.jackson.annotation.JsonProperty;
 
+import java.util.Objects;
+
 /**
  * StarGAN's learning-rate schedule: constant, then falling linearly to zero over the last iterations (StarGAN
  * decays over the last 100,000 of 200,000). {@code valueAt(i)} is the rate for the update after {@code i}
@@ -41,6 +43,21 @@ public final class LinearDecaySchedule implements ISchedule {
     @Override
     public ISchedule clone() {
         return new LinearDecaySchedule(initialValue, decayStart, end);
+    }
+
+    /**
+     * Equal schedules make equal optimizer configurations, which DL4J's updater groups into one block; the
+     * grouping must not change between a run and its resumption, or the restored optimizer state is misread.
+     */
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof LinearDecaySchedule s && Double.compare(s.initialValue, initialValue) == 0
+                && s.decayStart == decayStart && s.end == end;
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(initialValue, decayStart, end);
     }
 
     /** @return the rate before the decay */

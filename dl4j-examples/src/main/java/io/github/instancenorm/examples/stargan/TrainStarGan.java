@@ -7,7 +7,9 @@ import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.util.ModelSerializer;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.deeplearning4j.nn.conf.layers.BaseLayer;
 import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.linalg.schedule.ISchedule;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
 import java.io.IOException;
@@ -189,8 +191,8 @@ public final class TrainStarGan {
                     .inputGradients(true).build();
         }
         int decayStart = (int) Math.round(o.iterations * (1 - o.lrDecay));
-        generator.setLearningRate(new LinearDecaySchedule(o.generatorLr, decayStart, o.iterations));
-        discriminator.setLearningRate(new LinearDecaySchedule(o.discriminatorLr, decayStart, o.iterations));
+        useSchedule(generator, new LinearDecaySchedule(o.generatorLr, decayStart, o.iterations));
+        useSchedule(discriminator, new LinearDecaySchedule(o.discriminatorLr, decayStart, o.iterations));
         // Sample and evaluate as StarGAN's test code does: each image normalized with its own statistics.
         StarGan.useStatistics(generator, StarGan.Statistics.INSTANCE);
         StarGanTrainer trainer = new StarGanTrainer(generator, discriminator, o.generatorBlocks, o.lambdaClass,
@@ -241,6 +243,21 @@ public final class TrainStarGan {
             p.store(w, "TrainStarGan final evaluation");
         }
         return results;
+    }
+
+    /**
+     * Puts the schedule into every layer's optimizer configuration, in place: the updater's blocks read their
+     * rate from those objects, and a checkpoint saves it. ({@code ComputationGraph.setLearningRate} rebuilds the
+     * updater instead, which fails in M2.1 for some graphs with a NullPointerException in
+     * {@code NetworkUtils.rebuildUpdaterStateArray}.)
+     */
+    static void useSchedule(ComputationGraph graph, ISchedule schedule) {
+        for (org.deeplearning4j.nn.api.Layer layer : graph.getLayers()) {
+            if (layer.conf().getLayer() instanceof BaseLayer conf && conf.getIUpdater() != null
+                    && conf.getIUpdater().hasLearningRate()) {
+                conf.getIUpdater().setLrAndSchedule(schedule.valueAt(0, 0), schedule);
+            }
+        }
     }
 
     static ImageSource source(Options o, long seed) throws IOException {

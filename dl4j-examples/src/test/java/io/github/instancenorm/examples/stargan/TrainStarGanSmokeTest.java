@@ -74,7 +74,8 @@ class TrainStarGanSmokeTest {
 
         TrainStarGan.Options resumed = tiny(out, 4);
         resumed.resume = true;
-        TrainStarGan.run(resumed);
+        Map<String, Double> second = TrainStarGan.run(resumed);
+        second.values().forEach(v -> assertTrue(Double.isFinite(v), "evaluation after resuming " + second));
         assertEquals("4", checkpointIteration(out));
         assertTrue(Files.exists(out.resolve("samples/000004.png")));
         assertTrue(Files.exists(out.resolve("results.properties")));
