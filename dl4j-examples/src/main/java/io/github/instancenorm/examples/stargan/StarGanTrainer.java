@@ -30,9 +30,10 @@ import java.util.Map;
  * <p>The generator runs twice in a row for the cycle (translation, then reconstruction) with one set of weights:
  * a twin graph shares the generator's parameter array, so both passes also update the same running statistics,
  * as the PyTorch forwards of {@code G} do. The translation is computed once per iteration and serves the
- * discriminator's step and the generator's (StarGAN computes it twice with the same weights). The losses' gradients with respect to the graph outputs are
- * computed here and fed to {@link ComputationGraph#backpropGradient(INDArray...)}; the gradients with respect to
- * the generated image come back through {@link StarGan#imageGradient(ComputationGraph)}.
+ * discriminator's step and the generator's (StarGAN computes it twice with the same weights). The losses'
+ * gradients with respect to the graph outputs are computed here and fed to
+ * {@link ComputationGraph#backpropGradient(INDArray...)}; the gradients with respect to the generated image come
+ * back through {@link StarGan#imageGradient(ComputationGraph)}.
  */
 public final class StarGanTrainer {
 

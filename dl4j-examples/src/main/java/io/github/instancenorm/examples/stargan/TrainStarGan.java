@@ -203,8 +203,8 @@ public final class TrainStarGan {
                 discriminator.numParams(), o.iterations, o.batchSize);
         System.out.println("Adversarial loss: least squares (DL4J cannot differentiate WGAN-GP's gradient penalty)");
         if (o.lambdaIdentity > 0) {
-            System.out.printf(Locale.ROOT, "Identity-mapping loss, weight %s (not in StarGAN; --lambda-id 0 turns it off)%n",
-                    o.lambdaIdentity);
+            System.out.printf(Locale.ROOT,
+                    "Identity-mapping loss, weight %s (not in StarGAN; --lambda-id 0 turns it off)%n", o.lambdaIdentity);
         }
         Batch fixed = source(o, o.seed + 1_000_003).next(8);
         long t0 = System.nanoTime();
