@@ -1222,29 +1222,7 @@ public final class InstanceNormCpuKernels {
         private static void smallMoments(float[] a, int off, int len, Scratch s) {
             int end = off + len;
             int unrolled = off + (len & ~7);
-            double sum = 0;
-            for (int k = off; k < unrolled; ) {
-                int stop = Math.min(unrolled, k + CHUNK);
-                float p0 = 0;
-                float p1 = 0;
-                float p2 = 0;
-                float p3 = 0;
-                float p4 = 0;
-                float p5 = 0;
-                float p6 = 0;
-                float p7 = 0;
-                for (; k < stop; k += 8) {
-                    p0 += a[k];
-                    p1 += a[k + 1];
-                    p2 += a[k + 2];
-                    p3 += a[k + 3];
-                    p4 += a[k + 4];
-                    p5 += a[k + 5];
-                    p6 += a[k + 6];
-                    p7 += a[k + 7];
-                }
-                sum += ((double) p0 + p1) + ((double) p2 + p3) + (((double) p4 + p5) + ((double) p6 + p7));
-            }
+            double sum = unrolledSum(a, off, unrolled);
             for (int k = unrolled; k < end; k++) {
                 sum += a[k];
             }
@@ -1256,29 +1234,7 @@ public final class InstanceNormCpuKernels {
                 float d = a[k] - m;
                 sq[k] = d * d;
             }
-            double m2 = 0;
-            for (int k = off; k < unrolled; ) {
-                int stop = Math.min(unrolled, k + CHUNK);
-                float p0 = 0;
-                float p1 = 0;
-                float p2 = 0;
-                float p3 = 0;
-                float p4 = 0;
-                float p5 = 0;
-                float p6 = 0;
-                float p7 = 0;
-                for (; k < stop; k += 8) {
-                    p0 += sq[k];
-                    p1 += sq[k + 1];
-                    p2 += sq[k + 2];
-                    p3 += sq[k + 3];
-                    p4 += sq[k + 4];
-                    p5 += sq[k + 5];
-                    p6 += sq[k + 6];
-                    p7 += sq[k + 7];
-                }
-                m2 += ((double) p0 + p1) + ((double) p2 + p3) + (((double) p4 + p5) + ((double) p6 + p7));
-            }
+            double m2 = unrolledSum(sq, off, unrolled);
             double shift = mean - m;
             // The unrolled part measured deviations from the float-rounded mean; correct it to the exact mean.
             m2 -= (unrolled - off) * shift * shift;
@@ -1589,28 +1545,41 @@ public final class InstanceNormCpuKernels {
             dst = t;
             n = h;
         }
-        float p0 = 0;
-        float p1 = 0;
-        float p2 = 0;
-        float p3 = 0;
-        float p4 = 0;
-        float p5 = 0;
-        float p6 = 0;
-        float p7 = 0;
-        int k = 0;
-        for (; k + 7 < n; k += 8) {
-            p0 += src[k];
-            p1 += src[k + 1];
-            p2 += src[k + 2];
-            p3 += src[k + 3];
-            p4 += src[k + 4];
-            p5 += src[k + 5];
-            p6 += src[k + 6];
-            p7 += src[k + 7];
-        }
-        double sum = ((double) p0 + p1) + ((double) p2 + p3) + (((double) p4 + p5) + ((double) p6 + p7));
-        for (; k < n; k++) {
+        int unrolled = n & ~7;   // n < 2 * FOLD_TAIL <= CHUNK: a single run of the unrolled sum
+        double sum = unrolledSum(src, 0, unrolled);
+        for (int k = unrolled; k < n; k++) {
             sum += src[k];
+        }
+        return sum;
+    }
+
+    /**
+     * The sum of {@code v[from, to)}, {@code to - from} a multiple of 8: eight float partial sums over runs of
+     * {@code CHUNK} elements, each run's partials added pairwise in double.
+     */
+    private static double unrolledSum(float[] v, int from, int to) {
+        double sum = 0;
+        for (int k = from; k < to; ) {
+            int stop = Math.min(to, k + CHUNK);
+            float p0 = 0;
+            float p1 = 0;
+            float p2 = 0;
+            float p3 = 0;
+            float p4 = 0;
+            float p5 = 0;
+            float p6 = 0;
+            float p7 = 0;
+            for (; k < stop; k += 8) {
+                p0 += v[k];
+                p1 += v[k + 1];
+                p2 += v[k + 2];
+                p3 += v[k + 3];
+                p4 += v[k + 4];
+                p5 += v[k + 5];
+                p6 += v[k + 6];
+                p7 += v[k + 7];
+            }
+            sum += ((double) p0 + p1) + ((double) p2 + p3) + (((double) p4 + p5) + ((double) p6 + p7));
         }
         return sum;
     }
