@@ -15,6 +15,8 @@ import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
+import java.util.Arrays;
+
 import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.BETA;
 import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.GAMMA;
 import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.NUM_BATCHES_TRACKED;
@@ -33,6 +35,8 @@ public class InstanceNormalizationLayer extends BaseLayer<InstanceNormalization>
 
     /** What the last forward used, kept (outside any workspace; they are tiny) for the backward pass. */
     private InstanceNorm.Moments moments;
+    /** The arrays training forwards write their statistics into, allocated again only when the shape changes. */
+    private InstanceNorm.Moments statsBuffer;
     private boolean lastForwardUsedInstanceStats;
 
     /**
@@ -66,11 +70,11 @@ public class InstanceNormalizationLayer extends BaseLayer<InstanceNormalization>
         INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, dataType, x.shape(), 'c');
         if (instanceStats) {
             InstanceNorm.Moments m = InstanceNorm.forwardWithInstanceStats(x, gamma(), beta(), conf.getEps(), layout,
-                    out);
+                    out, statsBuffer(x.size(0), x.size(layout.channelAxis())));
             if (training && conf.isTrackRunningStats()) {
                 updateRunningStats(m, layout.spatialSize(x.shape()));
             }
-            moments = detached(m);
+            moments = m;
         } else {
             InstanceNorm.normalizeWithRunningStats(x, getParam(RUNNING_MEAN), getParam(RUNNING_VAR), gamma(), beta(),
                     conf.getEps(), layout, out);
@@ -147,9 +151,16 @@ public class InstanceNormalizationLayer extends BaseLayer<InstanceNormalization>
         return layerConf().isAffine() ? getParam(BETA) : null;
     }
 
-    private static InstanceNorm.Moments detached(InstanceNorm.Moments m) {
-        try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
-            return new InstanceNorm.Moments(m.mean().detach(), m.variance().detach());
+    /** @return {@link #statsBuffer}, first allocated (outside any workspace) for {@code [batch, channels]} */
+    private InstanceNorm.Moments statsBuffer(long batch, long channels) {
+        long[] shape = {batch, channels};
+        if (statsBuffer == null || !Arrays.equals(statsBuffer.mean().shape(), shape)
+                || statsBuffer.mean().dataType() != dataType) {
+            try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
+                statsBuffer = new InstanceNorm.Moments(Nd4j.createUninitialized(dataType, shape),
+                        Nd4j.createUninitialized(dataType, shape));
+            }
         }
+        return statsBuffer;
     }
 }

@@ -84,12 +84,47 @@ public final class InstanceNorm {
      */
     public static Moments forwardWithInstanceStats(INDArray x, INDArray gamma, INDArray beta, double eps,
                                                    InstanceNormLayout layout, INDArray out) {
+        return forwardWithInstanceStats(x, gamma, beta, eps, layout, out, null);
+    }
+
+    /**
+     * {@link #forwardWithInstanceStats(INDArray, INDArray, INDArray, double, InstanceNormLayout, INDArray)} that
+     * writes the statistics into given arrays, so that a caller running many forwards (the layer) allocates them
+     * once instead of on every call.
+     *
+     * @param x       the input
+     * @param gamma   {@code [C]} scale, or {@code null} for none
+     * @param beta    {@code [C]} shift, or {@code null} for none
+     * @param eps     added to the variance
+     * @param layout  where the channel and spatial axes are
+     * @param out     receives the result; same shape as {@code x}
+     * @param statsOut receives the {@code [N, C]} statistics: two arrays of {@code x}'s data type and shape
+     *                 {@code [N, C]}; {@code null} to allocate new ones
+     * @return the statistics the forward used: {@code statsOut}, or new arrays when it is {@code null}
+     * @throws IllegalArgumentException if {@code statsOut} does not have the shape and type of the statistics
+     */
+    public static Moments forwardWithInstanceStats(INDArray x, INDArray gamma, INDArray beta, double eps,
+                                                   InstanceNormLayout layout, INDArray out, Moments statsOut) {
+        if (statsOut != null) {
+            long[] expected = {x.size(0), x.size(layout.channelAxis())};
+            for (INDArray a : new INDArray[] {statsOut.mean(), statsOut.variance()}) {
+                if (!Arrays.equals(a.shape(), expected) || a.dataType() != x.dataType()) {
+                    throw new IllegalArgumentException("Statistics arrays must be " + x.dataType() + " of shape "
+                            + Arrays.toString(expected) + ", got " + a.dataType() + " " + Arrays.toString(a.shape()));
+                }
+            }
+        }
         if (InstanceNormCpuKernels.applies(x, out)) {
-            return InstanceNormCpuKernels.forwardWithInstanceStats(x, gamma, beta, eps, layout, out);
+            return InstanceNormCpuKernels.forwardWithInstanceStats(x, gamma, beta, eps, layout, out, statsOut);
         }
         Moments m = moments(x, layout);
         normalizeWithInstanceStats(x, m, gamma, beta, eps, layout, out);
-        return m;
+        if (statsOut == null) {
+            return m;
+        }
+        statsOut.mean().assign(m.mean());
+        statsOut.variance().assign(m.variance());
+        return statsOut;
     }
 
     /**

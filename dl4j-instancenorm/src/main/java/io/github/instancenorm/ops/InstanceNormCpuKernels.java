@@ -9,7 +9,6 @@ import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
 import java.util.Arrays;
 import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.stream.IntStream;
 
 /**
  * The CPU fast path of {@link InstanceNorm}: the same math as its ND4J-op form, computed by plain Java loops
@@ -57,14 +56,26 @@ public final class InstanceNormCpuKernels {
     private static final int CHUNK = 256;
     /** Length at which {@link #foldSum} stops halving and adds the rest in partial sums. */
     private static final int FOLD_TAIL = 64;
-    /** Elements a parallel task covers, at least; below this one thread does the whole job. */
-    private static final int TASK = 1 << 16;
+    /** Elements a parallel task covers, at least. */
+    private static final int TASK = 1 << 14;
+    /** Elements below which one thread does the whole job. */
+    private static final long PARALLEL_ELEMENTS = 1 << 15;
 
     private static final String CPU_BACKEND = "org.nd4j.linalg.cpu.nativecpu.CpuBackend";
     private static volatile Boolean cpuBackend;
 
     /** Test hook: forces the op form regardless of {@link #PROPERTY}. */
     static volatile boolean forceOpForm;
+
+    /**
+     * System property that keeps the kernels off the Vector API loops ({@link FloatVectorLoops}) when set to
+     * {@code false}; read once, when this class is initialized.
+     */
+    public static final String VECTOR_PROPERTY = "io.github.instancenorm.vectorLoops";
+    /** Whether {@code jdk.incubator.vector} is there to use (and not turned off by {@link #VECTOR_PROPERTY}). */
+    private static final boolean VECTOR_API = detectVectorApi();
+    /** Test hook: keeps the kernels on their scalar float loops even when the Vector API is there. */
+    static volatile boolean forceScalarLoops;
 
     private InstanceNormCpuKernels() {
     }
@@ -121,6 +132,30 @@ public final class InstanceNormCpuKernels {
         return true;
     }
 
+    /**
+     * Whether the float kernels run their per-instance sums and element-wise loops of grouped small instances on
+     * the JDK's Vector API. That needs the incubator module on the command line
+     * ({@code --add-modules jdk.incubator.vector}); without it the same loops run as scalar Java.
+     *
+     * @return whether the Vector API loops are in use
+     */
+    public static boolean vectorLoops() {
+        return VECTOR_API && !forceScalarLoops;
+    }
+
+    private static boolean detectVectorApi() {
+        if (!Boolean.parseBoolean(System.getProperty(VECTOR_PROPERTY, "true"))
+                || ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
+            return false;
+        }
+        try {
+            // Vectors of fewer than four floats would not pay for themselves.
+            return FloatVectorLoops.lanes() >= 4;
+        } catch (LinkageError e) {
+            return false;
+        }
+    }
+
     private static boolean isCpuBackend() {
         Boolean cpu = cpuBackend;
         if (cpu == null) {
@@ -158,10 +193,13 @@ public final class InstanceNormCpuKernels {
      * @param eps    added to the variance
      * @param layout where the channel and spatial axes are
      * @param out    receives the result; same shape as {@code x}
-     * @return the {@code [N, C]} statistics, in {@code x}'s data type, allocated outside any workspace
+     * @param statsOut receives the {@code [N, C]} statistics (checked by the caller), or {@code null}
+     * @return the {@code [N, C]} statistics in {@code x}'s data type: {@code statsOut}, or arrays allocated outside
+     *         any workspace
      */
     public static InstanceNorm.Moments forwardWithInstanceStats(INDArray x, INDArray gamma, INDArray beta, double eps,
-                                                               InstanceNormLayout layout, INDArray out) {
+                                                               InstanceNormLayout layout, INDArray out,
+                                                               InstanceNorm.Moments statsOut) {
         Geometry geo = Geometry.of(x, layout);
         Data in = Data.of(x);
         double[] g = channelValues(gamma, geo.channels, 1.0);
@@ -198,6 +236,11 @@ public final class InstanceNormCpuKernels {
             double[] shift = new double[mean.length];
             coefficients(mean, var, g, b, eps, geo.channels, 0, mean.length, scale, shift);
             affine(in, Data.of(out), geo, scale, shift);
+        }
+        if (statsOut != null) {
+            write(statsOut.mean(), mean);
+            write(statsOut.variance(), var);
+            return statsOut;
         }
         return new InstanceNorm.Moments(instanceArray(mean, geo, x.dataType()), instanceArray(var, geo, x.dataType()));
     }
@@ -715,35 +758,16 @@ public final class InstanceNormCpuKernels {
         });
     }
 
-    /** A task of a pass: task number and the scratch to work in. */
-    private interface Task {
-        void run(int task, Scratch scratch);
-    }
-
     /**
-     * Runs {@code tasks} tasks, in parallel on the common fork-join pool when the job is big enough to pay for it,
-     * each with a scratch of at least {@code size} elements and {@code channels} channels.
+     * Runs {@code tasks} tasks, in parallel on {@link KernelThreads} when the job is big enough to pay for it, each
+     * thread with a scratch of at least {@code size} elements and {@code channels} channels.
      */
-    private static void run(int tasks, long elements, int size, int channels, Task task) {
-        // One core (or a process confined to one): tasks handed to the pool would only take turns with this thread.
-        if (tasks == 1 || elements < 2L * TASK || Runtime.getRuntime().availableProcessors() < 2) {
-            Scratch s = Scratch.take(size, channels);
-            try {
-                for (int t = 0; t < tasks; t++) {
-                    task.run(t, s);
-                }
-            } finally {
-                Scratch.give(s);
-            }
+    private static void run(int tasks, long elements, int size, int channels,
+                            KernelThreads.TaskBody<Scratch> task) {
+        if (elements < PARALLEL_ELEMENTS) {
+            KernelThreads.runAlone(tasks, () -> Scratch.take(size, channels), task, Scratch::give);
         } else {
-            IntStream.range(0, tasks).parallel().forEach(t -> {
-                Scratch s = Scratch.take(size, channels);
-                try {
-                    task.run(t, s);
-                } finally {
-                    Scratch.give(s);
-                }
-            });
+            KernelThreads.run(tasks, () -> Scratch.take(size, channels), task, Scratch::give);
         }
     }
 
@@ -913,6 +937,8 @@ public final class InstanceNormCpuKernels {
         boolean groupInScratch;
         final double[] dv0;
         final double[] dv1;
+        /** Two results of a {@link FloatVectorLoops} call. */
+        final double[] pair = new double[2];
         double r0;
         double r1;
 
@@ -1221,6 +1247,15 @@ public final class InstanceNormCpuKernels {
          */
         private static void smallMoments(float[] a, int off, int len, Scratch s) {
             int end = off + len;
+            if (vectorLoops()) {
+                double mean = FloatVectorLoops.sum(a, off, end) / len;
+                float m = (float) mean;
+                double shift = mean - m;
+                s.r0 = mean;
+                // Deviations from the float-rounded mean, corrected to the exact mean (as below).
+                s.r1 = Math.max(0.0, FloatVectorLoops.squaredDeviations(a, off, end, m) - len * shift * shift);
+                return;
+            }
             int unrolled = off + (len & ~7);
             double sum = unrolledSum(a, off, unrolled);
             for (int k = unrolled; k < end; k++) {
@@ -1253,6 +1288,12 @@ public final class InstanceNormCpuKernels {
         private static void smallGradSums(float[] x, float[] g, int off, int len, double mean, Scratch s) {
             float m = (float) mean;
             int end = off + len;
+            if (vectorLoops()) {
+                FloatVectorLoops.gradSums(x, g, off, end, m, s.pair);
+                s.r0 = s.pair[0];
+                s.r1 = s.pair[1] - (mean - m) * s.pair[0];
+                return;
+            }
             int unrolled = off + (len & ~3);
             // The products in a flat loop the JIT vectorizes, then unrolled partial sums over them and g.
             float[] prod = s.fa;
@@ -1301,10 +1342,15 @@ public final class InstanceNormCpuKernels {
             if (!s.groupInScratch) {
                 load(index, a, m * count);
             }
+            boolean vector = vectorLoops();
             // Loops index the group directly (k from o to o + m): C2 (JDK 17) vectorizes a[k], not a[o + k].
             for (int j = 0, o = 0; j < count; j++, o += m) {
                 float sc = (float) scale[first + j];
                 float sh = (float) shift[first + j];
+                if (vector) {
+                    FloatVectorLoops.affine(a, o, o + m, sc, sh);
+                    continue;
+                }
                 for (int k = o, end = o + m; k < end; k++) {
                     a[k] = a[k] * sc + sh;
                 }
@@ -1341,9 +1387,19 @@ public final class InstanceNormCpuKernels {
                 }
             }
             float[] xa = s.fg;
+            boolean vector = vectorLoops();
             for (int j = 0, o = 0; j < count; j++, o += m) {
                 int i = first + j;
                 float af = (float) a[i];
+                if (vector) {
+                    if (x == null) {
+                        FloatVectorLoops.affine(ga, o, o + m, af, 0f);
+                    } else {
+                        FloatVectorLoops.gradInput(ga, xa, o, o + m, af, (float) b[i], (float) c[i],
+                                (float) mean[i]);
+                    }
+                    continue;
+                }
                 if (x == null) {
                     for (int k = o, end = o + m; k < end; k++) {
                         ga[k] *= af;
@@ -1398,6 +1454,21 @@ public final class InstanceNormCpuKernels {
             load(index, a, rows * c);
             double[] bm = s.dv0;
             double[] bm2 = s.dv1;
+            if (vectorColumns(rows, c)) {
+                float[] meanRow = s.fg;
+                FloatVectorLoops.columnSums(a, rows, c, bm, s.fc);
+                for (int k = 0; k < c; k++) {
+                    bm[k] /= rows;
+                    meanRow[k] = (float) bm[k];
+                }
+                FloatVectorLoops.columnSquaredDeviations(a, rows, c, meanRow, bm2, s.fc);
+                for (int k = 0; k < c; k++) {
+                    // Deviations from the float-rounded mean, corrected to the exact mean.
+                    double shift = bm[k] - meanRow[k];
+                    bm2[k] = Math.max(0.0, bm2[k] - rows * shift * shift);
+                }
+                return;
+            }
             if (rows >= 2 && Integer.bitCount(rows) == 1) {
                 // Pairwise over rows: fold the lower half of the rows onto the upper until one row is left.
                 int n = rows / 2 * c;
@@ -1463,6 +1534,16 @@ public final class InstanceNormCpuKernels {
             double[] mean = s.dv[0];
             load(index, a, rows * c);
             ((FloatData) g).load(index, b, rows * c);
+            if (vectorColumns(rows, c)) {
+                float[] meanRow = s.fv[0];
+                FloatVectorLoops.columnGradSums(a, b, rows, c, meanRow, s.dv0, s.dv1, s.fc);
+                for (int k = 0; k < c; k++) {
+                    sg[k] += s.dv0[k];
+                    // The dot product used the float-rounded mean; move it to the exact one.
+                    sd[k] += s.dv1[k] - (mean[k] - meanRow[k]) * s.dv0[k];
+                }
+                return;
+            }
             if (rows >= 2 && Integer.bitCount(rows) == 1) {
                 int n = rows / 2 * c;
                 float[] meanRow = s.fg;
@@ -1520,6 +1601,15 @@ public final class InstanceNormCpuKernels {
             }
             ((FloatData) dx).store(index, ga, n);
         }
+    }
+
+    /**
+     * Whether a channels-last float block's column sums run on {@link FloatVectorLoops}: the Vector API is in use, a
+     * row fills at least one vector, and the row count is a power of two, the blocks the scalar loops sum in float
+     * as well (pairwise); other blocks keep the scalar loops, which accumulate them in double.
+     */
+    private static boolean vectorColumns(int rows, int c) {
+        return vectorLoops() && c >= FloatVectorLoops.lanes() && rows >= 2 && Integer.bitCount(rows) == 1;
     }
 
     /** Whether a block's length suits the pairwise float sums: a power of two, at least 256. */

@@ -1,6 +1,7 @@
 package io.github.instancenorm.ops;
 
 import io.github.instancenorm.testutil.Compare;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -13,7 +14,10 @@ import java.util.Arrays;
 import java.util.stream.Stream;
 
 import static io.github.instancenorm.testutil.Compare.assertClose;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -37,13 +41,21 @@ class InstanceNormCpuKernelsTest {
                 {6, 10, 203},          // short instances, not a multiple of the unrolling
                 {2, 3, 1001},          // grouped instances of several partial-sum runs and a tail
         };
-        return Stream.of(DataType.FLOAT, DataType.DOUBLE).flatMap(type -> Stream.of(false, true).flatMap(last ->
-                Stream.of(shapes).map(shape -> Arguments.of(type, last, shape))));
+        return Stream.of(KernelPaths.CPU_KERNELS, KernelPaths.CPU_SCALAR_LOOPS).flatMap(path ->
+                Stream.of(DataType.FLOAT, DataType.DOUBLE).flatMap(type -> Stream.of(false, true).flatMap(last ->
+                        Stream.of(shapes).map(shape -> Arguments.of(path, type, last, shape)))));
     }
 
-    @ParameterizedTest(name = "{0} channelsLast={1} {2}")
+    @Test
+    void testsRunTheVectorLoops() {
+        assertTrue(InstanceNormCpuKernels.vectorLoops(), "the build's tests run with --add-modules"
+                + " jdk.incubator.vector (surefire argLine), so that the Vector API loops are tested");
+        KernelPaths.CPU_SCALAR_LOOPS.run(() -> assertFalse(InstanceNormCpuKernels.vectorLoops()));
+    }
+
+    @ParameterizedTest(name = "{0} {1} channelsLast={2} {3}")
     @MethodSource("cases")
-    void kernelsMatchOpForm(DataType type, boolean channelsLast, long[] shape) {
+    void kernelsMatchOpForm(KernelPaths path, DataType type, boolean channelsLast, long[] shape) {
         InstanceNormLayout layout = new InstanceNormLayout(shape.length, channelsLast);
         long channels = shape[layout.channelAxis()];
         Nd4j.getRandom().setSeed(shape.length * 1000L + channels);
@@ -57,7 +69,7 @@ class InstanceNormCpuKernelsTest {
 
         Result fast = new Result();
         Result ops = new Result();
-        KernelPaths.CPU_KERNELS.run(() -> fast.compute(x, g, gamma, beta, runningMean, runningVar, layout));
+        path.run(() -> fast.compute(x, g, gamma, beta, runningMean, runningVar, layout));
         // The reference is the op form in double: in float it loses digits of x - mean that the kernels keep.
         KernelPaths.OP_FORM.run(() -> ops.compute(x.castTo(DataType.DOUBLE), g.castTo(DataType.DOUBLE),
                 gamma.castTo(DataType.DOUBLE), beta.castTo(DataType.DOUBLE), runningMean.castTo(DataType.DOUBLE),
@@ -104,6 +116,41 @@ class InstanceNormCpuKernelsTest {
         KernelPaths.CPU_KERNELS.run(() -> out[0] = InstanceNorm.moments(view, layout).variance());
         KernelPaths.OP_FORM.run(() -> out[1] = InstanceNorm.moments(view, layout).variance());
         assertClose("variance of a view", out[1], out[0]);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("allPaths")
+    void statisticsGoIntoGivenArrays(KernelPaths path) {
+        Nd4j.getRandom().setSeed(11);
+        INDArray x = Nd4j.randn(DataType.FLOAT, 4, 3, 10).addi(1);
+        InstanceNormLayout layout = new InstanceNormLayout(3, false);
+        INDArray gamma = Nd4j.rand(DataType.FLOAT, 3);
+        INDArray beta = Nd4j.randn(DataType.FLOAT, 3);
+        InstanceNorm.Moments into = new InstanceNorm.Moments(Nd4j.create(DataType.FLOAT, 4, 3),
+                Nd4j.create(DataType.FLOAT, 4, 3));
+        INDArray y = x.ulike();
+        INDArray yInto = x.ulike();
+        path.run(() -> {
+            InstanceNorm.Moments fresh = InstanceNorm.forwardWithInstanceStats(x, gamma, beta, 1e-5, layout, y);
+            InstanceNorm.Moments given = InstanceNorm.forwardWithInstanceStats(x, gamma, beta, 1e-5, layout, yInto,
+                    into);
+            assertSame(into, given);
+            assertClose("mean", fresh.mean(), into.mean());
+            assertClose("variance", fresh.variance(), into.variance());
+            assertClose("output", y, yInto);
+
+            INDArray untouched = Nd4j.zeros(DataType.FLOAT, 4, 3, 10);
+            InstanceNorm.Moments wrong = new InstanceNorm.Moments(Nd4j.create(DataType.FLOAT, 3, 4),
+                    Nd4j.create(DataType.FLOAT, 3, 4));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> InstanceNorm.forwardWithInstanceStats(x, gamma, beta, 1e-5, layout, untouched, wrong));
+            assertTrue(e.getMessage().contains("[4, 3]"), e.getMessage());
+            assertEquals(0.0, untouched.sumNumber().doubleValue(), "a rejected call writes nothing");
+        });
+    }
+
+    static Stream<KernelPaths> allPaths() {
+        return Stream.of(KernelPaths.values());
     }
 
     static Stream<DataType> types() {

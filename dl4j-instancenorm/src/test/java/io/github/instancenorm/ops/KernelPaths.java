@@ -2,22 +2,36 @@ package io.github.instancenorm.ops;
 
 /**
  * Lets tests outside this package choose which implementation of {@link InstanceNorm} runs: the CPU fast path
- * ({@link InstanceNormCpuKernels}) where it applies, or the backend-agnostic ND4J-op form everywhere.
+ * ({@link InstanceNormCpuKernels}) where it applies, with or without its Vector API loops, or the
+ * backend-agnostic ND4J-op form everywhere.
  */
 public enum KernelPaths {
-    /** The CPU kernels wherever {@link InstanceNormCpuKernels#applies} holds. */
+    /**
+     * The CPU kernels wherever {@link InstanceNormCpuKernels#applies} holds, with the Vector API loops when the
+     * JVM has the module (the build's tests do).
+     */
     CPU_KERNELS,
+    /** The CPU kernels with their scalar float loops only, as on a JVM without the Vector API module. */
+    CPU_SCALAR_LOOPS,
     /** The ND4J-op form only, as on a non-CPU backend. */
     OP_FORM;
 
+    /** @return whether this path runs the CPU kernels where they apply */
+    public boolean cpuKernels() {
+        return this != OP_FORM;
+    }
+
     /** Runs {@code body} with this path selected, restoring the previous choice afterwards. */
     public void run(Runnable body) {
-        boolean before = InstanceNormCpuKernels.forceOpForm;
+        boolean opFormBefore = InstanceNormCpuKernels.forceOpForm;
+        boolean scalarBefore = InstanceNormCpuKernels.forceScalarLoops;
         InstanceNormCpuKernels.forceOpForm = this == OP_FORM;
+        InstanceNormCpuKernels.forceScalarLoops = this == CPU_SCALAR_LOOPS;
         try {
             body.run();
         } finally {
-            InstanceNormCpuKernels.forceOpForm = before;
+            InstanceNormCpuKernels.forceOpForm = opFormBefore;
+            InstanceNormCpuKernels.forceScalarLoops = scalarBefore;
         }
     }
 }

@@ -1,0 +1,268 @@
+package io.github.instancenorm.ops;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The float loops of {@link InstanceNormCpuKernels} over short runs (the instances of a cached group) written with
+ * the JDK's Vector API, which JDK 17 ships as the incubator module {@code jdk.incubator.vector}. C2 does not
+ * vectorize float sums (it keeps their order), and its auto-vectorized element-wise loops spend most of a
+ * 64-element run in their scalar pre- and post-loops; explicit vectors do both in full-width lanes.
+ *
+ * <p>Only {@link InstanceNormCpuKernels} calls this class, and only when {@link InstanceNormCpuKernels#vectorLoops}
+ * says the module is present: without {@code --add-modules jdk.incubator.vector} on the command line the class is
+ * never loaded.
+ *
+ * <p>Sums accumulate in float lanes over runs of at most {@value #RUN} elements (so {@code RUN / (2 * lanes)}
+ * elements per lane, 16 with 16 lanes) and add the runs in double, the same error bound as the scalar loops'
+ * eight float chains over 256 elements. Channels-last blocks are summed down their columns, the lanes along the
+ * channels, each lane over at most {@value #ROW_RUN} rows before the partial goes into double.
+ */
+final class FloatVectorLoops {
+
+    private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
+    private static final int LANES = SPECIES.length();
+    /** Elements one float partial sum covers, at most. */
+    private static final int RUN = 512;
+    /** Channels-last: rows one float partial sum covers, at most. */
+    private static final int ROW_RUN = 64;
+
+    private FloatVectorLoops() {
+    }
+
+    /** @return the number of float lanes of the platform's preferred vector shape */
+    static int lanes() {
+        return LANES;
+    }
+
+    /** @return {@code sum(a[from, to))} */
+    static double sum(float[] a, int from, int to) {
+        double total = 0;
+        int k = from;
+        int vectorEnd = from + (to - from) / LANES * LANES;
+        while (k < vectorEnd) {
+            int stop = Math.min(vectorEnd, k + RUN);
+            FloatVector s0 = FloatVector.zero(SPECIES);
+            FloatVector s1 = FloatVector.zero(SPECIES);
+            for (; k + 2 * LANES <= stop; k += 2 * LANES) {
+                s0 = s0.add(FloatVector.fromArray(SPECIES, a, k));
+                s1 = s1.add(FloatVector.fromArray(SPECIES, a, k + LANES));
+            }
+            if (k < stop) {
+                s0 = s0.add(FloatVector.fromArray(SPECIES, a, k));
+                k += LANES;
+            }
+            total += s0.add(s1).reduceLanes(VectorOperators.ADD);
+        }
+        for (; k < to; k++) {
+            total += a[k];
+        }
+        return total;
+    }
+
+    /** @return {@code sum((a[k] - m)^2)} over {@code [from, to)}, each term in float */
+    static double squaredDeviations(float[] a, int from, int to, float m) {
+        double total = 0;
+        int k = from;
+        int vectorEnd = from + (to - from) / LANES * LANES;
+        while (k < vectorEnd) {
+            int stop = Math.min(vectorEnd, k + RUN);
+            FloatVector s0 = FloatVector.zero(SPECIES);
+            FloatVector s1 = FloatVector.zero(SPECIES);
+            for (; k + 2 * LANES <= stop; k += 2 * LANES) {
+                FloatVector d0 = FloatVector.fromArray(SPECIES, a, k).sub(m);
+                FloatVector d1 = FloatVector.fromArray(SPECIES, a, k + LANES).sub(m);
+                s0 = d0.fma(d0, s0);
+                s1 = d1.fma(d1, s1);
+            }
+            if (k < stop) {
+                FloatVector d0 = FloatVector.fromArray(SPECIES, a, k).sub(m);
+                s0 = d0.fma(d0, s0);
+                k += LANES;
+            }
+            total += s0.add(s1).reduceLanes(VectorOperators.ADD);
+        }
+        for (; k < to; k++) {
+            float d = a[k] - m;
+            total += d * d;
+        }
+        return total;
+    }
+
+    /**
+     * {@code sum(g)} into {@code out[0]} and {@code sum((x - m) g)} into {@code out[1]}, over {@code [from, to)}.
+     */
+    static void gradSums(float[] x, float[] g, int from, int to, float m, double[] out) {
+        double gradSum = 0;
+        double dot = 0;
+        int k = from;
+        int vectorEnd = from + (to - from) / LANES * LANES;
+        while (k < vectorEnd) {
+            // Shorter runs than for the moments: with the running mean, x - m need not be centred, and the dot
+            // product can be a small difference of large terms.
+            int stop = Math.min(vectorEnd, k + RUN / 2);
+            FloatVector sg = FloatVector.zero(SPECIES);
+            FloatVector sd = FloatVector.zero(SPECIES);
+            for (; k < stop; k += LANES) {
+                FloatVector gv = FloatVector.fromArray(SPECIES, g, k);
+                sg = sg.add(gv);
+                sd = FloatVector.fromArray(SPECIES, x, k).sub(m).fma(gv, sd);
+            }
+            gradSum += sg.reduceLanes(VectorOperators.ADD);
+            dot += sd.reduceLanes(VectorOperators.ADD);
+        }
+        for (; k < to; k++) {
+            gradSum += g[k];
+            dot += (x[k] - m) * g[k];
+        }
+        out[0] = gradSum;
+        out[1] = dot;
+    }
+
+    /**
+     * Channels-last: column sums of a block of {@code rows} rows of {@code c} channels ({@code c >= lanes()}),
+     * {@code out[k] = sum_r a[r c + k]}. Lanes run along the channels, so the sums need no horizontal reductions;
+     * each float partial covers at most {@value #ROW_RUN} rows.
+     *
+     * @param lanes scratch of at least {@link #lanes()} floats
+     */
+    static void columnSums(float[] a, int rows, int c, double[] out, float[] lanes) {
+        int k = 0;
+        for (; k + LANES <= c; k += LANES) {
+            clear(out, k);
+            for (int r0 = 0; r0 < rows; r0 += ROW_RUN) {
+                int r1 = Math.min(rows, r0 + ROW_RUN);
+                FloatVector s0 = FloatVector.zero(SPECIES);
+                FloatVector s1 = FloatVector.zero(SPECIES);
+                int r = r0;
+                for (int o = r * c + k; r + 1 < r1; r += 2, o += 2 * c) {
+                    s0 = s0.add(FloatVector.fromArray(SPECIES, a, o));
+                    s1 = s1.add(FloatVector.fromArray(SPECIES, a, o + c));
+                }
+                if (r < r1) {
+                    s0 = s0.add(FloatVector.fromArray(SPECIES, a, r * c + k));
+                }
+                addLanes(s0.add(s1), out, k, lanes);
+            }
+        }
+        for (; k < c; k++) {
+            double sum = 0;
+            for (int r = 0, o = k; r < rows; r++, o += c) {
+                sum += a[o];
+            }
+            out[k] = sum;
+        }
+    }
+
+    /**
+     * Channels-last: {@code out[k] = sum_r (a[r c + k] - m[k])^2} over a block, as {@link #columnSums}, each
+     * deviation in float.
+     */
+    static void columnSquaredDeviations(float[] a, int rows, int c, float[] m, double[] out, float[] lanes) {
+        int k = 0;
+        for (; k + LANES <= c; k += LANES) {
+            clear(out, k);
+            FloatVector mv = FloatVector.fromArray(SPECIES, m, k);
+            for (int r0 = 0; r0 < rows; r0 += ROW_RUN) {
+                int r1 = Math.min(rows, r0 + ROW_RUN);
+                FloatVector s0 = FloatVector.zero(SPECIES);
+                FloatVector s1 = FloatVector.zero(SPECIES);
+                int r = r0;
+                for (int o = r * c + k; r + 1 < r1; r += 2, o += 2 * c) {
+                    FloatVector d0 = FloatVector.fromArray(SPECIES, a, o).sub(mv);
+                    FloatVector d1 = FloatVector.fromArray(SPECIES, a, o + c).sub(mv);
+                    s0 = d0.fma(d0, s0);
+                    s1 = d1.fma(d1, s1);
+                }
+                if (r < r1) {
+                    FloatVector d0 = FloatVector.fromArray(SPECIES, a, r * c + k).sub(mv);
+                    s0 = d0.fma(d0, s0);
+                }
+                addLanes(s0.add(s1), out, k, lanes);
+            }
+        }
+        for (; k < c; k++) {
+            double sum = 0;
+            for (int r = 0, o = k; r < rows; r++, o += c) {
+                float d = a[o] - m[k];
+                sum += d * d;
+            }
+            out[k] = sum;
+        }
+    }
+
+    /**
+     * Channels-last: per-channel {@code gradSum[k] = sum_r g[r c + k]} and
+     * {@code dot[k] = sum_r (x[r c + k] - m[k]) g[r c + k]} over a block, as {@link #columnSums} (half the rows per
+     * float partial: the dot product can be a small difference of large terms).
+     */
+    static void columnGradSums(float[] x, float[] g, int rows, int c, float[] m, double[] gradSum, double[] dot,
+                               float[] lanes) {
+        int k = 0;
+        for (; k + LANES <= c; k += LANES) {
+            clear(gradSum, k);
+            clear(dot, k);
+            FloatVector mv = FloatVector.fromArray(SPECIES, m, k);
+            for (int r0 = 0; r0 < rows; r0 += ROW_RUN / 2) {
+                int r1 = Math.min(rows, r0 + ROW_RUN / 2);
+                FloatVector sg = FloatVector.zero(SPECIES);
+                FloatVector sd = FloatVector.zero(SPECIES);
+                for (int r = r0, o = r0 * c + k; r < r1; r++, o += c) {
+                    FloatVector gv = FloatVector.fromArray(SPECIES, g, o);
+                    sg = sg.add(gv);
+                    sd = FloatVector.fromArray(SPECIES, x, o).sub(mv).fma(gv, sd);
+                }
+                addLanes(sg, gradSum, k, lanes);
+                addLanes(sd, dot, k, lanes);
+            }
+        }
+        for (; k < c; k++) {
+            double sg = 0;
+            double sd = 0;
+            for (int r = 0, o = k; r < rows; r++, o += c) {
+                sg += g[o];
+                sd += (x[o] - m[k]) * g[o];
+            }
+            gradSum[k] = sg;
+            dot[k] = sd;
+        }
+    }
+
+    private static void clear(double[] out, int k) {
+        for (int i = 0; i < LANES; i++) {
+            out[k + i] = 0;
+        }
+    }
+
+    /** {@code out[k + i] += v[i]} for every lane {@code i}, in double. */
+    private static void addLanes(FloatVector v, double[] out, int k, float[] lanes) {
+        v.intoArray(lanes, 0);
+        for (int i = 0; i < LANES; i++) {
+            out[k + i] += lanes[i];
+        }
+    }
+
+    /** {@code a = a * scale + shift} on {@code [from, to)}, in place. */
+    static void affine(float[] a, int from, int to, float scale, float shift) {
+        int k = from;
+        for (int vectorEnd = from + (to - from) / LANES * LANES; k < vectorEnd; k += LANES) {
+            FloatVector.fromArray(SPECIES, a, k).fma(scale, shift).intoArray(a, k);
+        }
+        for (; k < to; k++) {
+            a[k] = a[k] * scale + shift;
+        }
+    }
+
+    /** {@code g = a g + b (x - m) + c} on {@code [from, to)}, in place in {@code g}. */
+    static void gradInput(float[] g, float[] x, int from, int to, float a, float b, float c, float m) {
+        int k = from;
+        for (int vectorEnd = from + (to - from) / LANES * LANES; k < vectorEnd; k += LANES) {
+            FloatVector xc = FloatVector.fromArray(SPECIES, x, k).sub(m).mul(b);
+            FloatVector.fromArray(SPECIES, g, k).mul(a).add(xc).add(c).intoArray(g, k);
+        }
+        for (; k < to; k++) {
+            g[k] = a * g[k] + b * (x[k] - m) + c;
+        }
+    }
+}

@@ -1,0 +1,205 @@
+package io.github.instancenorm.ops;
+
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
+
+/**
+ * The threads that run the CPU kernels' tasks in parallel: the calling thread plus one helper per further core,
+ * in the manner of an OpenMP runtime. A job's tasks are handed out one at a time from a shared counter, and the
+ * caller works through them too, so a helper that starts late only takes what is left: a job is never slower than
+ * running it on the caller alone by more than waking the helpers. After a job a helper keeps polling for the next
+ * one for {@value #DEFAULT_SPIN_MICROS} µs (system property {@value #SPIN_PROPERTY}) before it parks. Waking a
+ * parked thread takes tens of microseconds on a virtual machine, as long as the whole job of a small layer; the
+ * layers of a network follow one another closely enough for the polling helper to catch the next one. The
+ * polling costs a core for at most that long after each job; {@code 0} turns it off.
+ *
+ * <p>One job runs at a time. A thread that calls while another thread's job is running runs its own job alone,
+ * so concurrent callers (several networks on several threads) never wait for one another.
+ */
+final class KernelThreads {
+
+    /** System property: how long, in microseconds, an idle helper polls for the next job before parking. */
+    static final String SPIN_PROPERTY = "io.github.instancenorm.spinMicros";
+    static final long DEFAULT_SPIN_MICROS = 200;
+
+    private static final long SPIN_NANOS = Math.max(0, Long.getLong(SPIN_PROPERTY, DEFAULT_SPIN_MICROS)) * 1000;
+    private static final int HELPERS = Math.max(0, Runtime.getRuntime().availableProcessors() - 1);
+    private static final ReentrantLock JOB_LOCK = new ReentrantLock();
+
+    private static volatile Job current;
+    private static Helper[] helpers;
+
+    private KernelThreads() {
+    }
+
+    /** @return the number of threads a job can use: the caller and the helpers */
+    static int parallelism() {
+        return HELPERS + 1;
+    }
+
+    /**
+     * Runs {@code task} for {@code 0 <= t < tasks}, on this thread and the helpers, and returns when every task
+     * has finished. {@code perThread} is called once on each thread that takes part, before its first task, to
+     * hand it its working memory; {@code release} once after its last.
+     *
+     * @param tasks     number of tasks
+     * @param perThread gives the thread's working memory
+     * @param task      the work of one task
+     * @param release   takes the working memory back
+     * @param <S>       the working memory's type
+     * @throws RuntimeException or Error: the first one a task threw, after all tasks have finished
+     */
+    static <S> void run(int tasks, Supplier<S> perThread, TaskBody<S> task,
+                        Consumer<S> release) {
+        if (HELPERS == 0 || tasks < 2 || !JOB_LOCK.tryLock()) {
+            runAlone(tasks, perThread, task, release);
+            return;
+        }
+        try {
+            Job job = new Job(tasks, new Work<>(perThread, task, release));
+            startHelpers();
+            current = job;
+            for (Helper h : helpers) {
+                if (h.parked) {
+                    LockSupport.unpark(h.thread);
+                }
+            }
+            job.take();
+            // The helpers hold at most one task each; wait for those to finish.
+            while (job.finished.get() < tasks) {
+                Thread.onSpinWait();
+            }
+            current = null;
+            job.rethrow();
+        } finally {
+            JOB_LOCK.unlock();
+        }
+    }
+
+    /** {@link #run} on the calling thread only. */
+    static <S> void runAlone(int tasks, Supplier<S> perThread, TaskBody<S> task,
+                                     Consumer<S> release) {
+        S scratch = perThread.get();
+        try {
+            for (int t = 0; t < tasks; t++) {
+                task.run(t, scratch);
+            }
+        } finally {
+            release.accept(scratch);
+        }
+    }
+
+    private static void startHelpers() {
+        if (helpers != null) {
+            return;
+        }
+        Helper[] hs = new Helper[HELPERS];
+        for (int i = 0; i < hs.length; i++) {
+            hs[i] = new Helper("instancenorm-kernel-" + (i + 1));
+        }
+        helpers = hs;
+    }
+
+    /** The work of one task, with the running thread's working memory. */
+    interface TaskBody<S> {
+        void run(int task, S scratch);
+    }
+
+    /** One parallel run: the task counter, the count of finished tasks, and the first failure. */
+    private static final class Job {
+        final int tasks;
+        final AtomicInteger next = new AtomicInteger();
+        final AtomicInteger finished = new AtomicInteger();
+        final Work<?> work;
+        volatile Throwable failure;
+
+        Job(int tasks, Work<?> work) {
+            this.tasks = tasks;
+            this.work = work;
+        }
+
+        /** Takes and runs tasks until none is left. */
+        void take() {
+            if (next.get() >= tasks) {
+                return;
+            }
+            work.takeAll(this);
+        }
+
+        void rethrow() {
+            Throwable f = failure;
+            if (f instanceof RuntimeException r) {
+                throw r;
+            }
+            if (f instanceof Error e) {
+                throw e;
+            }
+        }
+    }
+
+    /** A job's task body with the working memory each taking thread gets and gives back. */
+    private record Work<S>(Supplier<S> perThread, TaskBody<S> task, Consumer<S> release) {
+        void takeAll(Job job) {
+            S scratch = perThread.get();
+            try {
+                for (int t; (t = job.next.getAndIncrement()) < job.tasks; ) {
+                    try {
+                        if (job.failure == null) {
+                            task.run(t, scratch);
+                        }
+                    } catch (Throwable e) {
+                        if (job.failure == null) {
+                            job.failure = e;
+                        }
+                    } finally {
+                        job.finished.incrementAndGet();
+                    }
+                }
+            } finally {
+                release.accept(scratch);
+            }
+        }
+    }
+
+    /** A helper thread: polls for jobs, then parks until {@link #run} wakes it. */
+    private static final class Helper implements Runnable {
+        final Thread thread;
+        volatile boolean parked;
+
+        Helper(String name) {
+            thread = new Thread(this, name);
+            thread.setDaemon(true);
+            thread.start();
+        }
+
+        @Override
+        public void run() {
+            Job last = null;
+            while (true) {
+                Job job = current;
+                if (job != null && job != last) {
+                    job.take();
+                    last = job;
+                    continue;
+                }
+                long deadline = System.nanoTime() + SPIN_NANOS;
+                while ((job = current) == null || job == last) {
+                    if (System.nanoTime() - deadline >= 0) {
+                        parked = true;
+                        // Re-check after announcing: run() unparks only helpers it sees parked.
+                        if ((job = current) == null || job == last) {
+                            LockSupport.park(this);
+                        }
+                        parked = false;
+                        deadline = System.nanoTime() + SPIN_NANOS;
+                    } else {
+                        Thread.onSpinWait();
+                    }
+                }
+            }
+        }
+    }
+}
