@@ -14,15 +14,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-/usr/bin/python3}"
 OUT=dl4j-benchmarks/target/benchmarks
-LAYERS=InstanceNorm,BatchNorm
+LAYERS=InstanceNorm,InstanceNormScalarLoops,BatchNorm
 STARGAN_LAYERS=InstanceNorm
 STARGAN_BATCH=2
-JMH_TIME=(-wi 2 -w 1s -i 3 -r 1s)
+JMH_TIME=(-wi 4 -w 1s -i 3 -r 1s)
 STARGAN_TIME=(-wi 1 -w 2s -i 3 -r 3s)
 TORCH_SECONDS=2
 for arg in "$@"; do
     case "$arg" in
-        --with-op-form) LAYERS=InstanceNorm,InstanceNormOpForm,BatchNorm
+        --with-op-form) LAYERS=InstanceNorm,InstanceNormScalarLoops,InstanceNormOpForm,BatchNorm
                         STARGAN_LAYERS=InstanceNorm,InstanceNormOpForm ;;
         --quick) JMH_TIME=(-wi 1 -w 200ms -i 1 -r 200ms); STARGAN_TIME=(-wi 0 -i 1 -r 1s); TORCH_SECONDS=0.2 ;;
         *) echo "unknown option $arg" >&2; exit 2 ;;

@@ -3,7 +3,8 @@
     python3 report.py jmh.json torch.json [stargan-jmh.json]
 
 Columns: DL4J InstanceNormalization, its ratio to PyTorch (targets: training forward <= 0.5, forward+backward
-<= 0.7, inference <= 1.0), DL4J BatchNormalization on the same array, and the memory-bandwidth bound: the fastest
+<= 0.7, inference <= 1.0), the layer without the Vector API loops (a JVM without
+--add-modules jdk.incubator.vector) and its ratio, DL4J BatchNormalization on the same array, and the memory-bandwidth bound: the fastest
 copy of an array of the same size (read once, write once) is the least a forward can take; forward+backward must
 move 2.5 times as much (forward: read x, write y; backward: read x and dy, write dx).
 The optional third file holds StarGanStepBenchmark's results: a second table, the whole StarGAN generator
@@ -69,11 +70,15 @@ def main(jmh_path, torch_path, stargan_path=None):
             dl4j[(p["layer"], p["shape"], p["layout"], method)] = ms
     pt = {(r["shape"], r["layout"], r["mode"]): r["ms"] for r in torch["results"] if "shape" in r}
     op_form = any(k[0] == "InstanceNormOpForm" for k in dl4j)
+    scalar = any(k[0] == "InstanceNormScalarLoops" for k in dl4j)
 
     print(f"PyTorch {torch['meta']['torch']}, {torch['meta']['threads']} threads; times in ms (JMH average /"
           f" PyTorch median); float32.\n")
     head = "| shape | layout | mode | DL4J InstanceNorm | PyTorch | ratio | target | met |"
     rule = "|---|---|---|---:|---:|---:|---:|:-:|"
+    if scalar:
+        head += " no Vector API | its ratio |"
+        rule += "---:|---:|"
     if op_form:
         head += " op form (before) |"
         rule += "---:|"
@@ -95,6 +100,9 @@ def main(jmh_path, torch_path, stargan_path=None):
                 bound = copy[shape] * traffic if shape in copy else float("nan")
                 row = (f"| {shape.replace('x', '×')} | {name} | {label} | {ours:.3f} | {theirs:.3f} | "
                        f"{ratio:.2f} | ≤ {target} | {'yes' if ratio <= target else 'no'} |")
+                if scalar:
+                    plain = dl4j.get(("InstanceNormScalarLoops", shape, layout, mode))
+                    row += f" {plain:.3f} | {plain / theirs:.2f} |" if plain is not None else " | |"
                 if op_form:
                     before = dl4j.get(("InstanceNormOpForm", shape, layout, mode))
                     row += f" {before:.3f} |" if before is not None else " |"

@@ -49,6 +49,9 @@ import java.util.concurrent.TimeUnit;
  * <ul>
  *   <li>{@code InstanceNorm}: this project's layer (affine, tracking running statistics; PyTorch's
  *       {@code nn.InstanceNorm2d(C, affine=True, track_running_stats=True)});</li>
+ *   <li>{@code InstanceNormScalarLoops}: the same layer with the kernels' Vector API loops turned off
+ *       ({@link InstanceNormCpuKernels#VECTOR_PROPERTY}), as on a JVM started without
+ *       {@code --add-modules jdk.incubator.vector} (the benchmark JVMs have it);</li>
  *   <li>{@code InstanceNormOpForm}: the same layer with its CPU kernels turned off
  *       ({@link InstanceNormCpuKernels#PROPERTY}), i.e. the backend-agnostic ND4J-op form;</li>
  *   <li>{@code BatchNorm}: DL4J's own {@link BatchNormalization} on the same array (1d input is given to it as
@@ -61,8 +64,8 @@ import java.util.concurrent.TimeUnit;
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 @Fork(value = 1, jvmArgsAppend = {"-Xmx2g", "-Dorg.bytedeco.javacpp.maxbytes=6G",
-        "-Dorg.bytedeco.javacpp.maxphysicalbytes=8G"})
-@Warmup(iterations = 2, time = 1)
+        "-Dorg.bytedeco.javacpp.maxphysicalbytes=8G", "--add-modules", "jdk.incubator.vector"})
+@Warmup(iterations = 4, time = 1)
 @Measurement(iterations = 3, time = 1)
 public class NormalizationBenchmark {
 
@@ -88,6 +91,10 @@ public class NormalizationBenchmark {
     public void setUp() {
         if ("InstanceNormOpForm".equals(layer)) {
             System.setProperty(InstanceNormCpuKernels.PROPERTY, "false");
+        }
+        if ("InstanceNormScalarLoops".equals(layer)) {
+            // Read when the kernels class is initialized, i.e. at the first forward below.
+            System.setProperty(InstanceNormCpuKernels.VECTOR_PROPERTY, "false");
         }
         long[] nchw = Arrays.stream(shape.split("x")).mapToLong(Long::parseLong).toArray();
         boolean last = "last".equals(layout);

@@ -229,6 +229,55 @@ final class FloatVectorLoops {
         }
     }
 
+    /**
+     * Channels-last: {@code a[r c + k] = a[r c + k] * scale[k] + shift[k]} on a block of {@code rows} rows, in
+     * place; {@code shift} may be {@code null} (no shift).
+     */
+    static void affineRows(float[] a, int rows, int c, float[] scale, float[] shift) {
+        int k = 0;
+        for (; k + LANES <= c; k += LANES) {
+            FloatVector sv = FloatVector.fromArray(SPECIES, scale, k);
+            if (shift == null) {
+                for (int r = 0, o = k; r < rows; r++, o += c) {
+                    FloatVector.fromArray(SPECIES, a, o).mul(sv).intoArray(a, o);
+                }
+            } else {
+                FloatVector hv = FloatVector.fromArray(SPECIES, shift, k);
+                for (int r = 0, o = k; r < rows; r++, o += c) {
+                    FloatVector.fromArray(SPECIES, a, o).fma(sv, hv).intoArray(a, o);
+                }
+            }
+        }
+        for (; k < c; k++) {
+            for (int r = 0, o = k; r < rows; r++, o += c) {
+                a[o] = shift == null ? a[o] * scale[k] : a[o] * scale[k] + shift[k];
+            }
+        }
+    }
+
+    /**
+     * Channels-last: {@code g = a g + b (x - m) + c} per channel on a block of {@code rows} rows of {@code ch}
+     * channels, in place in {@code g}.
+     */
+    static void gradInputRows(float[] g, float[] x, int rows, int ch, float[] a, float[] b, float[] c, float[] m) {
+        int k = 0;
+        for (; k + LANES <= ch; k += LANES) {
+            FloatVector av = FloatVector.fromArray(SPECIES, a, k);
+            FloatVector bv = FloatVector.fromArray(SPECIES, b, k);
+            FloatVector cv = FloatVector.fromArray(SPECIES, c, k);
+            FloatVector mv = FloatVector.fromArray(SPECIES, m, k);
+            for (int r = 0, o = k; r < rows; r++, o += ch) {
+                FloatVector xc = FloatVector.fromArray(SPECIES, x, o).sub(mv).mul(bv);
+                FloatVector.fromArray(SPECIES, g, o).mul(av).add(xc).add(cv).intoArray(g, o);
+            }
+        }
+        for (; k < ch; k++) {
+            for (int r = 0, o = k; r < rows; r++, o += ch) {
+                g[o] = a[k] * g[o] + b[k] * (x[o] - m[k]) + c[k];
+            }
+        }
+    }
+
     private static void clear(double[] out, int k) {
         for (int i = 0; i < LANES; i++) {
             out[k + i] = 0;

@@ -1517,6 +1517,13 @@ public final class InstanceNormCpuKernels {
         void affineRows(Data out, long index, int rows, int c, Scratch s) {
             float[] a = s.fa;
             int n = rows * c;
+            if (vectorLoops() && c >= FloatVectorLoops.lanes()) {
+                // Coefficient vectors straight from the per-channel arrays: no rows of them to replicate.
+                load(index, a, n);
+                FloatVectorLoops.affineRows(a, rows, c, s.fv[0], s.fv[1]);
+                ((FloatData) out).store(index, a, n);
+                return;
+            }
             replicate(s, 2, n, c);
             float[] sc = s.fr[0];
             float[] sh = s.fr[1];
@@ -1582,6 +1589,17 @@ public final class InstanceNormCpuKernels {
         void gradInputRows(Data x, Data dx, long index, int rows, int c, Scratch s) {
             float[] ga = s.fb;
             int n = rows * c;
+            if (vectorLoops() && c >= FloatVectorLoops.lanes()) {
+                load(index, ga, n);
+                if (x == null) {
+                    FloatVectorLoops.affineRows(ga, rows, c, s.fv[0], null);
+                } else {
+                    ((FloatData) x).load(index, s.fa, n);
+                    FloatVectorLoops.gradInputRows(ga, s.fa, rows, c, s.fv[0], s.fv[1], s.fv[2], s.fv[3]);
+                }
+                ((FloatData) dx).store(index, ga, n);
+                return;
+            }
             replicate(s, x == null ? 1 : 4, n, c);
             float[] av = s.fr[0];
             load(index, ga, n);
