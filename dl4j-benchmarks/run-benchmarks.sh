@@ -17,7 +17,7 @@ OUT=dl4j-benchmarks/target/benchmarks
 LAYERS=InstanceNorm,InstanceNormScalarLoops,BatchNorm
 STARGAN_LAYERS=InstanceNorm
 STARGAN_BATCH=2
-JMH_TIME=(-wi 4 -w 1s -i 3 -r 1s)
+JMH_TIME=(-wi 4 -w 1s -i 5 -r 1s)
 STARGAN_TIME=(-wi 1 -w 2s -i 3 -r 3s)
 TORCH_SECONDS=2
 for arg in "$@"; do

@@ -66,7 +66,7 @@ import java.util.concurrent.TimeUnit;
 @Fork(value = 1, jvmArgsAppend = {"-Xmx2g", "-Dorg.bytedeco.javacpp.maxbytes=6G",
         "-Dorg.bytedeco.javacpp.maxphysicalbytes=8G", "--add-modules", "jdk.incubator.vector"})
 @Warmup(iterations = 4, time = 1)
-@Measurement(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
 public class NormalizationBenchmark {
 
     /** Channels-first shape, {@code N x C x spatial...}. */

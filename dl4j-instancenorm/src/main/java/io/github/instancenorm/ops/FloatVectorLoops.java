@@ -1,5 +1,8 @@
 package io.github.instancenorm.ops;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -22,6 +25,7 @@ import jdk.incubator.vector.VectorSpecies;
 final class FloatVectorLoops {
 
     private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
+    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     private static final int LANES = SPECIES.length();
     /** Elements one float partial sum covers, at most. */
     private static final int RUN = 512;
@@ -274,6 +278,47 @@ final class FloatVectorLoops {
         for (; k < ch; k++) {
             for (int r = 0, o = k; r < rows; r++, o += ch) {
                 g[o] = a[k] * g[o] + b[k] * (x[o] - m[k]) + c[k];
+            }
+        }
+    }
+
+    /**
+     * {@code out[outFrom + k] = in[inFrom + k] * scale + shift} for {@code 0 <= k < len}, read and written straight
+     * in the arrays' native memory: for a pass that reads and writes each element once, copying through a Java
+     * array costs as much as the pass. {@code in} and {@code out} are float buffers' bytes, indices in floats.
+     */
+    static void affineDirect(ByteBuffer in, int inFrom, ByteBuffer out, int outFrom, int len, float scale,
+                             float shift) {
+        int i = inFrom * Float.BYTES;
+        int o = outFrom * Float.BYTES;
+        int k = 0;
+        for (int vectorEnd = len / LANES * LANES; k < vectorEnd; k += LANES) {
+            FloatVector.fromByteBuffer(SPECIES, in, i + k * Float.BYTES, NATIVE).fma(scale, shift)
+                    .intoByteBuffer(out, o + k * Float.BYTES, NATIVE);
+        }
+        for (; k < len; k++) {
+            out.putFloat(o + k * Float.BYTES, in.getFloat(i + k * Float.BYTES) * scale + shift);
+        }
+    }
+
+    /**
+     * Channels-last {@link #affineRows} straight in native memory, as {@link #affineDirect}: {@code rows} rows of
+     * {@code c} channels from element {@code inFrom} of {@code in} to element {@code outFrom} of {@code out}.
+     */
+    static void affineRowsDirect(ByteBuffer in, int inFrom, ByteBuffer out, int outFrom, int rows, int c,
+                                 float[] scale, float[] shift) {
+        int vectorC = c / LANES * LANES;
+        // Row by row, so that memory is read and written in order; the coefficient vectors come from L1.
+        for (int r = 0, i = inFrom * Float.BYTES, o = outFrom * Float.BYTES; r < rows;
+             r++, i += c * Float.BYTES, o += c * Float.BYTES) {
+            int k = 0;
+            for (; k < vectorC; k += LANES) {
+                FloatVector.fromByteBuffer(SPECIES, in, i + k * Float.BYTES, NATIVE)
+                        .fma(FloatVector.fromArray(SPECIES, scale, k), FloatVector.fromArray(SPECIES, shift, k))
+                        .intoByteBuffer(out, o + k * Float.BYTES, NATIVE);
+            }
+            for (; k < c; k++) {
+                out.putFloat(o + k * Float.BYTES, in.getFloat(i + k * Float.BYTES) * scale[k] + shift[k]);
             }
         }
     }

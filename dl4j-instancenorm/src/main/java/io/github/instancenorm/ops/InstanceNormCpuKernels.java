@@ -5,6 +5,7 @@ import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
+import java.nio.ByteBuffer;
 import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
 import java.util.Arrays;
@@ -344,6 +345,7 @@ public final class InstanceNormCpuKernels {
         double[] a = new double[n];
         double[] bc = new double[n];
         double[] cc = new double[n];
+        double[] invStd = new double[n];
         Data out = Data.of(dx);
         if (!geo.channelsLast) {
             // As in the forward: each instance (group) gets dx right after its sums, while x and g are cached.
@@ -352,7 +354,7 @@ public final class InstanceNormCpuKernels {
                 for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i += step) {
                     int to = Math.min(end, i + step);
                     firstGradSums(in, g, geo, i, to, mean, gradSum, dot, s);
-                    gradCoefficients(var, gam, gradSum, dot, eps, geo, i, to, a, bc, cc);
+                    gradCoefficients(var, gam, gradSum, dot, eps, geo, i, to, invStd, a, bc, cc);
                     s.groupInScratch = step > 1;
                     firstGradInput(in, g, out, geo, i, to, a, bc, cc, mean, s);
                     s.groupInScratch = false;
@@ -362,15 +364,14 @@ public final class InstanceNormCpuKernels {
             double[][] sums = gradSums(in, g, geo, mean);
             System.arraycopy(sums[0], 0, gradSum, 0, n);
             System.arraycopy(sums[1], 0, dot, 0, n);
-            gradCoefficients(var, gam, gradSum, dot, eps, geo, 0, n, a, bc, cc);
+            gradCoefficients(var, gam, gradSum, dot, eps, geo, 0, n, invStd, a, bc, cc);
             gradInput(in, g, out, geo, a, bc, cc, mean);
         }
         // gamma and beta gradients: sums over the batch of the per-instance sums, in instance order.
         double[] dGammaSum = new double[geo.channels];
         double[] dBetaSum = new double[geo.channels];
-        for (int i = 0; i < n; i++) {
-            int c = i % geo.channels;
-            dGammaSum[c] += dot[i] * (1.0 / Math.sqrt(var[i] + eps));
+        for (int i = 0, c = 0; i < n; i++, c = c + 1 == geo.channels ? 0 : c + 1) {
+            dGammaSum[c] += dot[i] * invStd[i];
             dBetaSum[c] += gradSum[i];
         }
         assignChannels(dGamma, dGammaSum);
@@ -379,15 +380,18 @@ public final class InstanceNormCpuKernels {
 
     /**
      * Coefficients of {@code dx = a g + b (x - mean) + c} for instances {@code [from, to)}:
-     * {@code a = gamma invStd}, {@code b = -a dot invStd^2 / M}, {@code c = -a sum(g) / M}.
+     * {@code a = gamma invStd}, {@code b = -a dot invStd^2 / M}, {@code c = -a sum(g) / M}; {@code invStd} is
+     * kept for the gamma gradient.
      */
     private static void gradCoefficients(double[] var, double[] gamma, double[] gradSum, double[] dot, double eps,
-                                         Geometry geo, int from, int to, double[] a, double[] b, double[] c) {
+                                         Geometry geo, int from, int to, double[] invStd, double[] a, double[] b,
+                                         double[] c) {
         double m = geo.spatial;
         for (int i = from; i < to; i++) {
-            double invStd = 1.0 / Math.sqrt(var[i] + eps);
-            a[i] = gamma[i % geo.channels] * invStd;
-            b[i] = -a[i] * dot[i] * invStd * invStd / m;
+            double is = 1.0 / Math.sqrt(var[i] + eps);
+            invStd[i] = is;
+            a[i] = gamma[i % geo.channels] * is;
+            b[i] = -a[i] * dot[i] * is * is / m;
             c[i] = -a[i] * gradSum[i] / m;
         }
     }
@@ -787,10 +791,12 @@ public final class InstanceNormCpuKernels {
         int n = (int) a.length();
         double[] v = new double[n];
         if (a.dataType() == DataType.FLOAT) {
+            // One bulk copy and a plain loop: a buffer access per element costs several times as much.
             FloatBuffer b = a.data().asNioFloat();
-            int base = b.position();
+            float[] f = new float[n];
+            b.get(b.position(), f, 0, n);
             for (int i = 0; i < n; i++) {
-                v[i] = b.get(base + i);
+                v[i] = f[i];
             }
         } else {
             DoubleBuffer b = a.data().asNioDouble();
@@ -828,11 +834,12 @@ public final class InstanceNormCpuKernels {
         if (!plainVector(target)) {
             target.assign(Nd4j.createFromArray(v).castTo(target.dataType()).reshape(target.shape()));
         } else if (target.dataType() == DataType.FLOAT) {
-            FloatBuffer b = target.data().asNioFloat();
-            int base = b.position();
+            float[] f = new float[v.length];
             for (int i = 0; i < v.length; i++) {
-                b.put(base + i, (float) v[i]);
+                f[i] = (float) v[i];
             }
+            FloatBuffer b = target.data().asNioFloat();
+            b.put(b.position(), f, 0, f.length);
         } else {
             DoubleBuffer b = target.data().asNioDouble();
             b.put(b.position(), v, 0, v.length);
@@ -1067,12 +1074,23 @@ public final class InstanceNormCpuKernels {
     }
 
     static final class FloatData extends Data {
+        private final INDArray array;
         private final FloatBuffer buffer;
         private final int base;
+        /** The same memory as bytes, for the Vector API's direct loads and stores; made when first needed. */
+        private ByteBuffer bytes;
 
         FloatData(INDArray a) {
+            array = a;
             buffer = a.data().asNioFloat();
             base = buffer.position();
+        }
+
+        private ByteBuffer bytes() {
+            if (bytes == null) {
+                bytes = array.data().asNio();
+            }
+            return bytes;
         }
 
         private void load(long index, float[] dst, int len) {
@@ -1145,6 +1163,12 @@ public final class InstanceNormCpuKernels {
 
         @Override
         void affineBlock(Data out, long index, int len, double scale, double shift, Scratch s) {
+            if (vectorLoops()) {
+                FloatData o = (FloatData) out;
+                FloatVectorLoops.affineDirect(bytes(), base + (int) index, o.bytes(), o.base + (int) index, len,
+                        (float) scale, (float) shift);
+                return;
+            }
             float[] a = s.fa;
             load(index, a, len);
             float sc = (float) scale;
@@ -1338,6 +1362,15 @@ public final class InstanceNormCpuKernels {
         @Override
         void groupAffine(Data out, long index, int m, int count, double[] scale, double[] shift, int first,
                          Scratch s) {
+            if (vectorLoops() && !s.groupInScratch) {
+                FloatData o = (FloatData) out;
+                for (int j = 0; j < count; j++) {
+                    int at = (int) index + j * m;
+                    FloatVectorLoops.affineDirect(bytes(), base + at, o.bytes(), o.base + at, m,
+                            (float) scale[first + j], (float) shift[first + j]);
+                }
+                return;
+            }
             float[] a = s.fg;
             if (!s.groupInScratch) {
                 load(index, a, m * count);
@@ -1519,9 +1552,9 @@ public final class InstanceNormCpuKernels {
             int n = rows * c;
             if (vectorLoops() && c >= FloatVectorLoops.lanes()) {
                 // Coefficient vectors straight from the per-channel arrays: no rows of them to replicate.
-                load(index, a, n);
-                FloatVectorLoops.affineRows(a, rows, c, s.fv[0], s.fv[1]);
-                ((FloatData) out).store(index, a, n);
+                FloatData o = (FloatData) out;
+                FloatVectorLoops.affineRowsDirect(bytes(), base + (int) index, o.bytes(), o.base + (int) index,
+                        rows, c, s.fv[0], s.fv[1]);
                 return;
             }
             replicate(s, 2, n, c);

@@ -108,7 +108,7 @@ class InstanceNormCpuKernelsTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("types")
     void viewsIntoALargerBufferAreRead(DataType type) {
-        INDArray whole = Nd4j.randn(type, 3, 4, 9, 9);
+        INDArray whole = Nd4j.randn(type, 3, 20, 9, 9);
         INDArray view = whole.get(NDArrayIndex.interval(1, 3));    // samples 1 and 2: contiguous, offset
         InstanceNormLayout layout = new InstanceNormLayout(4, false);
         assertTrue(view.offset() > 0);
@@ -116,6 +116,32 @@ class InstanceNormCpuKernelsTest {
         KernelPaths.CPU_KERNELS.run(() -> out[0] = InstanceNorm.moments(view, layout).variance());
         KernelPaths.OP_FORM.run(() -> out[1] = InstanceNorm.moments(view, layout).variance());
         assertClose("variance of a view", out[1], out[0]);
+
+        // Reading a view and writing into a view, in both layouts (20 channels: a vector of 16 and a scalar tail):
+        // the element offsets of both arrays count.
+        INDArray target = Nd4j.zeros(type, 4, 20, 9, 9);
+        INDArray targetView = target.get(NDArrayIndex.interval(2, 4));     // a different offset from the source
+        INDArray mean = Nd4j.randn(type, 20);
+        INDArray var = Nd4j.rand(type, 20).addi(0.5);
+        INDArray gamma = Nd4j.rand(type, 20);
+        INDArray beta = Nd4j.randn(type, 20);
+        for (InstanceNormLayout l : new InstanceNormLayout[] {layout, new InstanceNormLayout(4, true)}) {
+            INDArray src = l.channelsLast() ? whole.permute(0, 2, 3, 1).dup('c').get(NDArrayIndex.interval(1, 3))
+                    : view;
+            INDArray dst = l.channelsLast() ? Nd4j.zeros(type, 4, 9, 9, 20).get(NDArrayIndex.interval(2, 4))
+                    : targetView;
+            assertTrue(InstanceNormCpuKernels.applies(src, dst), "views of contiguous samples take the kernels");
+            INDArray expected = src.ulike();
+            KernelPaths.OP_FORM.run(() -> InstanceNorm.normalizeWithRunningStats(src, mean, var, gamma, beta, 1e-5,
+                    l, expected));
+            for (KernelPaths path : new KernelPaths[] {KernelPaths.CPU_KERNELS, KernelPaths.CPU_SCALAR_LOOPS}) {
+                dst.assign(0);
+                path.run(() -> InstanceNorm.normalizeWithRunningStats(src, mean, var, gamma, beta, 1e-5, l, dst));
+                assertClose(path + " inference into a view, channelsLast=" + l.channelsLast(), expected, dst);
+            }
+        }
+        assertEquals(0.0, target.get(NDArrayIndex.interval(0, 2)).sumNumber().doubleValue(),
+                "nothing written outside the view");
     }
 
     @ParameterizedTest(name = "{0}")
