@@ -16,6 +16,9 @@ import java.util.function.Supplier;
  * layers of a network follow one another closely enough for the polling helper to catch the next one. The
  * polling costs a core for at most that long after each job; {@code 0} turns it off.
  *
+ * <p>The pool has {@code min(cores, }{@value #DEFAULT_MAX_THREADS}{@code )} threads including the caller, or as many
+ * as the system property {@value #THREADS_PROPERTY} says ({@code 1}: everything on the calling thread).
+ *
  * <p>One job runs at a time. A thread that calls while another thread's job is running runs its own job alone,
  * so concurrent callers (several networks on several threads) never wait for one another.
  */
@@ -24,9 +27,13 @@ final class KernelThreads {
     /** System property: how long, in microseconds, an idle helper polls for the next job before parking. */
     static final String SPIN_PROPERTY = "io.github.instancenorm.spinMicros";
     static final long DEFAULT_SPIN_MICROS = 200;
+    /** System property: the number of threads a job may use, the caller included. */
+    static final String THREADS_PROPERTY = "io.github.instancenorm.threads";
+    static final int DEFAULT_MAX_THREADS = 8;
 
     private static final long SPIN_NANOS = Math.max(0, Long.getLong(SPIN_PROPERTY, DEFAULT_SPIN_MICROS)) * 1000;
-    private static final int HELPERS = Math.max(0, Runtime.getRuntime().availableProcessors() - 1);
+    private static final int HELPERS = Math.max(0, Integer.getInteger(THREADS_PROPERTY,
+            Math.min(Runtime.getRuntime().availableProcessors(), DEFAULT_MAX_THREADS)) - 1);
     private static final ReentrantLock JOB_LOCK = new ReentrantLock();
 
     private static volatile Job current;
