@@ -41,9 +41,11 @@ class InstanceNormCpuKernelsTest {
                 {6, 10, 203},          // short instances, not a multiple of the unrolling
                 {2, 3, 1001},          // grouped instances of several partial-sum runs and a tail
         };
-        return Stream.of(KernelPaths.CPU_KERNELS, KernelPaths.CPU_SCALAR_LOOPS).flatMap(path ->
-                Stream.of(DataType.FLOAT, DataType.DOUBLE).flatMap(type -> Stream.of(false, true).flatMap(last ->
-                        Stream.of(shapes).map(shape -> Arguments.of(path, type, last, shape)))));
+        Stream<KernelPaths> paths = Stream.of(KernelPaths.CPU_KERNELS, KernelPaths.CPU_IN_PLACE_AFFINE,
+                KernelPaths.CPU_SCALAR_LOOPS);
+        return paths.flatMap(path -> Stream.of(DataType.FLOAT, DataType.DOUBLE).flatMap(type ->
+                Stream.of(false, true).flatMap(last -> Stream.of(shapes).map(shape ->
+                        Arguments.of(path, type, last, shape)))));
     }
 
     @Test
@@ -134,7 +136,8 @@ class InstanceNormCpuKernelsTest {
             INDArray expected = src.ulike();
             KernelPaths.OP_FORM.run(() -> InstanceNorm.normalizeWithRunningStats(src, mean, var, gamma, beta, 1e-5,
                     l, expected));
-            for (KernelPaths path : new KernelPaths[] {KernelPaths.CPU_KERNELS, KernelPaths.CPU_SCALAR_LOOPS}) {
+            for (KernelPaths path : new KernelPaths[] {KernelPaths.CPU_KERNELS, KernelPaths.CPU_IN_PLACE_AFFINE,
+                    KernelPaths.CPU_SCALAR_LOOPS}) {
                 dst.assign(0);
                 path.run(() -> InstanceNorm.normalizeWithRunningStats(src, mean, var, gamma, beta, 1e-5, l, dst));
                 assertClose(path + " inference into a view, channelsLast=" + l.channelsLast(), expected, dst);

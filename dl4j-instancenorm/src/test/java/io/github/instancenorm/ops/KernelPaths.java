@@ -11,6 +11,11 @@ public enum KernelPaths {
      * JVM has the module (the build's tests do).
      */
     CPU_KERNELS,
+    /**
+     * {@link #CPU_KERNELS} with the affine passes reading and writing native memory in place for arrays of any
+     * size (normally only for arrays larger than the caches).
+     */
+    CPU_IN_PLACE_AFFINE,
     /** The CPU kernels with their scalar float loops only, as on a JVM without the Vector API module. */
     CPU_SCALAR_LOOPS,
     /** The ND4J-op form only, as on a non-CPU backend. */
@@ -25,13 +30,16 @@ public enum KernelPaths {
     public void run(Runnable body) {
         boolean opFormBefore = InstanceNormCpuKernels.forceOpForm;
         boolean scalarBefore = InstanceNormCpuKernels.forceScalarLoops;
+        boolean directBefore = InstanceNormCpuKernels.forceDirect;
         InstanceNormCpuKernels.forceOpForm = this == OP_FORM;
         InstanceNormCpuKernels.forceScalarLoops = this == CPU_SCALAR_LOOPS;
+        InstanceNormCpuKernels.forceDirect = this == CPU_IN_PLACE_AFFINE;
         try {
             body.run();
         } finally {
             InstanceNormCpuKernels.forceOpForm = opFormBefore;
             InstanceNormCpuKernels.forceScalarLoops = scalarBefore;
+            InstanceNormCpuKernels.forceDirect = directBefore;
         }
     }
 }
