@@ -19,7 +19,7 @@ STARGAN_LAYERS=InstanceNorm
 STARGAN_BATCH=2
 JMH_TIME=(-wi 4 -w 1s -i 5 -r 1s)
 STARGAN_TIME=(-wi 1 -w 2s -i 3 -r 3s)
-TORCH_SECONDS=2
+TORCH_SECONDS=1
 for arg in "$@"; do
     case "$arg" in
         --with-op-form) LAYERS=InstanceNorm,InstanceNormScalarLoops,InstanceNormOpForm,BatchNorm

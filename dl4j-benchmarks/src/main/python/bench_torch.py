@@ -8,7 +8,8 @@ Modes, as a network in training uses the layer:
   forwardBackward   the training forward, then torch.autograd.grad(y, (x, weight, bias), dy)
 Layouts: "first" is NCHW / NCW; "last" is NHWC as torch.channels_last (4D) or an NWC array permuted to NCW (3D),
 which is what a channels-last model hands the layer.
-Each case reports the median milliseconds per call after a warm-up.
+Each layer case runs --rounds rounds (default 3) of at least --seconds seconds after a warm-up and reports the
+lowest of the rounds' median milliseconds per call (see timed() for why), and every round's median.
 
 With --stargan it also times StarGAN's whole generator (conv_dim 64, c_dim 5, repeat_num 6, 128 px, float32;
 the Generator of dl4j-instancenorm/src/test/python/stargan_model.py, yunjey/stargan's architecture), as
@@ -40,19 +41,29 @@ def make_input(shape, last):
     return torch.randn(n, w, c).permute(0, 2, 1)
 
 
-def timed(fn, min_seconds, min_runs=5, warmup=3):
-    for _ in range(warmup):
-        fn()
-    times = []
-    start = time.perf_counter()
-    while len(times) < min_runs or time.perf_counter() - start < min_seconds:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+def timed(fn, min_seconds, rounds, min_runs=5, warmup=3):
+    """Median milliseconds per call in each of `rounds` rounds; returns (lowest median, all medians).
+
+    PyTorch's time per call switches between two levels on a small VM: when glibc hands a freed buffer back to
+    the kernel, the next call's output is fresh memory and page-faults (16 MiB arrays then take about twice as
+    long). Which level a round sees depends on the allocation history, so a single median can land on either. The
+    lowest round median is PyTorch at its faster level: the ratios are never flattered by its page faults.
+    """
+    medians = []
+    for _ in range(rounds):
+        for _ in range(warmup):
+            fn()
+        times = []
+        start = time.perf_counter()
+        while len(times) < min_runs or time.perf_counter() - start < min_seconds:
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        medians.append(statistics.median(times) * 1e3)
+    return min(medians), medians
 
 
-def bench(shape, last, seconds):
+def bench(shape, last, seconds, rounds):
     c = shape[1]
     module = (torch.nn.InstanceNorm1d if len(shape) == 3 else torch.nn.InstanceNorm2d)(
         c, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True)
@@ -74,9 +85,9 @@ def bench(shape, last, seconds):
         return torch.autograd.grad(module(x), params, dy)
 
     return {
-        "trainingForward": timed(training_forward, seconds),
-        "inferenceForward": timed(inference_forward, seconds),
-        "forwardBackward": timed(forward_backward, seconds),
+        "trainingForward": timed(training_forward, seconds, rounds),
+        "inferenceForward": timed(inference_forward, seconds, rounds),
+        "forwardBackward": timed(forward_backward, seconds, rounds),
     }
 
 
@@ -99,17 +110,18 @@ def bench_stargan(batch, seconds):
         with torch.no_grad():
             return g(x, c)
 
-    # Each call takes seconds: a short warm-up and at least three timed calls.
+    # Each call takes seconds: one round, a short warm-up and at least three timed calls.
     return {
-        "trainingStep": timed(training_step, seconds, min_runs=3, warmup=1),
-        "inference": timed(inference, seconds, min_runs=3, warmup=1),
+        "trainingStep": timed(training_step, seconds, 1, min_runs=3, warmup=1),
+        "inference": timed(inference, seconds, 1, min_runs=3, warmup=1),
     }
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (match the JVM's cores)")
-    parser.add_argument("--seconds", type=float, default=2.0, help="minimum measuring time per case")
+    parser.add_argument("--seconds", type=float, default=1.0, help="minimum measuring time per case and round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per layer case; the lowest median counts")
     parser.add_argument("--out", help="write the results as JSON here")
     parser.add_argument("--stargan", type=int, default=0, metavar="BATCH",
                         help="also time the StarGAN generator on BATCH images (0: skip)")
@@ -120,12 +132,14 @@ def main():
     results = []
     for shape in [] if args.skip_layers else SHAPES:
         for layout in ("first", "last"):
-            for mode, ms in bench(shape, layout == "last", args.seconds).items():
-                row = {"shape": "x".join(map(str, shape)), "layout": layout, "mode": mode, "ms": ms}
+            for mode, (ms, medians) in bench(shape, layout == "last", args.seconds, args.rounds).items():
+                row = {"shape": "x".join(map(str, shape)), "layout": layout, "mode": mode, "ms": ms,
+                       "roundMedians": medians}
                 results.append(row)
-                print(f"{row['shape']:>14} {layout:>5} {mode:>16} {ms:9.3f} ms", flush=True)
+                spread = " ".join(f"{m:.3f}" for m in medians)
+                print(f"{row['shape']:>14} {layout:>5} {mode:>16} {ms:9.3f} ms  (rounds: {spread})", flush=True)
     if args.stargan:
-        for mode, ms in bench_stargan(args.stargan, args.seconds).items():
+        for mode, (ms, _) in bench_stargan(args.stargan, 2 * args.seconds).items():
             row = {"model": "StarGAN Generator", "batch": args.stargan, "mode": mode, "ms": ms}
             results.append(row)
             print(f"StarGAN G x{args.stargan:<3} {mode:>16} {ms:9.3f} ms", flush=True)

@@ -72,8 +72,8 @@ def main(jmh_path, torch_path, stargan_path=None):
     op_form = any(k[0] == "InstanceNormOpForm" for k in dl4j)
     scalar = any(k[0] == "InstanceNormScalarLoops" for k in dl4j)
 
-    print(f"PyTorch {torch['meta']['torch']}, {torch['meta']['threads']} threads; times in ms (JMH average /"
-          f" PyTorch median); float32.\n")
+    print(f"PyTorch {torch['meta']['torch']}, {torch['meta']['threads']} threads; times in ms (DL4J: JMH average;"
+          f" PyTorch: the lowest of its rounds' medians); float32.\n")
     head = "| shape | layout | mode | DL4J InstanceNorm | PyTorch | ratio | target | met |"
     rule = "|---|---|---|---:|---:|---:|---:|:-:|"
     if scalar:

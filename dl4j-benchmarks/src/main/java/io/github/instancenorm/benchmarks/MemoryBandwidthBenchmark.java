@@ -14,15 +14,17 @@ import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.IntStream;
 
 /**
  * The memory-bandwidth yardstick: copying a float32 array of each benchmark shape's size, which reads it once and
- * writes it once, the least any normalization forward must do. The fastest of the three copies gives the bound
+ * writes it once, the least any normalization forward must do. The fastest of the four copies gives the bound
  * that {@code report.py} divides into: forward = 1 copy (read x, write y), forward + backward = 2.5 copies (read x,
  * write y; read x and dy, write dx).
  */
@@ -43,6 +45,7 @@ public class MemoryBandwidthBenchmark {
     private INDArray sourceArray;
     private INDArray targetArray;
     private int halves;
+    private SpinningCopier copier;
 
     /** Allocates and fills the arrays. */
     @Setup(Level.Trial)
@@ -55,6 +58,72 @@ public class MemoryBandwidthBenchmark {
         sourceArray = Nd4j.rand(DataType.FLOAT, n);
         targetArray = Nd4j.zeros(DataType.FLOAT, n);
         halves = Runtime.getRuntime().availableProcessors();
+        copier = new SpinningCopier(source, target, halves);
+    }
+
+    /** Stops the copier's threads. */
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        copier.close();
+    }
+
+    /** The caller plus {@code parts - 1} polling threads; part {@code i} of the arrays is thread {@code i}'s. */
+    private static final class SpinningCopier implements AutoCloseable {
+        private final float[] source;
+        private final float[] target;
+        private final int parts;
+        private final Thread[] threads;
+        private final AtomicInteger done = new AtomicInteger();
+        private volatile int generation;
+        private volatile boolean closed;
+
+        SpinningCopier(float[] source, float[] target, int parts) {
+            this.source = source;
+            this.target = target;
+            this.parts = parts;
+            threads = new Thread[parts - 1];
+            for (int i = 1; i < parts; i++) {
+                int part = i;
+                threads[i - 1] = new Thread(() -> poll(part), "copier-" + i);
+                threads[i - 1].setDaemon(true);
+                threads[i - 1].start();
+            }
+        }
+
+        void copy() {
+            done.set(0);
+            generation++;
+            copyPart(0);
+            while (done.get() < parts - 1) {
+                Thread.onSpinWait();
+            }
+        }
+
+        private void poll(int part) {
+            int seen = 0;
+            while (!closed) {
+                int g = generation;
+                if (g != seen) {
+                    seen = g;
+                    copyPart(part);
+                    done.incrementAndGet();
+                } else {
+                    Thread.onSpinWait();
+                }
+            }
+        }
+
+        private void copyPart(int part) {
+            int n = source.length;
+            int from = (int) ((long) n * part / parts);
+            int to = (int) ((long) n * (part + 1) / parts);
+            System.arraycopy(source, from, target, from, to - from);
+        }
+
+        @Override
+        public void close() {
+            closed = true;
+        }
     }
 
     /** One thread, {@code System.arraycopy} of Java arrays. */
@@ -73,6 +142,16 @@ public class MemoryBandwidthBenchmark {
             int to = (int) ((long) n * (i + 1) / halves);
             System.arraycopy(source, from, target, from, to - from);
         });
+        return target;
+    }
+
+    /**
+     * Every core, each copying one contiguous part of the Java arrays, on threads that poll for the next copy
+     * instead of sleeping: no wake-up latency in the measurement, as with the layer's kernel threads.
+     */
+    @Benchmark
+    public float[] spinningThreadsArraycopy() {
+        copier.copy();
         return target;
     }
 

@@ -1,6 +1,7 @@
 package io.github.instancenorm.ops;
 
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
@@ -8,9 +9,13 @@ import java.util.function.Supplier;
 
 /**
  * The threads that run the CPU kernels' tasks in parallel: the calling thread plus one helper per further core,
- * in the manner of an OpenMP runtime. A job's tasks are handed out one at a time from a shared counter, and the
- * caller works through them too, so a helper that starts late only takes what is left: a job is never slower than
- * running it on the caller alone by more than waking the helpers. After a job a helper keeps polling for the next
+ * in the manner of an OpenMP runtime. A job's tasks are split into one contiguous range per thread, as OpenMP's
+ * static schedule does, and each thread works through its own range in order: a thread streams through one long
+ * stretch of memory, which the hardware prefetchers follow (handing out tasks one at a time from a shared counter
+ * interleaves the threads' stretches, and a copy of a 16 MiB array took 1.8 times as long that way on a 2-core
+ * VM). A thread that has finished its own range takes tasks from the far end of the others', so a helper that
+ * starts late only gets what is left: a job is never slower than running it on the caller alone by more than
+ * waking the helpers. After a job a helper keeps polling for the next
  * one for {@value #DEFAULT_SPIN_MICROS} µs (system property {@value #SPIN_PROPERTY}) before it parks. Waking a
  * parked thread takes tens of microseconds on a virtual machine, as long as the whole job of a small layer; the
  * layers of a network follow one another closely enough for the polling helper to catch the next one. The
@@ -66,7 +71,7 @@ final class KernelThreads {
             return;
         }
         try {
-            Job job = new Job(tasks, new Work<>(perThread, task, release));
+            Job job = new Job(tasks, HELPERS + 1, new Work<>(perThread, task, release));
             startHelpers();
             current = job;
             for (Helper h : helpers) {
@@ -74,7 +79,7 @@ final class KernelThreads {
                     LockSupport.unpark(h.thread);
                 }
             }
-            job.take();
+            job.take(0);
             // The helpers hold at most one task each; wait for those to finish.
             while (job.finished.get() < tasks) {
                 Thread.onSpinWait();
@@ -89,6 +94,9 @@ final class KernelThreads {
     /** {@link #run} on the calling thread only. */
     static <S> void runAlone(int tasks, Supplier<S> perThread, TaskBody<S> task,
                                      Consumer<S> release) {
+        if (tasks <= 0) {
+            return;
+        }
         S scratch = perThread.get();
         try {
             for (int t = 0; t < tasks; t++) {
@@ -105,7 +113,7 @@ final class KernelThreads {
         }
         Helper[] hs = new Helper[HELPERS];
         for (int i = 0; i < hs.length; i++) {
-            hs[i] = new Helper("instancenorm-kernel-" + (i + 1));
+            hs[i] = new Helper(i + 1);
         }
         helpers = hs;
     }
@@ -115,25 +123,54 @@ final class KernelThreads {
         void run(int task, S scratch);
     }
 
-    /** One parallel run: the task counter, the count of finished tasks, and the first failure. */
+    /**
+     * One parallel run: each thread's range of tasks, the count of finished tasks, and the first failure. A range is
+     * one {@code long} in {@code ranges}, its next task in the high half and its end in the low half, so that the
+     * owner (taking from the front) and the others (taking from the back) claim tasks with one compare-and-set.
+     */
     private static final class Job {
+        /** {@code long}s between two ranges, so that they do not share a cache line. */
+        private static final int STRIDE = 16;
+
         final int tasks;
-        final AtomicInteger next = new AtomicInteger();
+        final int threads;
+        final AtomicLongArray ranges;
         final AtomicInteger finished = new AtomicInteger();
         final Work<?> work;
         volatile Throwable failure;
 
-        Job(int tasks, Work<?> work) {
+        Job(int tasks, int threads, Work<?> work) {
             this.tasks = tasks;
+            this.threads = threads;
             this.work = work;
+            ranges = new AtomicLongArray(threads * STRIDE);
+            for (int r = 0; r < threads; r++) {
+                long from = (long) tasks * r / threads;
+                long to = (long) tasks * (r + 1) / threads;
+                ranges.set(r * STRIDE, from << 32 | to);
+            }
         }
 
-        /** Takes and runs tasks until none is left. */
-        void take() {
-            if (next.get() >= tasks) {
-                return;
+        /** Thread {@code id} (0 the caller, {@code i + 1} helper {@code i}) takes and runs tasks until none is left. */
+        void take(int id) {
+            work.takeAll(this, id);
+        }
+
+        /** @return the next task of range {@code r} from its front ({@code fromBack} false) or back, or -1 */
+        int next(int r, boolean fromBack) {
+            int at = r * STRIDE;
+            while (true) {
+                long v = ranges.get(at);
+                int front = (int) (v >>> 32);
+                int end = (int) v;
+                if (front >= end) {
+                    return -1;
+                }
+                long taken = fromBack ? (long) front << 32 | (end - 1) : (long) (front + 1) << 32 | end;
+                if (ranges.compareAndSet(at, v, taken)) {
+                    return fromBack ? end - 1 : front;
+                }
             }
-            work.takeAll(this);
         }
 
         void rethrow() {
@@ -149,24 +186,33 @@ final class KernelThreads {
 
     /** A job's task body with the working memory each taking thread gets and gives back. */
     private record Work<S>(Supplier<S> perThread, TaskBody<S> task, Consumer<S> release) {
-        void takeAll(Job job) {
-            S scratch = perThread.get();
+        void takeAll(Job job, int id) {
+            S scratch = null;
             try {
-                for (int t; (t = job.next.getAndIncrement()) < job.tasks; ) {
-                    try {
-                        if (job.failure == null) {
-                            task.run(t, scratch);
+                // Own range first, front to back; then what is left of the others', from their back.
+                for (int k = 0; k < job.threads; k++) {
+                    int r = (id + k) % job.threads;
+                    for (int t; (t = job.next(r, k > 0)) >= 0; ) {
+                        if (scratch == null) {
+                            scratch = perThread.get();
                         }
-                    } catch (Throwable e) {
-                        if (job.failure == null) {
-                            job.failure = e;
+                        try {
+                            if (job.failure == null) {
+                                task.run(t, scratch);
+                            }
+                        } catch (Throwable e) {
+                            if (job.failure == null) {
+                                job.failure = e;
+                            }
+                        } finally {
+                            job.finished.incrementAndGet();
                         }
-                    } finally {
-                        job.finished.incrementAndGet();
                     }
                 }
             } finally {
-                release.accept(scratch);
+                if (scratch != null) {
+                    release.accept(scratch);
+                }
             }
         }
     }
@@ -174,10 +220,13 @@ final class KernelThreads {
     /** A helper thread: polls for jobs, then parks until {@link #run} wakes it. */
     private static final class Helper implements Runnable {
         final Thread thread;
+        /** This helper's range in every job: 1 for the first helper (the caller has 0). */
+        final int id;
         volatile boolean parked;
 
-        Helper(String name) {
-            thread = new Thread(this, name);
+        Helper(int id) {
+            this.id = id;
+            thread = new Thread(this, "instancenorm-kernel-" + id);
             thread.setDaemon(true);
             thread.start();
         }
@@ -188,7 +237,7 @@ final class KernelThreads {
             while (true) {
                 Job job = current;
                 if (job != null && job != last) {
-                    job.take();
+                    job.take(id);
                     last = job;
                     continue;
                 }
