@@ -7,9 +7,10 @@
 #   --quick         one short measurement per case, to check that everything runs
 #
 # Needs JDK 17 + Maven (the build) and PyTorch for Python 3 (Debian's python3-torch; PYTHON overrides the
-# interpreter, default /usr/bin/python3). Takes about 10 minutes on 2 cores; run it on a quiet machine.
+# interpreter, default /usr/bin/python3). Takes about 15 minutes on 2 cores; run it on a quiet machine.
 # THREADS overrides the thread count (default: nproc); both sides then use that many.
-# Results: dl4j-benchmarks/target/benchmarks/{jmh.json,stargan-jmh.json,torch.json,table.md}.
+# Results: dl4j-benchmarks/target/benchmarks/: jmh-<shape>.json, stargan-jmh.json, torch-default-*.json (PyTorch
+# with glibc's default malloc), torch-reuse-*.json (PyTorch reusing its freed buffers), table.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-/usr/bin/python3}"
@@ -33,22 +34,36 @@ THREADS="${THREADS:-$(nproc)}"
 echo "== load before: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min), $THREADS cores"
 echo "== building"
 mvn -q -B -pl dl4j-benchmarks -am package -Dmaven.test.skip=true
+rm -f "$OUT"/*.json "$OUT/table.md"
 mkdir -p "$OUT"
 CP="dl4j-benchmarks/target/classes:$(cat dl4j-benchmarks/target/classpath.txt)"
 
-echo "== JMH: DL4J InstanceNormalization, BatchNormalization, memory copy"
-java -cp "$CP" org.openjdk.jmh.Main "${JMH_TIME[@]}" -f 1 -p layer="$LAYERS" \
-    -rf json -rff "$OUT/jmh.json" 'NormalizationBenchmark|MemoryBandwidthBenchmark' \
-    | grep -E '^(Benchmark|Normalization|MemoryBandwidth)' || true
+# glibc settings under which PyTorch reuses the buffers it frees (no mmap'ed chunks, no trimming), as DL4J reuses
+# its workspaces; with the defaults, arrays of 16 MiB and more are often fresh pages that fault in on every call.
+REUSE_ENV=(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736)
+TORCH=("$PYTHON" dl4j-benchmarks/src/main/python/bench_torch.py --threads "$THREADS" --seconds "$TORCH_SECONDS")
+
+# Shape by shape, DL4J and PyTorch one after the other, so that both sides of a ratio see the machine in the same
+# state (on a shared VM its speed drifts by tens of percent over minutes).
+for shape in 10x64x128x128 16x256x32x32 64x32x64; do
+    echo "== $shape: JMH (DL4J InstanceNormalization, BatchNormalization, memory copy)"
+    java -cp "$CP" org.openjdk.jmh.Main "${JMH_TIME[@]}" -f 1 -p layer="$LAYERS" -p shape="$shape" \
+        -rf json -rff "$OUT/jmh-$shape.json" 'NormalizationBenchmark|MemoryBandwidthBenchmark' \
+        | grep -E '^(Benchmark|Normalization|MemoryBandwidth)' || true
+    echo "== $shape: PyTorch ($THREADS threads)"
+    "${TORCH[@]}" --shapes "$shape" --out "$OUT/torch-default-$shape.json"
+    echo "== $shape: PyTorch ($THREADS threads), buffers reused: ${REUSE_ENV[*]}"
+    env "${REUSE_ENV[@]}" "${TORCH[@]}" --shapes "$shape" --out "$OUT/torch-reuse-$shape.json"
+done
 
 echo "== JMH: StarGAN generator, $STARGAN_BATCH images, training step and inference"
 java -cp "$CP" org.openjdk.jmh.Main "${STARGAN_TIME[@]}" -f 1 -p layer="$STARGAN_LAYERS" -p batch="$STARGAN_BATCH" \
     -rf json -rff "$OUT/stargan-jmh.json" 'StarGanStepBenchmark' \
     | grep -E '^(Benchmark|StarGan)' || true
-
-echo "== PyTorch ($THREADS threads)"
-"$PYTHON" dl4j-benchmarks/src/main/python/bench_torch.py --threads "$THREADS" --seconds "$TORCH_SECONDS" \
-    --stargan "$STARGAN_BATCH" --out "$OUT/torch.json"
+echo "== PyTorch StarGAN generator"
+"${TORCH[@]}" --skip-layers --stargan "$STARGAN_BATCH" --out "$OUT/torch-default-stargan.json"
+env "${REUSE_ENV[@]}" "${TORCH[@]}" --skip-layers --stargan "$STARGAN_BATCH" --out "$OUT/torch-reuse-stargan.json"
 
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-"$PYTHON" dl4j-benchmarks/src/main/python/report.py "$OUT/jmh.json" "$OUT/torch.json" "$OUT/stargan-jmh.json" | tee "$OUT/table.md"
+"$PYTHON" dl4j-benchmarks/src/main/python/report.py --jmh "$OUT"/jmh-*.json --torch "$OUT"/torch-default-*.json \
+    --torch-reuse "$OUT"/torch-reuse-*.json --stargan "$OUT/stargan-jmh.json" | tee "$OUT/table.md"

@@ -126,11 +126,13 @@ def main():
     parser.add_argument("--stargan", type=int, default=0, metavar="BATCH",
                         help="also time the StarGAN generator on BATCH images (0: skip)")
     parser.add_argument("--skip-layers", action="store_true", help="only the StarGAN generator")
+    parser.add_argument("--shapes", help="comma-separated layer shapes such as 16x256x32x32 (default: all three)")
     args = parser.parse_args()
+    shapes = SHAPES if not args.shapes else [tuple(int(d) for d in s.split("x")) for s in args.shapes.split(",")]
     torch.set_num_threads(args.threads)
     torch.manual_seed(42)
     results = []
-    for shape in [] if args.skip_layers else SHAPES:
+    for shape in [] if args.skip_layers else shapes:
         for layout in ("first", "last"):
             for mode, (ms, medians) in bench(shape, layout == "last", args.seconds, args.rounds).items():
                 row = {"shape": "x".join(map(str, shape)), "layout": layout, "mode": mode, "ms": ms,
@@ -143,7 +145,9 @@ def main():
             row = {"model": "StarGAN Generator", "batch": args.stargan, "mode": mode, "ms": ms}
             results.append(row)
             print(f"StarGAN G x{args.stargan:<3} {mode:>16} {ms:9.3f} ms", flush=True)
-    meta = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    # glibc reads these at start-up; run-benchmarks.sh sets them for the "buffers reused" measurement.
+    malloc = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
+    meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "malloc": malloc}
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"meta": meta, "results": results}, f, indent=1)
