@@ -45,7 +45,6 @@ public class MemoryBandwidthBenchmark {
     private INDArray sourceArray;
     private INDArray targetArray;
     private int halves;
-    private SpinningCopier copier;
 
     /** Allocates and fills the arrays. */
     @Setup(Level.Trial)
@@ -58,13 +57,27 @@ public class MemoryBandwidthBenchmark {
         sourceArray = Nd4j.rand(DataType.FLOAT, n);
         targetArray = Nd4j.zeros(DataType.FLOAT, n);
         halves = Runtime.getRuntime().availableProcessors();
-        copier = new SpinningCopier(source, target, halves);
     }
 
-    /** Stops the copier's threads. */
-    @TearDown(Level.Trial)
-    public void tearDown() {
-        copier.close();
+    /**
+     * The polling threads of {@link #spinningThreadsArraycopy}, only in that benchmark's trial: polling, they would
+     * take a core from the other copies.
+     */
+    @State(Scope.Benchmark)
+    public static class PollingThreads {
+        private SpinningCopier copier;
+
+        /** Starts the threads on the benchmark's arrays. */
+        @Setup(Level.Trial)
+        public void setUp(MemoryBandwidthBenchmark arrays) {
+            copier = new SpinningCopier(arrays.source, arrays.target, arrays.halves);
+        }
+
+        /** Stops them. */
+        @TearDown(Level.Trial)
+        public void tearDown() {
+            copier.close();
+        }
     }
 
     /** The caller plus {@code parts - 1} polling threads; part {@code i} of the arrays is thread {@code i}'s. */
@@ -150,8 +163,8 @@ public class MemoryBandwidthBenchmark {
      * instead of sleeping: no wake-up latency in the measurement, as with the layer's kernel threads.
      */
     @Benchmark
-    public float[] spinningThreadsArraycopy() {
-        copier.copy();
+    public float[] spinningThreadsArraycopy(PollingThreads threads) {
+        threads.copier.copy();
         return target;
     }
 

@@ -158,7 +158,7 @@ public final class InstanceNormCpuKernels {
         }
         if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
             log.info("InstanceNormalization CPU kernels: scalar float loops. Start the JVM with --add-modules"
-                    + " jdk.incubator.vector for the faster Vector API loops (about 1.5-2x on small instances)");
+                    + " jdk.incubator.vector for the faster Vector API loops (1.4-2x in the benchmark)");
             return false;
         }
         try {

@@ -15,11 +15,11 @@ import java.util.function.Supplier;
  * interleaves the threads' stretches, and a copy of a 16 MiB array took 1.8 times as long that way on a 2-core
  * VM). A thread that has finished its own range takes tasks from the far end of the others', so a helper that
  * starts late only gets what is left: a job is never slower than running it on the caller alone by more than
- * waking the helpers. After a job a helper keeps polling for the next
- * one for {@value #DEFAULT_SPIN_MICROS} µs (system property {@value #SPIN_PROPERTY}) before it parks. Waking a
- * parked thread takes tens of microseconds on a virtual machine, as long as the whole job of a small layer; the
- * layers of a network follow one another closely enough for the polling helper to catch the next one. The
- * polling costs a core for at most that long after each job; {@code 0} turns it off.
+ * waking the helpers. After a job a helper keeps polling for the next one for {@value #DEFAULT_SPIN_MICROS} µs
+ * (system property {@value #SPIN_PROPERTY}) before it parks. Waking a parked thread takes tens of microseconds on
+ * a virtual machine, as long as the whole job of a small layer; the layers of a network follow one another closely
+ * enough for the polling helper to catch the next one. The polling costs a core for at most that long after each
+ * job; {@code 0} turns it off.
  *
  * <p>The pool has {@code min(cores, }{@value #DEFAULT_MAX_THREADS}{@code )} threads including the caller, or as many
  * as the system property {@value #THREADS_PROPERTY} says ({@code 1}: everything on the calling thread).
