@@ -5,6 +5,7 @@ import java.nio.ByteOrder;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -29,10 +30,53 @@ final class FloatVectorLoops {
     private static final int LANES = SPECIES.length();
     /** Elements one float partial sum covers, at most. */
     private static final int RUN = 512;
+    /** The longest instance {@link #instanceMoments} takes, in elements. */
+    private static final int SHORT = 256;
     /** Channels-last: rows one float partial sum covers, at most. */
     private static final int ROW_RUN = 64;
 
+    /**
+     * The butterfly steps of {@link #laneSum}: {@code SWAP_n} exchanges lanes {@code i} and {@code i ^ n}. Separate
+     * constants rather than an array: C2 compiles {@code rearrange} to one permute only for a constant shuffle.
+     */
+    private static final VectorShuffle<Float> SWAP_8 = swap(8);
+    private static final VectorShuffle<Float> SWAP_4 = swap(4);
+    private static final VectorShuffle<Float> SWAP_2 = swap(2);
+    private static final VectorShuffle<Float> SWAP_1 = swap(1);
+
     private FloatVectorLoops() {
+    }
+
+    /** @return the shuffle exchanging lanes {@code i} and {@code i ^ distance}, or null if there are too few */
+    private static VectorShuffle<Float> swap(int distance) {
+        return distance < LANES ? VectorShuffle.fromOp(SPECIES, i -> i ^ distance) : null;
+    }
+
+    /**
+     * The sum of a vector's lanes, by a butterfly: {@code log2(lanes)} rounds of adding the vector to itself with
+     * lanes swapped, after which every lane holds the same pairwise sum. JDK 17's {@code reduceLanes(ADD)} adds the
+     * lanes one after the other, a chain of 16 dependent additions on 512-bit vectors that takes longer than
+     * summing a 64-element instance; the butterfly's four rounds are short and overlap from one instance to the
+     * next.
+     */
+    static float laneSum(FloatVector v) {
+        if (LANES > 16) {
+            return v.reduceLanes(VectorOperators.ADD);
+        }
+        // LANES is a constant: the JIT keeps only the rounds this vector shape has.
+        if (LANES > 8) {
+            v = v.add(v.rearrange(SWAP_8));
+        }
+        if (LANES > 4) {
+            v = v.add(v.rearrange(SWAP_4));
+        }
+        if (LANES > 2) {
+            v = v.add(v.rearrange(SWAP_2));
+        }
+        if (LANES > 1) {
+            v = v.add(v.rearrange(SWAP_1));
+        }
+        return v.lane(0);
     }
 
     /** @return the number of float lanes of the platform's preferred vector shape */
@@ -57,7 +101,7 @@ final class FloatVectorLoops {
                 s0 = s0.add(FloatVector.fromArray(SPECIES, a, k));
                 k += LANES;
             }
-            total += s0.add(s1).reduceLanes(VectorOperators.ADD);
+            total += laneSum(s0.add(s1));
         }
         for (; k < to; k++) {
             total += a[k];
@@ -85,13 +129,91 @@ final class FloatVectorLoops {
                 s0 = d0.fma(d0, s0);
                 k += LANES;
             }
-            total += s0.add(s1).reduceLanes(VectorOperators.ADD);
+            total += laneSum(s0.add(s1));
         }
         for (; k < to; k++) {
             float d = a[k] - m;
             total += d * d;
         }
         return total;
+    }
+
+    /**
+     * Whether {@link #instanceMoments} and {@link #instanceGradSums} take instances of {@code m} elements: whole
+     * vectors, at most {@value #SHORT} of them.
+     */
+    static boolean shortInstances(int m) {
+        return m % LANES == 0 && m <= SHORT;
+    }
+
+    /**
+     * Mean and biased variance of {@code count} consecutive instances of {@code m} elements from {@code a[from]},
+     * into {@code mean[first + j]} and {@code var[first + j]} ({@link #shortInstances} must hold for {@code m}).
+     * As {@link #sum} and {@link #squaredDeviations}, without their run loops and tails, which cost more than the
+     * arithmetic on an instance of a few vectors: two float vectors per pass, their lanes summed once.
+     */
+    static void instanceMoments(float[] a, int from, int m, int count, double[] mean, double[] var, int first) {
+        double inv = 1.0 / m;
+        for (int j = 0, o = from; j < count; j++, o += m) {
+            int end = o + m;
+            FloatVector s0 = FloatVector.zero(SPECIES);
+            FloatVector s1 = FloatVector.zero(SPECIES);
+            int k = o;
+            for (; k + 2 * LANES <= end; k += 2 * LANES) {
+                s0 = s0.add(FloatVector.fromArray(SPECIES, a, k));
+                s1 = s1.add(FloatVector.fromArray(SPECIES, a, k + LANES));
+            }
+            if (k < end) {
+                s0 = s0.add(FloatVector.fromArray(SPECIES, a, k));
+            }
+            double mu = laneSum(s0.add(s1)) * inv;
+            float mf = (float) mu;
+            FloatVector mv = FloatVector.broadcast(SPECIES, mf);
+            s0 = FloatVector.zero(SPECIES);
+            s1 = FloatVector.zero(SPECIES);
+            for (k = o; k + 2 * LANES <= end; k += 2 * LANES) {
+                FloatVector d0 = FloatVector.fromArray(SPECIES, a, k).sub(mv);
+                FloatVector d1 = FloatVector.fromArray(SPECIES, a, k + LANES).sub(mv);
+                s0 = d0.fma(d0, s0);
+                s1 = d1.fma(d1, s1);
+            }
+            if (k < end) {
+                FloatVector d0 = FloatVector.fromArray(SPECIES, a, k).sub(mv);
+                s0 = d0.fma(d0, s0);
+            }
+            // Deviations from the float-rounded mean, corrected to the exact mean; a conditional, not Math.max,
+            // which costs a branchy NaN and -0.0 check here.
+            double shift = mu - mf;
+            double m2 = laneSum(s0.add(s1)) - m * shift * shift;
+            mean[first + j] = mu;
+            var[first + j] = (m2 > 0 ? m2 : 0) * inv;
+        }
+    }
+
+    /**
+     * {@code sum(g)} into {@code gradSum[first + j]} and {@code sum((x - mean) g)} into {@code dot[first + j]} of
+     * {@code count} consecutive instances of {@code m} elements from {@code x[from]} and {@code g[from]}, as
+     * {@link #gradSums} without its run loop ({@link #shortInstances} must hold for {@code m}).
+     */
+    static void instanceGradSums(float[] x, float[] g, int from, int m, int count, double[] mean,
+                                 double[] gradSum, double[] dot, int first) {
+        for (int j = 0, o = from; j < count; j++, o += m) {
+            int end = o + m;
+            double mu = mean[first + j];
+            float mf = (float) mu;
+            FloatVector mv = FloatVector.broadcast(SPECIES, mf);
+            FloatVector sg = FloatVector.zero(SPECIES);
+            FloatVector sd = FloatVector.zero(SPECIES);
+            for (int k = o; k < end; k += LANES) {
+                FloatVector gv = FloatVector.fromArray(SPECIES, g, k);
+                sg = sg.add(gv);
+                sd = FloatVector.fromArray(SPECIES, x, k).sub(mv).fma(gv, sd);
+            }
+            double gs = laneSum(sg);
+            gradSum[first + j] = gs;
+            // The products used the float-rounded mean: sum((x - m) g) = sum((x - mean) g) + (mean - m) sum(g).
+            dot[first + j] = laneSum(sd) - (mu - mf) * gs;
+        }
     }
 
     /**
@@ -113,8 +235,8 @@ final class FloatVectorLoops {
                 sg = sg.add(gv);
                 sd = FloatVector.fromArray(SPECIES, x, k).sub(m).fma(gv, sd);
             }
-            gradSum += sg.reduceLanes(VectorOperators.ADD);
-            dot += sd.reduceLanes(VectorOperators.ADD);
+            gradSum += laneSum(sg);
+            dot += laneSum(sd);
         }
         for (; k < to; k++) {
             gradSum += g[k];

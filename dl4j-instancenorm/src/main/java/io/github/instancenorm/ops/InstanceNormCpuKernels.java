@@ -195,9 +195,16 @@ public final class InstanceNormCpuKernels {
      */
     public static InstanceNorm.Moments moments(INDArray x, InstanceNormLayout layout) {
         Geometry geo = Geometry.of(x, layout);
-        double[][] stats = stats(Data.of(x), geo);
-        return new InstanceNorm.Moments(instanceArray(stats[0], geo, x.dataType()),
-                instanceArray(stats[1], geo, x.dataType()));
+        InstanceVectors vec = InstanceVectors.take(geo.instances());
+        try {
+            double[] mean = vec.get(0);
+            double[] var = vec.get(1);
+            stats(Data.of(x), geo, mean, var);
+            return new InstanceNorm.Moments(instanceArray(mean, geo, x.dataType(), vec),
+                    instanceArray(var, geo, x.dataType(), vec));
+        } finally {
+            InstanceVectors.give(vec);
+        }
     }
 
     /**
@@ -218,20 +225,30 @@ public final class InstanceNormCpuKernels {
                                                                InstanceNormLayout layout, INDArray out,
                                                                InstanceNorm.Moments statsOut) {
         Geometry geo = Geometry.of(x, layout);
-        Data in = Data.of(x);
-        double[] g = channelValues(gamma, geo.channels, 1.0);
-        double[] b = channelValues(beta, geo.channels, 0.0);
-        double[] mean;
-        double[] var;
+        int n = geo.instances();
+        InstanceVectors vec = InstanceVectors.take(Math.max(n, geo.channels));
+        try {
+            return forwardWithInstanceStats(x, Data.of(x), Data.of(out), geo, gamma, beta, eps, statsOut, vec);
+        } finally {
+            InstanceVectors.give(vec);
+        }
+    }
+
+    private static InstanceNorm.Moments forwardWithInstanceStats(INDArray x, Data in, Data o, Geometry geo,
+                                                                INDArray gamma, INDArray beta, double eps,
+                                                                InstanceNorm.Moments statsOut, InstanceVectors vec) {
+        int n = geo.instances();
+        double[] g = channelValues(gamma, geo.channels, 1.0, vec.get(4), vec);
+        double[] b = channelValues(beta, geo.channels, 0.0, vec.get(5), vec);
+        double[] mean = vec.get(0);
+        double[] var = vec.get(1);
+        double[] scale = vec.get(2);
+        double[] shift = vec.get(3);
         if (!geo.channelsLast) {
             // Channels-first instances are contiguous: each one (or each group of small ones) is normalized right
             // after its statistics, while it is still in the cache, so x is read from memory once.
-            int n = geo.instances();
-            double[] mu = new double[n];
-            double[] v = new double[n];
-            double[] scale = new double[n];
-            double[] shift = new double[n];
-            Data o = Data.of(out);
+            double[] mu = mean;
+            double[] v = var;
             int step = Math.max(1, geo.instancesPerBlock);
             run(geo.firstTasks(), geo.total(), BLOCK, 1, (t, s) -> {
                 for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i += step) {
@@ -243,23 +260,35 @@ public final class InstanceNormCpuKernels {
                     s.groupInScratch = false;
                 }
             });
-            mean = mu;
-            var = v;
+        } else if (geo.sampleInBlock()) {
+            // Channels-last samples that fit in one cached block: a sample's statistics, coefficients and affine
+            // pass in one task, x read from memory once, one hand-off to the threads instead of two.
+            int c = geo.channels;
+            int rows = (int) geo.spatial;
+            run(geo.batch, geo.total(), geo.blockRows * c, c, (t, s) -> {
+                long index = (long) t * rows * c;
+                int from = t * c;
+                in.rowMoments(index, rows, c, s);
+                for (int k = 0; k < c; k++) {
+                    mean[from + k] = s.dv0[k];
+                    var[from + k] = s.dv1[k] / rows;
+                }
+                coefficients(mean, var, g, b, eps, c, from, from + c, scale, shift);
+                in.setVectors(s, c, scale, shift, null, null, from);
+                in.affineRows(o, index, rows, c, s);
+            });
         } else {
-            double[][] stats = stats(in, geo);
-            mean = stats[0];
-            var = stats[1];
-            double[] scale = new double[mean.length];
-            double[] shift = new double[mean.length];
-            coefficients(mean, var, g, b, eps, geo.channels, 0, mean.length, scale, shift);
-            affine(in, Data.of(out), geo, scale, shift);
+            stats(in, geo, mean, var);
+            coefficients(mean, var, g, b, eps, geo.channels, 0, n, scale, shift);
+            affine(in, o, geo, scale, shift);
         }
         if (statsOut != null) {
-            write(statsOut.mean(), mean);
-            write(statsOut.variance(), var);
+            write(statsOut.mean(), mean, n, vec);
+            write(statsOut.variance(), var, n, vec);
             return statsOut;
         }
-        return new InstanceNorm.Moments(instanceArray(mean, geo, x.dataType()), instanceArray(var, geo, x.dataType()));
+        return new InstanceNorm.Moments(instanceArray(mean, geo, x.dataType(), vec),
+                instanceArray(var, geo, x.dataType(), vec));
     }
 
     /** {@code scale = gamma / sqrt(var + eps)}, {@code shift = beta - mean * scale} for instances {@code [from, to)}. */
@@ -287,18 +316,20 @@ public final class InstanceNormCpuKernels {
                                                   INDArray beta, double eps, InstanceNormLayout layout,
                                                   INDArray out) {
         Geometry geo = Geometry.of(x, layout);
-        double[] mean = values(moments.mean());
-        double[] var = values(moments.variance());
-        double[] g = channelValues(gamma, geo.channels, 1.0);
-        double[] b = channelValues(beta, geo.channels, 0.0);
-        double[] scale = new double[mean.length];
-        double[] shift = new double[mean.length];
-        for (int i = 0; i < mean.length; i++) {
-            int c = i % geo.channels;
-            scale[i] = g[c] / Math.sqrt(var[i] + eps);
-            shift[i] = b[c] - mean[i] * scale[i];
+        int n = geo.instances();
+        InstanceVectors vec = InstanceVectors.take(Math.max(n, geo.channels));
+        try {
+            double[] mean = values(moments.mean(), vec.get(0), vec);
+            double[] var = values(moments.variance(), vec.get(1), vec);
+            double[] g = channelValues(gamma, geo.channels, 1.0, vec.get(4), vec);
+            double[] b = channelValues(beta, geo.channels, 0.0, vec.get(5), vec);
+            double[] scale = vec.get(2);
+            double[] shift = vec.get(3);
+            coefficients(mean, var, g, b, eps, geo.channels, 0, n, scale, shift);
+            affine(Data.of(x), Data.of(out), geo, scale, shift);
+        } finally {
+            InstanceVectors.give(vec);
         }
-        affine(Data.of(x), Data.of(out), geo, scale, shift);
     }
 
     /**
@@ -318,18 +349,23 @@ public final class InstanceNormCpuKernels {
                                                  INDArray gamma, INDArray beta, double eps,
                                                  InstanceNormLayout layout, INDArray out) {
         Geometry geo = Geometry.of(x, layout);
-        double[] rm = channelValues(runningMean, geo.channels, 0.0);
-        double[] rv = channelValues(runningVar, geo.channels, 1.0);
-        double[] g = channelValues(gamma, geo.channels, 1.0);
-        double[] b = channelValues(beta, geo.channels, 0.0);
-        double[] scale = new double[geo.instances()];
-        double[] shift = new double[scale.length];
-        for (int i = 0; i < scale.length; i++) {
-            int c = i % geo.channels;
-            scale[i] = g[c] / Math.sqrt(rv[c] + eps);
-            shift[i] = b[c] - rm[c] * scale[i];
+        int n = geo.instances();
+        InstanceVectors vec = InstanceVectors.take(Math.max(n, geo.channels));
+        try {
+            double[] rm = channelValues(runningMean, geo.channels, 0.0, vec.get(0), vec);
+            double[] rv = channelValues(runningVar, geo.channels, 1.0, vec.get(1), vec);
+            double[] g = channelValues(gamma, geo.channels, 1.0, vec.get(4), vec);
+            double[] b = channelValues(beta, geo.channels, 0.0, vec.get(5), vec);
+            double[] scale = vec.get(2);
+            double[] shift = vec.get(3);
+            for (int i = 0, c = 0; i < n; i++, c = c + 1 == geo.channels ? 0 : c + 1) {
+                scale[i] = g[c] / Math.sqrt(rv[c] + eps);
+                shift[i] = b[c] - rm[c] * scale[i];
+            }
+            affine(Data.of(x), Data.of(out), geo, scale, shift);
+        } finally {
+            InstanceVectors.give(vec);
         }
-        affine(Data.of(x), Data.of(out), geo, scale, shift);
     }
 
     /**
@@ -350,19 +386,28 @@ public final class InstanceNormCpuKernels {
                                                  INDArray gamma, double eps, InstanceNormLayout layout,
                                                  INDArray dx, INDArray dGamma, INDArray dBeta) {
         Geometry geo = Geometry.of(x, layout);
-        Data in = Data.of(x);
-        Data g = Data.of(grad);
-        double[] mean = values(moments.mean());
-        double[] var = values(moments.variance());
-        double[] gam = channelValues(gamma, geo.channels, 1.0);
+        InstanceVectors vec = InstanceVectors.take(Math.max(geo.instances(), geo.channels));
+        try {
+            backwardWithInstanceStats(Data.of(x), Data.of(grad), Data.of(dx), geo, moments, gamma, eps, dGamma,
+                    dBeta, vec);
+        } finally {
+            InstanceVectors.give(vec);
+        }
+    }
+
+    private static void backwardWithInstanceStats(Data in, Data g, Data out, Geometry geo,
+                                                  InstanceNorm.Moments moments, INDArray gamma, double eps,
+                                                  INDArray dGamma, INDArray dBeta, InstanceVectors vec) {
+        double[] mean = values(moments.mean(), vec.get(0), vec);
+        double[] var = values(moments.variance(), vec.get(1), vec);
+        double[] gam = channelValues(gamma, geo.channels, 1.0, vec.get(2), vec);
         int n = geo.instances();
-        double[] gradSum = new double[n];
-        double[] dot = new double[n];
-        double[] a = new double[n];
-        double[] bc = new double[n];
-        double[] cc = new double[n];
-        double[] invStd = new double[n];
-        Data out = Data.of(dx);
+        double[] gradSum = vec.get(3);
+        double[] dot = vec.get(4);
+        double[] a = vec.get(5);
+        double[] bc = vec.get(6);
+        double[] cc = vec.get(7);
+        double[] invStd = vec.get(8);
         if (!geo.channelsLast) {
             // As in the forward: each instance (group) gets dx right after its sums, while x and g are cached.
             int step = Math.max(1, geo.instancesPerBlock);
@@ -376,10 +421,23 @@ public final class InstanceNormCpuKernels {
                     s.groupInScratch = false;
                 }
             });
+        } else if (geo.sampleInBlock()) {
+            // As in the forward: a sample's sums, coefficients and dx in one task.
+            int c = geo.channels;
+            int rows = (int) geo.spatial;
+            run(geo.batch, geo.total(), geo.blockRows * c, c, (t, s) -> {
+                long index = (long) t * rows * c;
+                int from = t * c;
+                Arrays.fill(gradSum, from, from + c, 0.0);
+                Arrays.fill(dot, from, from + c, 0.0);
+                in.setVectors(s, c, mean, null, null, null, from);
+                in.rowGradSums(g, index, rows, c, gradSum, dot, from, s);
+                gradCoefficients(var, gam, gradSum, dot, eps, geo, from, from + c, invStd, a, bc, cc);
+                g.setVectors(s, c, a, bc, cc, mean, from);
+                g.gradInputRows(in, out, index, rows, c, s);
+            });
         } else {
-            double[][] sums = gradSums(in, g, geo, mean);
-            System.arraycopy(sums[0], 0, gradSum, 0, n);
-            System.arraycopy(sums[1], 0, dot, 0, n);
+            gradSums(in, g, geo, mean, gradSum, dot);
             gradCoefficients(var, gam, gradSum, dot, eps, geo, 0, n, invStd, a, bc, cc);
             gradInput(in, g, out, geo, a, bc, cc, mean);
         }
@@ -390,8 +448,8 @@ public final class InstanceNormCpuKernels {
             dGammaSum[c] += dot[i] * invStd[i];
             dBetaSum[c] += gradSum[i];
         }
-        assignChannels(dGamma, dGammaSum);
-        assignChannels(dBeta, dBetaSum);
+        assignChannels(dGamma, dGammaSum, vec);
+        assignChannels(dBeta, dBetaSum, vec);
     }
 
     /**
@@ -434,30 +492,35 @@ public final class InstanceNormCpuKernels {
         Geometry geo = Geometry.of(x, layout);
         Data in = Data.of(x);
         Data g = Data.of(grad);
-        double[] rm = channelValues(runningMean, geo.channels, 0.0);
-        double[] rv = channelValues(runningVar, geo.channels, 1.0);
-        double[] gam = channelValues(gamma, geo.channels, 1.0);
         int n = geo.instances();
-        double[] a = new double[n];
-        double[] mean = new double[n];
-        for (int i = 0; i < n; i++) {
-            int c = i % geo.channels;
-            a[i] = gam[c] / Math.sqrt(rv[c] + eps);
-            mean[i] = rm[c];
-        }
-        if (dGamma != null || dBeta != null) {
-            double[][] sums = gradSums(in, g, geo, mean);
-            double[] dGammaSum = new double[geo.channels];
-            double[] dBetaSum = new double[geo.channels];
-            for (int i = 0; i < n; i++) {
-                int c = i % geo.channels;
-                dGammaSum[c] += sums[1][i] / Math.sqrt(rv[c] + eps);
-                dBetaSum[c] += sums[0][i];
+        InstanceVectors vec = InstanceVectors.take(Math.max(n, geo.channels));
+        try {
+            double[] rm = channelValues(runningMean, geo.channels, 0.0, vec.get(0), vec);
+            double[] rv = channelValues(runningVar, geo.channels, 1.0, vec.get(1), vec);
+            double[] gam = channelValues(gamma, geo.channels, 1.0, vec.get(2), vec);
+            double[] a = vec.get(3);
+            double[] mean = vec.get(4);
+            for (int i = 0, c = 0; i < n; i++, c = c + 1 == geo.channels ? 0 : c + 1) {
+                a[i] = gam[c] / Math.sqrt(rv[c] + eps);
+                mean[i] = rm[c];
             }
-            assignChannels(dGamma, dGammaSum);
-            assignChannels(dBeta, dBetaSum);
+            if (dGamma != null || dBeta != null) {
+                double[] gradSum = vec.get(5);
+                double[] dot = vec.get(6);
+                gradSums(in, g, geo, mean, gradSum, dot);
+                double[] dGammaSum = new double[geo.channels];
+                double[] dBetaSum = new double[geo.channels];
+                for (int i = 0, c = 0; i < n; i++, c = c + 1 == geo.channels ? 0 : c + 1) {
+                    dGammaSum[c] += dot[i] / Math.sqrt(rv[c] + eps);
+                    dBetaSum[c] += gradSum[i];
+                }
+                assignChannels(dGamma, dGammaSum, vec);
+                assignChannels(dBeta, dBetaSum, vec);
+            }
+            gradInput(null, g, Data.of(dx), geo, a, null, null, null);
+        } finally {
+            InstanceVectors.give(vec);
         }
-        gradInput(null, g, Data.of(dx), geo, a, null, null, null);
     }
 
     /**
@@ -495,32 +558,40 @@ public final class InstanceNormCpuKernels {
     public static void foldInstanceStats(INDArray runningMean, INDArray runningVar, INDArray numBatchesTracked,
                                          Double momentum, InstanceNorm.Moments moments, long spatialSize) {
         int channels = (int) runningMean.length();
-        double[] mean = values(moments.mean());
-        double[] var = values(moments.variance());
-        if (mean.length % channels != 0 || var.length != mean.length || runningVar.length() != channels) {
+        long n = moments.mean().length();
+        if (n % channels != 0 || moments.variance().length() != n || runningVar.length() != channels) {
             throw new IllegalArgumentException("Cannot fold instance statistics of shape "
                     + Arrays.toString(moments.mean().shape()) + " into running statistics of shape "
                     + Arrays.toString(runningMean.shape()));
         }
-        double correction = InstanceNorm.unbiasedCorrection(spatialSize);
-        long tracked = Math.round(values(numBatchesTracked)[0]) + 1;
-        double factor = InstanceNorm.updateFactor(momentum, tracked);
-        int batch = mean.length / channels;
-        double[] bm = new double[channels];
-        double[] bv = new double[channels];
-        for (int i = 0; i < mean.length; i++) {
-            bm[i % channels] += mean[i];
-            bv[i % channels] += var[i];
+        InstanceVectors vec = InstanceVectors.take((int) n);
+        try {
+            double[] mean = values(moments.mean(), vec.get(0), vec);
+            double[] var = values(moments.variance(), vec.get(1), vec);
+            double correction = InstanceNorm.unbiasedCorrection(spatialSize);
+            double[] count = values(numBatchesTracked, vec.get(2), vec);
+            long tracked = Math.round(count[0]) + 1;
+            double factor = InstanceNorm.updateFactor(momentum, tracked);
+            int batch = (int) (n / channels);
+            double[] bm = new double[channels];
+            double[] bv = new double[channels];
+            for (int i = 0, c = 0; i < n; i++, c = c + 1 == channels ? 0 : c + 1) {
+                bm[c] += mean[i];
+                bv[c] += var[i];
+            }
+            double[] rm = values(runningMean, vec.get(3), vec);
+            double[] rv = values(runningVar, vec.get(4), vec);
+            for (int c = 0; c < channels; c++) {
+                rm[c] = rm[c] * (1.0 - factor) + bm[c] / batch * factor;
+                rv[c] = rv[c] * (1.0 - factor) + bv[c] / batch * correction * factor;
+            }
+            count[0] = tracked;
+            write(runningMean, rm, channels, vec);
+            write(runningVar, rv, channels, vec);
+            write(numBatchesTracked, count, 1, vec);
+        } finally {
+            InstanceVectors.give(vec);
         }
-        double[] rm = values(runningMean);
-        double[] rv = values(runningVar);
-        for (int c = 0; c < channels; c++) {
-            rm[c] = rm[c] * (1.0 - factor) + bm[c] / batch * factor;
-            rv[c] = rv[c] * (1.0 - factor) + bv[c] / batch * correction * factor;
-        }
-        write(runningMean, rm);
-        write(runningVar, rv);
-        write(numBatchesTracked, new double[] {tracked});
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -528,15 +599,12 @@ public final class InstanceNormCpuKernels {
     // merging) are shared; Data does the per-block arithmetic in the arrays' own type.
     // ---------------------------------------------------------------------------------------------------------
 
-    /** @return {mean, biased variance} of each instance */
-    static double[][] stats(Data x, Geometry geo) {
-        int n = geo.instances();
-        double[] mean = new double[n];
-        double[] var = new double[n];
+    /** Mean and biased variance of each instance, into {@code mean} and {@code var}. */
+    static void stats(Data x, Geometry geo, double[] mean, double[] var) {
         if (!geo.channelsLast) {
             run(geo.firstTasks(), geo.total(), BLOCK, 1,
                     (t, s) -> firstMoments(x, geo, geo.firstTaskStart(t), geo.firstTaskEnd(t), mean, var, s));
-            return new double[][] {mean, var};
+            return;
         }
         // Channels-last: each task merges its blocks of rows into per-channel partial statistics; the partials of
         // a sample are then merged in task order, so the result does not depend on the scheduling.
@@ -574,7 +642,6 @@ public final class InstanceNormCpuKernels {
                 var[sample * c + k] = m2[k] / count;
             }
         }
-        return new double[][] {mean, var};
     }
 
     /** Channels-first: mean and biased variance of instances {@code [from, to)}, into {@code mean} and {@code var}. */
@@ -716,15 +783,12 @@ public final class InstanceNormCpuKernels {
         });
     }
 
-    /** @return {sum(g), sum((x - mean) * g)} of each instance */
-    static double[][] gradSums(Data x, Data g, Geometry geo, double[] mean) {
-        int n = geo.instances();
-        double[] gradSum = new double[n];
-        double[] dot = new double[n];
+    /** {@code sum(g)} and {@code sum((x - mean) * g)} of each instance, into {@code gradSum} and {@code dot}. */
+    static void gradSums(Data x, Data g, Geometry geo, double[] mean, double[] gradSum, double[] dot) {
         if (!geo.channelsLast) {
             run(geo.firstTasks(), geo.total(), BLOCK, 1, (t, s) -> firstGradSums(x, g, geo, geo.firstTaskStart(t),
                     geo.firstTaskEnd(t), mean, gradSum, dot, s));
-            return new double[][] {gradSum, dot};
+            return;
         }
         int c = geo.channels;
         int tasks = geo.lastTasks();
@@ -738,12 +802,14 @@ public final class InstanceNormCpuKernels {
             x.setVectors(s, c, mean, null, null, null, sample * c);
             for (long row = geo.lastTaskFirstRow(t), end = geo.lastTaskEndRow(t); row < end; ) {
                 int rows = (int) Math.min(geo.blockRows, end - row);
-                x.rowGradSums(g, base + row * c, rows, c, pg, pd, s);
+                x.rowGradSums(g, base + row * c, rows, c, pg, pd, 0, s);
                 row += rows;
             }
             partG[t] = pg;
             partD[t] = pd;
         });
+        Arrays.fill(gradSum, 0, geo.instances(), 0.0);
+        Arrays.fill(dot, 0, geo.instances(), 0.0);
         for (int t = 0; t < tasks; t++) {
             int io = (t / geo.tasksPerSample) * c;
             for (int k = 0; k < c; k++) {
@@ -751,7 +817,6 @@ public final class InstanceNormCpuKernels {
                 dot[io + k] += partD[t][k];
             }
         }
-        return new double[][] {gradSum, dot};
     }
 
     /**
@@ -800,65 +865,109 @@ public final class InstanceNormCpuKernels {
                 && denseRowMajor(a) && a.offset() == a.data().offset();
     }
 
-    private static double[] values(INDArray a) {
-        if (!plainVector(a)) {
-            return a.castTo(DataType.DOUBLE).dup('c').data().asDouble();
-        }
+    /**
+     * @param dst receives the values, at least {@code a.length()} long
+     * @param vec lends its float buffer for the copy
+     * @return {@code dst}, holding {@code a}'s values in order
+     */
+    private static double[] values(INDArray a, double[] dst, InstanceVectors vec) {
         int n = (int) a.length();
-        double[] v = new double[n];
-        if (a.dataType() == DataType.FLOAT) {
+        if (!plainVector(a)) {
+            System.arraycopy(a.castTo(DataType.DOUBLE).dup('c').data().asDouble(), 0, dst, 0, n);
+        } else if (a.dataType() == DataType.FLOAT) {
             // One bulk copy and a plain loop: a buffer access per element costs several times as much.
             FloatBuffer b = a.data().asNioFloat();
-            float[] f = new float[n];
+            float[] f = vec.floats();
             b.get(b.position(), f, 0, n);
             for (int i = 0; i < n; i++) {
-                v[i] = f[i];
+                dst[i] = f[i];
             }
         } else {
             DoubleBuffer b = a.data().asNioDouble();
-            b.get(b.position(), v, 0, n);
+            b.get(b.position(), dst, 0, n);
         }
-        return v;
+        return dst;
     }
 
-    /** @return a {@code [C]} array's values, or {@code fill} repeated when it is {@code null} */
-    private static double[] channelValues(INDArray a, int channels, double fill) {
+    /** @return a {@code [C]} array's values in {@code dst}, or {@code fill} repeated when it is {@code null} */
+    private static double[] channelValues(INDArray a, int channels, double fill, double[] dst, InstanceVectors vec) {
         if (a == null) {
-            double[] v = new double[channels];
-            Arrays.fill(v, fill);
-            return v;
+            Arrays.fill(dst, 0, channels, fill);
+            return dst;
         }
-        return values(a);
+        return values(a, dst, vec);
     }
 
     /** @return the {@code [N, C]} statistic, outside any workspace: it is tiny and outlives the forward pass */
-    private static INDArray instanceArray(double[] v, Geometry geo, DataType type) {
+    private static INDArray instanceArray(double[] v, Geometry geo, DataType type, InstanceVectors vec) {
         try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
             INDArray a = Nd4j.createUninitialized(type, geo.batch, geo.channels);
-            write(a, v);
+            write(a, v, geo.instances(), vec);
             return a;
         }
     }
 
-    private static void assignChannels(INDArray target, double[] v) {
+    private static void assignChannels(INDArray target, double[] v, InstanceVectors vec) {
         if (target != null) {
-            write(target, v);
+            write(target, v, v.length, vec);
         }
     }
 
-    private static void write(INDArray target, double[] v) {
+    /** Writes {@code v[0, n)} into {@code target}, which has {@code n} elements, in its own type. */
+    private static void write(INDArray target, double[] v, int n, InstanceVectors vec) {
         if (!plainVector(target)) {
-            target.assign(Nd4j.createFromArray(v).castTo(target.dataType()).reshape(target.shape()));
+            target.assign(Nd4j.createFromArray(Arrays.copyOf(v, n)).castTo(target.dataType())
+                    .reshape(target.shape()));
         } else if (target.dataType() == DataType.FLOAT) {
-            float[] f = new float[v.length];
-            for (int i = 0; i < v.length; i++) {
+            float[] f = vec.floats();
+            for (int i = 0; i < n; i++) {
                 f[i] = (float) v[i];
             }
             FloatBuffer b = target.data().asNioFloat();
-            b.put(b.position(), f, 0, f.length);
+            b.put(b.position(), f, 0, n);
         } else {
             DoubleBuffer b = target.data().asNioDouble();
-            b.put(b.position(), v, 0, v.length);
+            b.put(b.position(), v, 0, n);
+        }
+    }
+
+    /**
+     * Per-instance vectors of one call (statistics, coefficients, gradient sums), lent from a small pool: allocating
+     * them on every call cost about as much as the whole pass on the 1d benchmark shape. The arrays are at least as
+     * long as asked and hold whatever the last borrower left in them.
+     */
+    static final class InstanceVectors {
+        private static final ConcurrentLinkedQueue<InstanceVectors> POOL = new ConcurrentLinkedQueue<>();
+        private static final int SLOTS = 9;
+        private final double[][] doubles = new double[SLOTS][];
+        private final float[] floats;
+
+        private InstanceVectors(int length) {
+            for (int i = 0; i < SLOTS; i++) {
+                doubles[i] = new double[length];
+            }
+            floats = new float[length];
+        }
+
+        /** @return vectors of at least {@code length} elements, from the pool or new */
+        static InstanceVectors take(int length) {
+            InstanceVectors v = POOL.poll();
+            return v != null && v.floats.length >= length ? v : new InstanceVectors(Math.max(length, 1));
+        }
+
+        /** Hands vectors back; the pool holds at most as many as there were callers at once. */
+        static void give(InstanceVectors v) {
+            POOL.offer(v);
+        }
+
+        /** @return the vector in {@code slot} (0 to 8) */
+        double[] get(int slot) {
+            return doubles[slot];
+        }
+
+        /** @return a float buffer of the same length, for copies */
+        float[] floats() {
+            return floats;
         }
     }
 
@@ -917,6 +1026,11 @@ public final class InstanceNormCpuKernels {
 
         int lastTasks() {
             return batch * tasksPerSample;
+        }
+
+        /** Channels-last: whether a whole sample fits in one cached block. */
+        boolean sampleInBlock() {
+            return channelsLast && spatial <= blockRows;
         }
 
         int lastTaskSample(int t) {
@@ -1080,9 +1194,10 @@ public final class InstanceNormCpuKernels {
         /** {@code out = this * v0[c] + v1[c]} on a block of rows. */
         abstract void affineRows(Data out, long index, int rows, int c, Scratch s);
 
-        /** With {@code this} = x and {@code v0} = mean: adds {@code g} to {@code sg}, {@code (x - mean) * g} to
-         * {@code sd}, per channel. */
-        abstract void rowGradSums(Data g, long index, int rows, int c, double[] sg, double[] sd, Scratch s);
+        /** With {@code this} = x and {@code v0} = mean: adds {@code g} to {@code sg[at + k]} and
+         * {@code (x - mean) * g} to {@code sd[at + k]} for each channel {@code k}. */
+        abstract void rowGradSums(Data g, long index, int rows, int c, double[] sg, double[] sd, int at,
+                                  Scratch s);
 
         /** With {@code this} = g and vectors a, b, c, mean: {@code dx = a g + b (x - mean) + c}, or {@code a g}
          * when {@code x} is null. */
@@ -1289,6 +1404,10 @@ public final class InstanceNormCpuKernels {
         void groupMoments(long index, int m, int count, double[] mean, double[] var, int first, Scratch s) {
             float[] group = s.fg;
             load(index, group, m * count);
+            if (vectorLoops() && FloatVectorLoops.shortInstances(m)) {
+                FloatVectorLoops.instanceMoments(group, 0, m, count, mean, var, first);
+                return;
+            }
             for (int j = 0; j < count; j++) {
                 if (m <= CHUNK_LIMIT) {
                     smallMoments(group, j * m, m, s);
@@ -1434,6 +1553,10 @@ public final class InstanceNormCpuKernels {
                            int first, Scratch s) {
             load(index, s.fg, m * count);
             ((FloatData) g).load(index, s.fh, m * count);
+            if (vectorLoops() && FloatVectorLoops.shortInstances(m)) {
+                FloatVectorLoops.instanceGradSums(s.fg, s.fh, 0, m, count, mean, gradSum, dot, first);
+                return;
+            }
             for (int j = 0; j < count; j++) {
                 if (m <= CHUNK_LIMIT) {
                     smallGradSums(s.fg, s.fh, j * m, m, mean[first + j], s);
@@ -1612,7 +1735,7 @@ public final class InstanceNormCpuKernels {
         }
 
         @Override
-        void rowGradSums(Data g, long index, int rows, int c, double[] sg, double[] sd, Scratch s) {
+        void rowGradSums(Data g, long index, int rows, int c, double[] sg, double[] sd, int at, Scratch s) {
             float[] a = s.fa;
             float[] b = s.fb;
             double[] mean = s.dv[0];
@@ -1622,9 +1745,9 @@ public final class InstanceNormCpuKernels {
                 float[] meanRow = s.fv[0];
                 FloatVectorLoops.columnGradSums(a, b, rows, c, meanRow, s.dv0, s.dv1, s.fc);
                 for (int k = 0; k < c; k++) {
-                    sg[k] += s.dv0[k];
+                    sg[at + k] += s.dv0[k];
                     // The dot product used the float-rounded mean; move it to the exact one.
-                    sd[k] += s.dv1[k] - (mean[k] - meanRow[k]) * s.dv0[k];
+                    sd[at + k] += s.dv1[k] - (mean[k] - meanRow[k]) * s.dv0[k];
                 }
                 return;
             }
@@ -1639,7 +1762,7 @@ public final class InstanceNormCpuKernels {
                 }
                 float[] dots = foldRows(t, s.fh, n, c);
                 for (int k = 0; k < c; k++) {
-                    sd[k] += dots[k];
+                    sd[at + k] += dots[k];
                 }
                 for (int j = 0; j < n; j++) {
                     t[j] = b[j] + b[j + n];
@@ -1647,17 +1770,17 @@ public final class InstanceNormCpuKernels {
                 float[] grads = foldRows(t, s.fh, n, c);
                 for (int k = 0; k < c; k++) {
                     double gk = grads[k];
-                    sg[k] += gk;
+                    sg[at + k] += gk;
                     // The dot product used the float-rounded mean; move it to the exact one.
-                    sd[k] -= (mean[k] - meanRow[k]) * gk;
+                    sd[at + k] -= (mean[k] - meanRow[k]) * gk;
                 }
                 return;
             }
             for (int r = 0, o = 0; r < rows; r++, o += c) {
                 for (int k = 0; k < c; k++) {
                     double gv = b[o + k];
-                    sg[k] += gv;
-                    sd[k] += (a[o + k] - mean[k]) * gv;
+                    sg[at + k] += gv;
+                    sd[at + k] += (a[o + k] - mean[k]) * gv;
                 }
             }
         }
@@ -1959,7 +2082,7 @@ public final class InstanceNormCpuKernels {
         }
 
         @Override
-        void rowGradSums(Data g, long index, int rows, int c, double[] sg, double[] sd, Scratch s) {
+        void rowGradSums(Data g, long index, int rows, int c, double[] sg, double[] sd, int at, Scratch s) {
             double[] a = s.da;
             double[] b = s.db;
             double[] mean = s.dv[0];
@@ -1967,8 +2090,8 @@ public final class InstanceNormCpuKernels {
             ((DoubleData) g).load(index, b, rows * c);
             for (int r = 0, o = 0; r < rows; r++, o += c) {
                 for (int k = 0; k < c; k++) {
-                    sg[k] += b[o + k];
-                    sd[k] += (a[o + k] - mean[k]) * b[o + k];
+                    sg[at + k] += b[o + k];
+                    sd[at + k] += (a[o + k] - mean[k]) * b[o + k];
                 }
             }
         }

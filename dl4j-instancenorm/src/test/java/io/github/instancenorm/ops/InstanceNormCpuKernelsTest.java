@@ -40,6 +40,8 @@ class InstanceNormCpuKernelsTest {
                 {4, 8, 32, 32},        // four 1024-element instances per block
                 {6, 10, 203},          // short instances, not a multiple of the unrolling
                 {2, 3, 1001},          // grouped instances of several partial-sum runs and a tail
+                {7, 9, 48},            // short instances of three 512-bit vectors; whole samples per block when last
+                {2, 20, 16, 16},       // 256-element instances, the longest the short-instance vector loops take
         };
         Stream<KernelPaths> paths = Stream.of(KernelPaths.CPU_KERNELS, KernelPaths.CPU_IN_PLACE_AFFINE,
                 KernelPaths.CPU_SCALAR_LOOPS);
