@@ -250,14 +250,12 @@ public final class InstanceNormCpuKernels {
         if (!geo.channelsLast) {
             // Channels-first instances are contiguous: each one (or each group of small ones) is normalized right
             // after its statistics, while it is still in the cache, so x is read from memory once.
-            double[] mu = mean;
-            double[] v = var;
             int step = Math.max(1, geo.instancesPerBlock);
             run(geo.firstTasks(), geo.total(), BLOCK, 1, (t, s) -> {
                 for (int i = geo.firstTaskStart(t), end = geo.firstTaskEnd(t); i < end; i += step) {
                     int to = Math.min(end, i + step);
-                    firstMoments(in, geo, i, to, mu, v, s);
-                    coefficients(mu, v, g, b, eps, geo.channels, i, to, scale, shift);
+                    firstMoments(in, geo, i, to, mean, var, s);
+                    coefficients(mean, var, g, b, eps, geo.channels, i, to, scale, shift);
                     s.groupInScratch = step > 1;
                     firstAffine(in, o, geo, i, to, scale, shift, s);
                     s.groupInScratch = false;
