@@ -181,12 +181,12 @@ final class FloatVectorLoops {
                 FloatVector d0 = FloatVector.fromArray(SPECIES, a, k).sub(mv);
                 s0 = d0.fma(d0, s0);
             }
-            // Deviations from the float-rounded mean, corrected to the exact mean; a conditional, not Math.max,
-            // which costs a branchy NaN and -0.0 check here.
+            // Deviations from the float-rounded mean, corrected to the exact mean. Rounding can take the sum below
+            // zero; a plain conditional (which keeps NaN) clamps it at a fraction of Math.max's cost here.
             double shift = mu - mf;
             double m2 = laneSum(s0.add(s1)) - m * shift * shift;
             mean[first + j] = mu;
-            var[first + j] = (m2 > 0 ? m2 : 0) * inv;
+            var[first + j] = (m2 < 0 ? 0 : m2) * inv;
         }
     }
 

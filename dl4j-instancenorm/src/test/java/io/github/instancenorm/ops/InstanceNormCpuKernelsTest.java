@@ -42,6 +42,7 @@ class InstanceNormCpuKernelsTest {
                 {2, 3, 1001},          // grouped instances of several partial-sum runs and a tail
                 {7, 9, 48},            // short instances of three 512-bit vectors; whole samples per block when last
                 {2, 20, 16, 16},       // 256-element instances, the longest the short-instance vector loops take
+                {32, 40, 30, 30},      // channels-last samples of several blocks, many samples; in place when float
         };
         Stream<KernelPaths> paths = Stream.of(KernelPaths.CPU_KERNELS, KernelPaths.CPU_IN_PLACE_AFFINE,
                 KernelPaths.CPU_SCALAR_LOOPS);
