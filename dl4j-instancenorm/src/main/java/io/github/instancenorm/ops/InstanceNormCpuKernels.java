@@ -161,7 +161,7 @@ public final class InstanceNormCpuKernels {
         }
         if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
             log.info("InstanceNormalization CPU kernels: scalar float loops. Start the JVM with --add-modules"
-                    + " jdk.incubator.vector for the faster Vector API loops (training passes 1.3-3x faster in the"
+                    + " jdk.incubator.vector for the faster Vector API loops (training passes 1.2-3.4x faster in the"
                     + " benchmark)");
             return false;
         }
