@@ -91,22 +91,28 @@ final class FloatVectorLoops {
         int vectorEnd = from + (to - from) / LANES * LANES;
         while (k < vectorEnd) {
             int stop = Math.min(vectorEnd, k + RUN);
-            FloatVector s0 = FloatVector.zero(SPECIES);
-            FloatVector s1 = FloatVector.zero(SPECIES);
-            for (; k + 2 * LANES <= stop; k += 2 * LANES) {
-                s0 = s0.add(FloatVector.fromArray(SPECIES, a, k));
-                s1 = s1.add(FloatVector.fromArray(SPECIES, a, k + LANES));
-            }
-            if (k < stop) {
-                s0 = s0.add(FloatVector.fromArray(SPECIES, a, k));
-                k += LANES;
-            }
-            total += laneSum(s0.add(s1));
+            total += runSum(a, k, stop);
+            k = stop;
         }
         for (; k < to; k++) {
             total += a[k];
         }
         return total;
+    }
+
+    /** @return {@code sum(a[from, to))} in float, for a run of whole vectors: two partial sums, one lane sum */
+    private static float runSum(float[] a, int from, int to) {
+        FloatVector s0 = FloatVector.zero(SPECIES);
+        FloatVector s1 = FloatVector.zero(SPECIES);
+        int k = from;
+        for (; k + 2 * LANES <= to; k += 2 * LANES) {
+            s0 = s0.add(FloatVector.fromArray(SPECIES, a, k));
+            s1 = s1.add(FloatVector.fromArray(SPECIES, a, k + LANES));
+        }
+        if (k < to) {
+            s0 = s0.add(FloatVector.fromArray(SPECIES, a, k));
+        }
+        return laneSum(s0.add(s1));
     }
 
     /** @return {@code sum((a[k] - m)^2)} over {@code [from, to)}, each term in float */
@@ -116,26 +122,36 @@ final class FloatVectorLoops {
         int vectorEnd = from + (to - from) / LANES * LANES;
         while (k < vectorEnd) {
             int stop = Math.min(vectorEnd, k + RUN);
-            FloatVector s0 = FloatVector.zero(SPECIES);
-            FloatVector s1 = FloatVector.zero(SPECIES);
-            for (; k + 2 * LANES <= stop; k += 2 * LANES) {
-                FloatVector d0 = FloatVector.fromArray(SPECIES, a, k).sub(m);
-                FloatVector d1 = FloatVector.fromArray(SPECIES, a, k + LANES).sub(m);
-                s0 = d0.fma(d0, s0);
-                s1 = d1.fma(d1, s1);
-            }
-            if (k < stop) {
-                FloatVector d0 = FloatVector.fromArray(SPECIES, a, k).sub(m);
-                s0 = d0.fma(d0, s0);
-                k += LANES;
-            }
-            total += laneSum(s0.add(s1));
+            total += runSquaredDeviations(a, k, stop, m);
+            k = stop;
         }
         for (; k < to; k++) {
             float d = a[k] - m;
             total += d * d;
         }
         return total;
+    }
+
+    /**
+     * @return {@code sum((a[k] - m)^2)} over {@code [from, to)} in float, for a run of whole vectors, as
+     *         {@link #runSum}
+     */
+    private static float runSquaredDeviations(float[] a, int from, int to, float m) {
+        FloatVector mv = FloatVector.broadcast(SPECIES, m);
+        FloatVector s0 = FloatVector.zero(SPECIES);
+        FloatVector s1 = FloatVector.zero(SPECIES);
+        int k = from;
+        for (; k + 2 * LANES <= to; k += 2 * LANES) {
+            FloatVector d0 = FloatVector.fromArray(SPECIES, a, k).sub(mv);
+            FloatVector d1 = FloatVector.fromArray(SPECIES, a, k + LANES).sub(mv);
+            s0 = d0.fma(d0, s0);
+            s1 = d1.fma(d1, s1);
+        }
+        if (k < to) {
+            FloatVector d0 = FloatVector.fromArray(SPECIES, a, k).sub(mv);
+            s0 = d0.fma(d0, s0);
+        }
+        return laneSum(s0.add(s1));
     }
 
     /**
@@ -149,42 +165,19 @@ final class FloatVectorLoops {
     /**
      * Mean and biased variance of {@code count} consecutive instances of {@code m} elements from {@code a[from]},
      * into {@code mean[first + j]} and {@code var[first + j]} ({@link #shortInstances} must hold for {@code m}).
-     * As {@link #sum} and {@link #squaredDeviations}, without their run loops and tails, which cost more than the
-     * arithmetic on an instance of a few vectors: two float vectors per pass, their lanes summed once.
+     * As {@link #sum} and {@link #squaredDeviations}, one run per instance without their run loops and tails,
+     * which cost more than the arithmetic on an instance of a few vectors; and a multiplication by {@code 1/m}
+     * instead of two divisions.
      */
     static void instanceMoments(float[] a, int from, int m, int count, double[] mean, double[] var, int first) {
         double inv = 1.0 / m;
         for (int j = 0, o = from; j < count; j++, o += m) {
-            int end = o + m;
-            FloatVector s0 = FloatVector.zero(SPECIES);
-            FloatVector s1 = FloatVector.zero(SPECIES);
-            int k = o;
-            for (; k + 2 * LANES <= end; k += 2 * LANES) {
-                s0 = s0.add(FloatVector.fromArray(SPECIES, a, k));
-                s1 = s1.add(FloatVector.fromArray(SPECIES, a, k + LANES));
-            }
-            if (k < end) {
-                s0 = s0.add(FloatVector.fromArray(SPECIES, a, k));
-            }
-            double mu = laneSum(s0.add(s1)) * inv;
+            double mu = runSum(a, o, o + m) * inv;
             float mf = (float) mu;
-            FloatVector mv = FloatVector.broadcast(SPECIES, mf);
-            s0 = FloatVector.zero(SPECIES);
-            s1 = FloatVector.zero(SPECIES);
-            for (k = o; k + 2 * LANES <= end; k += 2 * LANES) {
-                FloatVector d0 = FloatVector.fromArray(SPECIES, a, k).sub(mv);
-                FloatVector d1 = FloatVector.fromArray(SPECIES, a, k + LANES).sub(mv);
-                s0 = d0.fma(d0, s0);
-                s1 = d1.fma(d1, s1);
-            }
-            if (k < end) {
-                FloatVector d0 = FloatVector.fromArray(SPECIES, a, k).sub(mv);
-                s0 = d0.fma(d0, s0);
-            }
             // Deviations from the float-rounded mean, corrected to the exact mean. Rounding can take the sum below
             // zero; a plain conditional (which keeps NaN) clamps it at a fraction of Math.max's cost here.
             double shift = mu - mf;
-            double m2 = laneSum(s0.add(s1)) - m * shift * shift;
+            double m2 = runSquaredDeviations(a, o, o + m, mf) - m * shift * shift;
             mean[first + j] = mu;
             var[first + j] = (m2 < 0 ? 0 : m2) * inv;
         }
