@@ -1,5 +1,6 @@
 package io.github.instancenorm.benchmarks;
 
+import io.github.instancenorm.conv.FastConvolutions;
 import io.github.instancenorm.ops.InstanceNormCpuKernels;
 import io.github.instancenorm.zoo.StarGan;
 import org.deeplearning4j.nn.gradient.Gradient;
@@ -21,25 +22,32 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The whole StarGAN generator of the zoo ({@link StarGan#generator()}: {@code convDim} 64, {@code cDim} 5,
- * {@code repeatNum} 6, 128 x 128 images, float32; 17 instance norms among 15 convolutions), timed as a training
- * loop and an inference call use it. The matching PyTorch timing is {@code StarGAN Generator} in
- * {@code src/main/python/bench_torch.py}.
+ * StarGAN's generator and discriminator from the zoo ({@link StarGan}), float32, timed as a training loop and an
+ * inference call use them. The matching PyTorch timings are in {@code src/main/python/bench_torch.py}
+ * ({@code --stargan}); the same sizes and steps there.
  *
  * <ul>
- *   <li>{@code trainingStep}: forward in training mode (instance statistics, running-statistics update), the
- *       gradient of {@code mean(out)} ({@code 1 / out.length()} everywhere) fed to
- *       {@link ComputationGraph#backpropGradient}, and one Adam step (StarGAN's {@code Adam(1e-4, 0.5, 0.999)})
- *       applied to the parameters, as {@code StarGanTrainer} in dl4j-examples does;</li>
- *   <li>{@code inference}: {@link ComputationGraph#output} in inference mode (running statistics, PyTorch's
- *       {@code G.eval()} under {@code no_grad}).</li>
+ *   <li>{@code generatorStep}: forward in training mode (instance statistics, running-statistics update), the
+ *       gradient of {@code mean(out)} fed to {@link ComputationGraph#backpropGradient}, and one Adam step
+ *       (StarGAN's {@code Adam(1e-4, 0.5, 0.999)}) applied to the parameters, as {@code StarGanTrainer} does;</li>
+ *   <li>{@code discriminatorStep}: the same for the discriminator, loss {@code mean(out_src) + mean(out_cls)};</li>
+ *   <li>{@code generatorInference}: {@link ComputationGraph#output} in inference mode (running statistics,
+ *       PyTorch's {@code G.eval()} under {@code no_grad}).</li>
  * </ul>
  *
- * <p>Parameters: {@code batch} images per call; {@code layer} {@code InstanceNorm} (the CPU kernels) or
- * {@code InstanceNormOpForm} (the same network with {@link InstanceNormCpuKernels#PROPERTY} off).
+ * <p>Parameters:
+ * <ul>
+ *   <li>{@code size}: {@code stargan} (128 px, conv_dim 64, 6 blocks / 6 layers, 5 labels, batch 2) or
+ *       {@code example} (TrainStarGan's defaults: 32 px, conv_dim 8, 2 blocks / 4 layers, 5 labels, batch 16);</li>
+ *   <li>{@code convolutions}: {@code onednn} ({@link FastConvolutions#install}) or {@code dl4j} (DL4J's own
+ *       {@code im2col} path);</li>
+ *   <li>{@code layer} {@code InstanceNorm} (the CPU kernels) or {@code InstanceNormOpForm} (the same network with
+ *       {@link InstanceNormCpuKernels#PROPERTY} off).</li>
+ * </ul>
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -50,49 +58,85 @@ import java.util.concurrent.TimeUnit;
 @Measurement(iterations = 3, time = 3)
 public class StarGanStepBenchmark {
 
-    /** Images per call. */
-    @Param({"2"})
-    public int batch;
+    /** {@code stargan} or {@code example}; see the class documentation. */
+    @Param({"stargan", "example"})
+    public String size;
+
+    /** {@code onednn} or {@code dl4j}; see the class documentation. */
+    @Param({"onednn"})
+    public String convolutions;
 
     /** {@code InstanceNorm} or {@code InstanceNormOpForm}; see the class documentation. */
     @Param({"InstanceNorm"})
     public String layer;
 
+    private int batch;
+    private int blocks;
     private ComputationGraph generator;
+    private ComputationGraph discriminator;
     private INDArray image;
     private INDArray label;
     private final LayerWorkspaceMgr noWorkspaces = LayerWorkspaceMgr.noWorkspaces();
     private int iteration;
 
-    /** Builds the generator and a random batch of images in [-1, 1] with random binary labels. */
+    /** Builds both networks and a random batch of images in [-1, 1] with random binary labels. */
     @Setup(Level.Trial)
     public void setUp() {
         if ("InstanceNormOpForm".equals(layer)) {
             System.setProperty(InstanceNormCpuKernels.PROPERTY, "false");
         }
-        generator = StarGan.generator().convDim(64).cDim(5).repeatNum(6).imageSize(128)
+        System.setProperty(FastConvolutions.PROPERTY, String.valueOf("onednn".equals(convolutions)));
+        boolean full = switch (size) {
+            case "stargan" -> true;
+            case "example" -> false;
+            default -> throw new IllegalArgumentException("size: stargan or example, got " + size);
+        };
+        int pixels = full ? 128 : 32;
+        int convDim = full ? 64 : 8;
+        int labels = 5;
+        batch = full ? 2 : 16;
+        blocks = full ? 6 : 2;
+        generator = StarGan.generator().convDim(convDim).cDim(labels).repeatNum(blocks).imageSize(pixels)
                 .dataType(DataType.FLOAT).statistics(StarGan.Statistics.RUNNING).build();
+        discriminator = StarGan.discriminator().convDim(convDim).cDim(labels).repeatNum(full ? 6 : 4)
+                .imageSize(pixels).dataType(DataType.FLOAT).build();
         Nd4j.getRandom().setSeed(42);
-        image = Nd4j.rand(DataType.FLOAT, batch, 3, 128, 128).muli(2).subi(1);
-        label = Nd4j.rand(DataType.FLOAT, batch, 5).gt(0.5).castTo(DataType.FLOAT);
+        image = Nd4j.rand(DataType.FLOAT, batch, 3, pixels, pixels).muli(2).subi(1);
+        label = Nd4j.rand(DataType.FLOAT, batch, labels).gt(0.5).castTo(DataType.FLOAT);
     }
 
     /** Forward in training mode, backward of {@code mean(out)}, one Adam step. */
     @Benchmark
-    public double trainingStep() {
+    public double generatorStep() {
         INDArray out = generator.feedForward(new INDArray[] {image, label}, true, false)
-                .get(StarGan.generatorOutput(6));
-        // d mean(out) / d out; DL4J's updater divides by the minibatch size, so scale by it here (as the trainer).
-        INDArray dOut = Nd4j.valueArrayOf(out.shape(), (double) batch / out.length(), DataType.FLOAT);
-        Gradient gradient = generator.backpropGradient(dOut);
-        generator.getUpdater().update(gradient, iteration++, 0, batch, noWorkspaces);
-        generator.params().subi(gradient.gradient());
+                .get(StarGan.generatorOutput(blocks));
+        step(generator, out);
         return out.getDouble(0);
+    }
+
+    /** Forward in training mode, backward of {@code mean(out_src) + mean(out_cls)}, one Adam step. */
+    @Benchmark
+    public double discriminatorStep() {
+        Map<String, INDArray> out = discriminator.feedForward(new INDArray[] {image}, true, false);
+        step(discriminator, out.get(StarGan.D_SOURCE), out.get(StarGan.D_CLASS));
+        return out.get(StarGan.D_SOURCE).getDouble(0);
     }
 
     /** Inference forward with the running statistics. */
     @Benchmark
-    public INDArray inference() {
+    public INDArray generatorInference() {
         return generator.output(false, image, label)[0];
+    }
+
+    /** Backward of the sum of the outputs' means, then one update. */
+    private void step(ComputationGraph graph, INDArray... outputs) {
+        INDArray[] dOut = new INDArray[outputs.length];
+        for (int i = 0; i < outputs.length; i++) {
+            // d mean(out) / d out; DL4J's updater divides by the minibatch size, so scale by it (as the trainer).
+            dOut[i] = Nd4j.valueArrayOf(outputs[i].shape(), (double) batch / outputs[i].length(), DataType.FLOAT);
+        }
+        Gradient gradient = graph.backpropGradient(dOut);
+        graph.getUpdater().update(gradient, iteration++, 0, batch, noWorkspaces);
+        graph.params().subi(gradient.gradient());
     }
 }

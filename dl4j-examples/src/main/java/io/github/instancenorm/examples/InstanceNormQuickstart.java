@@ -1,5 +1,6 @@
 package io.github.instancenorm.examples;
 
+import io.github.instancenorm.conv.FastConvolutions;
 import io.github.instancenorm.conf.InstanceNormalization;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
@@ -58,6 +59,7 @@ public final class InstanceNormQuickstart {
                 .setInputType(InputType.convolutional(SIZE, SIZE, CHANNELS))
                 .build());
         net.init();
+        FastConvolutions.install(net);   // oneDNN convolutions on nd4j-native's -onednn builds
         Layer norm = net.getLayer(1);
 
         INDArray heldOut = textures(BATCH);

@@ -1,5 +1,6 @@
 package io.github.instancenorm.zoo;
 
+import io.github.instancenorm.conv.FastConvolutions;
 import io.github.instancenorm.conf.InstanceNormalization;
 import io.github.instancenorm.conf.graph.GradientTapVertex;
 import io.github.instancenorm.conf.graph.TiledLabelConcatVertex;
@@ -320,11 +321,15 @@ public final class StarGan {
             return g.build();
         }
 
-        /** @return the initialized generator, instance norms set to the chosen inference statistics */
+        /**
+         * @return the initialized generator, instance norms set to the chosen inference statistics, convolutions
+         *         on oneDNN where the backend has it ({@link FastConvolutions#install})
+         */
         public ComputationGraph build() {
             ComputationGraph graph = new ComputationGraph(configuration());
             graph.init();
             useStatistics(graph, statistics);
+            FastConvolutions.install(graph);
             return graph;
         }
     }
@@ -360,10 +365,14 @@ public final class StarGan {
             return g.build();
         }
 
-        /** @return the initialized discriminator */
+        /**
+         * @return the initialized discriminator, convolutions on oneDNN where the backend has it
+         *         ({@link FastConvolutions#install})
+         */
         public ComputationGraph build() {
             ComputationGraph graph = new ComputationGraph(configuration());
             graph.init();
+            FastConvolutions.install(graph);
             return graph;
         }
     }

@@ -8,9 +8,11 @@ import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.common.util.ArrayUtil;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
 import java.util.Arrays;
+import java.util.Random;
 import java.util.stream.Stream;
 
 import static io.github.instancenorm.testutil.Compare.assertClose;
@@ -51,6 +53,9 @@ class InstanceNormCpuKernelsTest {
                         Arguments.of(path, type, last, shape)))));
     }
 
+    /** Scaled error allowed in float against the double op form; see {@link #kernelsMatchOpForm}. */
+    private static final double FLOAT_TOLERANCE = 1e-4;
+
     @Test
     void testsRunTheVectorLoops() {
         assertTrue(InstanceNormCpuKernels.vectorLoops(), "the build's tests run with --add-modules"
@@ -63,13 +68,15 @@ class InstanceNormCpuKernelsTest {
     void kernelsMatchOpForm(KernelPaths path, DataType type, boolean channelsLast, long[] shape) {
         InstanceNormLayout layout = new InstanceNormLayout(shape.length, channelsLast);
         long channels = shape[layout.channelAxis()];
-        Nd4j.getRandom().setSeed(shape.length * 1000L + channels);
-        INDArray x = Nd4j.randn(type, shape).muli(2).addi(3);
-        INDArray g = Nd4j.randn(type, shape);
-        INDArray gamma = Nd4j.rand(type, channels).addi(0.5);
-        INDArray beta = Nd4j.randn(type, channels);
-        INDArray runningMean = Nd4j.randn(type, channels);
-        INDArray runningVar = Nd4j.rand(type, channels).addi(0.5);
+        // java.util.Random, not ND4J's generator: its normal draws differ between nd4j-native builds (the
+        // onednn-avx2 build gives other numbers than the plain one), and the inputs should not.
+        Random random = new Random(shape.length * 1000L + channels);
+        INDArray x = gaussian(random, type, shape).muli(2).addi(3);
+        INDArray g = gaussian(random, type, shape);
+        INDArray gamma = uniform(random, type, channels).addi(0.5);
+        INDArray beta = gaussian(random, type, channels);
+        INDArray runningMean = gaussian(random, type, channels);
+        INDArray runningVar = uniform(random, type, channels).addi(0.5);
         assertTrue(InstanceNormCpuKernels.applies(x, g), "the fast path must apply here");
 
         Result fast = new Result();
@@ -79,7 +86,22 @@ class InstanceNormCpuKernelsTest {
         KernelPaths.OP_FORM.run(() -> ops.compute(x.castTo(DataType.DOUBLE), g.castTo(DataType.DOUBLE),
                 gamma.castTo(DataType.DOUBLE), beta.castTo(DataType.DOUBLE), runningMean.castTo(DataType.DOUBLE),
                 runningVar.castTo(DataType.DOUBLE), layout));
-        ops.assertMatches(fast, Arrays.toString(shape), Compare.tolerance(type));
+        // Float: the gradients sum up to 28,800 float products per channel; against the double reference the worst
+        // scaled error over these inputs was 4.4e-5 (gamma gradient, running stats, [32, 40, 30, 30]).
+        ops.assertMatches(fast, Arrays.toString(shape), type == DataType.FLOAT ? FLOAT_TOLERANCE
+                : Compare.tolerance(type));
+    }
+
+    private static INDArray gaussian(Random random, DataType type, long... shape) {
+        double[] v = new double[(int) ArrayUtil.prodLong(shape)];
+        Arrays.setAll(v, i -> random.nextGaussian());
+        return Nd4j.create(v, shape, 'c').castTo(type);
+    }
+
+    private static INDArray uniform(Random random, DataType type, long... shape) {
+        double[] v = new double[(int) ArrayUtil.prodLong(shape)];
+        Arrays.setAll(v, i -> random.nextDouble());
+        return Nd4j.create(v, shape, 'c').castTo(type);
     }
 
     @ParameterizedTest(name = "{0}")

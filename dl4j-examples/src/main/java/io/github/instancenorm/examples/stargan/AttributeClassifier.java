@@ -1,5 +1,6 @@
 package io.github.instancenorm.examples.stargan;
 
+import io.github.instancenorm.conv.FastConvolutions;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.inputs.InputType;
@@ -51,6 +52,7 @@ public final class AttributeClassifier {
                 .setInputType(InputType.convolutional(imageSize, imageSize, 3))
                 .build());
         net.init();
+        FastConvolutions.install(net);
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.github.instancenorm.examples.stargan;
 
+import io.github.instancenorm.conv.FastConvolutions;
 import io.github.instancenorm.zoo.StarGan;
 import org.deeplearning4j.nn.gradient.Gradient;
 import org.deeplearning4j.nn.graph.ComputationGraph;
@@ -72,6 +73,7 @@ public final class StarGanTrainer {
         this.iteration = iteration;
         this.twin = new ComputationGraph(generator.getConfiguration().clone());
         this.twin.init(generator.params(), false);   // shares weights and running statistics
+        FastConvolutions.install(twin);
     }
 
     /** @return the number of iterations done */

@@ -1,5 +1,6 @@
 package io.github.instancenorm.examples.stargan;
 
+import io.github.instancenorm.conv.FastConvolutions;
 import io.github.instancenorm.examples.ImageGrids;
 import io.github.instancenorm.torch.StateDict;
 import io.github.instancenorm.zoo.StarGan;
@@ -174,6 +175,9 @@ public final class TrainStarGan {
         if (o.resume) {
             generator = ModelSerializer.restoreComputationGraph(checkpoint.resolve("G.zip").toFile(), true);
             discriminator = ModelSerializer.restoreComputationGraph(checkpoint.resolve("D.zip").toFile(), true);
+            // A saved network is plain DL4J: the oneDNN helpers are installed on the loaded objects.
+            FastConvolutions.install(generator);
+            FastConvolutions.install(discriminator);
             Properties state = new Properties();
             try (Reader r = Files.newBufferedReader(checkpoint.resolve("state.properties"))) {
                 state.load(r);
