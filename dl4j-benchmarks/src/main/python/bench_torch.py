@@ -16,6 +16,14 @@ the Generator of dl4j-instancenorm/src/test/python/stargan_model.py, yunjey/star
 StarGanStepBenchmark does:
   trainingStep  G.train(); out = G(x, c); mean(out).backward(); Adam(1e-4, (0.5, 0.999)).step()
   inference     G.eval() under torch.no_grad(): G(x, c)
+
+With --models stargan,example it times both networks at StarGAN's size and at the example's (TrainStarGan's
+defaults), as StarGanStepBenchmark's generatorStep, discriminatorStep and generatorInference do:
+  stargan  128 px, conv_dim 64, G repeat_num 6, D repeat_num 6, c_dim 5, batch 2
+  example   32 px, conv_dim 8,  G repeat_num 2, D repeat_num 4, c_dim 5, batch 16
+  generatorStep      the trainingStep above
+  discriminatorStep  D.train(); src, cls = D(x); (mean(src) + mean(cls)).backward(); Adam step
+  generatorInference the inference above
 """
 import argparse
 import json
@@ -117,6 +125,47 @@ def bench_stargan(batch, seconds):
     }
 
 
+MODEL_SIZES = {
+    "stargan": dict(pixels=128, conv_dim=64, g_repeat=6, d_repeat=6, c_dim=5, batch=2),
+    "example": dict(pixels=32, conv_dim=8, g_repeat=2, d_repeat=4, c_dim=5, batch=16),
+}
+
+
+def bench_models(size, seconds):
+    from stargan_model import Discriminator, Generator
+    p = MODEL_SIZES[size]
+    g = Generator(conv_dim=p["conv_dim"], c_dim=p["c_dim"], repeat_num=p["g_repeat"])
+    d = Discriminator(image_size=p["pixels"], conv_dim=p["conv_dim"], c_dim=p["c_dim"], repeat_num=p["d_repeat"])
+    g_opt = torch.optim.Adam(g.parameters(), lr=1e-4, betas=(0.5, 0.999))
+    d_opt = torch.optim.Adam(d.parameters(), lr=1e-4, betas=(0.5, 0.999))
+    x = torch.rand(p["batch"], 3, p["pixels"], p["pixels"]) * 2 - 1
+    c = (torch.rand(p["batch"], p["c_dim"]) > 0.5).float()
+
+    def generator_step():
+        g.train()
+        g_opt.zero_grad()
+        g(x, c).mean().backward()
+        g_opt.step()
+
+    def discriminator_step():
+        d.train()
+        d_opt.zero_grad()
+        src, cls = d(x)
+        (src.mean() + cls.mean()).backward()
+        d_opt.step()
+
+    def generator_inference():
+        g.eval()
+        with torch.no_grad():
+            return g(x, c)
+
+    return {
+        "generatorStep": timed(generator_step, seconds, 3, min_runs=5, warmup=3),
+        "discriminatorStep": timed(discriminator_step, seconds, 3, min_runs=5, warmup=3),
+        "generatorInference": timed(generator_inference, seconds, 3, min_runs=5, warmup=3),
+    }
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (match the JVM's cores)")
@@ -126,6 +175,7 @@ def main():
     parser.add_argument("--stargan", type=int, default=0, metavar="BATCH",
                         help="also time the StarGAN generator on BATCH images (0: skip)")
     parser.add_argument("--skip-layers", action="store_true", help="only the StarGAN generator")
+    parser.add_argument("--models", help="comma-separated StarGAN sizes to time G and D at: stargan,example")
     parser.add_argument("--shapes", help="comma-separated layer shapes such as 16x256x32x32 (default: all three)")
     args = parser.parse_args()
     shapes = SHAPES if not args.shapes else [tuple(int(d) for d in s.split("x")) for s in args.shapes.split(",")]
@@ -145,6 +195,12 @@ def main():
             row = {"model": "StarGAN Generator", "batch": args.stargan, "mode": mode, "ms": ms}
             results.append(row)
             print(f"StarGAN G x{args.stargan:<3} {mode:>16} {ms:9.3f} ms", flush=True)
+    for size in args.models.split(",") if args.models else []:
+        for mode, (ms, medians) in bench_models(size, args.seconds).items():
+            row = {"model": "StarGAN " + size, "mode": mode, "ms": ms, "roundMedians": medians}
+            results.append(row)
+            spread = " ".join(f"{m:.3f}" for m in medians)
+            print(f"StarGAN {size:>8} {mode:>18} {ms:9.3f} ms  (rounds: {spread})", flush=True)
     # glibc reads these at start-up; run-benchmarks.sh sets them for the "buffers reused" measurement.
     malloc = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
     meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "malloc": malloc}

@@ -46,7 +46,7 @@ public final class TrainStarGan {
 
     /** Command-line settings, with defaults that finish in about ten minutes on two CPU cores. */
     static final class Options {
-        int iterations = 600;
+        int iterations = 1500;
         int batchSize = 16;
         int imageSize = 32;
         int convDim = 8;
@@ -130,7 +130,7 @@ public final class TrainStarGan {
         static void usage() {
             System.out.println("""
                     TrainStarGan: train a StarGAN-like translator on the JVM.
-                      --iterations N          training iterations (default 600)
+                      --iterations N          training iterations (default 1500)
                       --batch-size N          images per iteration (16)
                       --image-size N          image side in pixels (32)
                       --conv-dim N            generator/discriminator width (8)
