@@ -250,6 +250,35 @@ class FastConvolutionsTest {
         compareSteps("discriminator", referenceD, fastD, image);
     }
 
+    @Test
+    void frozenConvolutionsAreInstalledToo() {
+        assumeOneDnn();
+        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().list()
+                .layer(new org.deeplearning4j.nn.conf.layers.misc.FrozenLayer(
+                        new ConvolutionLayer.Builder(3, 3).nOut(2).activation(Activation.IDENTITY).build()))
+                .layer(new CnnLossLayer.Builder(LossFunctions.LossFunction.MSE).activation(Activation.IDENTITY)
+                        .build())
+                .setInputType(InputType.convolutional(6, 6, 1))
+                .build());
+        net.init();
+        assertEquals(1, FastConvolutions.install(net));
+        org.deeplearning4j.nn.api.Layer inner =
+                ((org.deeplearning4j.nn.layers.wrapper.BaseWrapperLayer) net.getLayer(0)).getUnderlying();
+        assertInstanceOf(LibNd4jConvolutionHelper.class, inner.getHelper());
+    }
+
+    @Test
+    void uninitializedNetworkIsRefusedWithTheFix() {
+        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().list()
+                .layer(new ConvolutionLayer.Builder(3, 3).nOut(2).build())
+                .layer(new CnnLossLayer.Builder(LossFunctions.LossFunction.MSE).build())
+                .setInputType(InputType.convolutional(6, 6, 1))
+                .build());
+        IllegalStateException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                () -> FastConvolutions.install(net));
+        assertTrue(e.getMessage().contains("init()"), e.getMessage());
+    }
+
     private static int countHelpers(ComputationGraph graph) {
         int n = 0;
         for (org.deeplearning4j.nn.api.Layer layer : graph.getLayers()) {
