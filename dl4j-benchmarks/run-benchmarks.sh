@@ -57,8 +57,9 @@ for shape in 10x64x128x128 16x256x32x32 64x32x64; do
 done
 
 echo "== JMH: StarGAN generator, $STARGAN_BATCH images, training step and inference"
-java -cp "$CP" org.openjdk.jmh.Main "${STARGAN_TIME[@]}" -f 1 -p layer="$STARGAN_LAYERS" -p batch="$STARGAN_BATCH" \
-    -rf json -rff "$OUT/stargan-jmh.json" 'StarGanStepBenchmark' \
+# StarGAN's size has batch 2 (STARGAN_BATCH); run-stargan-benchmarks.sh times the discriminator and other sizes.
+java -cp "$CP" org.openjdk.jmh.Main "${STARGAN_TIME[@]}" -f 1 -p layer="$STARGAN_LAYERS" -p size=stargan \
+    -p convolutions=onednn -rf json -rff "$OUT/stargan-jmh.json" 'StarGanStepBenchmark.generator' \
     | grep -E '^(Benchmark|StarGan)' || true
 echo "== PyTorch StarGAN generator"
 "${TORCH[@]}" --skip-layers --stargan "$STARGAN_BATCH" --out "$OUT/torch-default-stargan.json"

@@ -9,14 +9,14 @@
 #
 # Needs JDK 17 + Maven and PyTorch for Python 3 (Debian's python3-torch; PYTHON overrides the interpreter). Each
 # side runs in its own process, one after the other, with THREADS threads (default: nproc). Run it on a quiet
-# machine: about 8 minutes on 2 cores (15 with --with-dl4j-convolutions).
+# machine: about 10 minutes on 2 cores (20 with --with-dl4j-convolutions).
 # Results: dl4j-benchmarks/target/benchmarks/stargan-steps-jmh.json, torch-stargan-steps.json, stargan-steps.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-/usr/bin/python3}"
 OUT=dl4j-benchmarks/target/benchmarks
 CONVOLUTIONS=onednn
-JMH_TIME=(-wi 2 -w 2s -i 3 -r 3s)
+JMH_TIME=(-wi 4 -w 3s -i 5 -r 3s)   # the example size needs the longer warm-up (its first iterations are 2x slower)
 TORCH_SECONDS=2
 for arg in "$@"; do
     case "$arg" in

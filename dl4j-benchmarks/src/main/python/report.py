@@ -19,6 +19,9 @@ MODES = [("trainingForward", "training forward", 0.5, 1.0),
          ("inferenceForward", "inference", 1.0, 1.0)]
 
 
+# StarGanStepBenchmark's method names (older runs: trainingStep, inference) onto the PyTorch script's modes.
+JMH_GENERATOR_MODES = {"generatorStep": "trainingStep", "generatorInference": "inference",
+                       "trainingStep": "trainingStep", "inference": "inference"}
 STARGAN_MODES = [("trainingStep", "training step (forward, backward, Adam)"),
                  ("inference", "inference (eval, no grad)")]
 
@@ -51,7 +54,10 @@ def stargan_table(jmh, torch, reuse):
     dl4j = {}
     for r in jmh:
         p = r["params"]
-        dl4j[(p["layer"], int(p["batch"]), r["benchmark"].rsplit(".", 1)[1])] = r["primaryMetric"]["score"]
+        mode = JMH_GENERATOR_MODES.get(r["benchmark"].rsplit(".", 1)[1])
+        if mode is None or p.get("size", "stargan") != "stargan" or p.get("convolutions", "onednn") != "onednn":
+            continue   # run-stargan-benchmarks.sh reports the discriminator, the example's size and DL4J's convolutions
+        dl4j[(p["layer"], int(p.get("batch", 2)), mode)] = r["primaryMetric"]["score"]
     pt = {(r["batch"], r["mode"]): r["ms"] for r in torch["results"] if r.get("model") == "StarGAN Generator"}
     pr = {} if reuse is None else {(r["batch"], r["mode"]): r["ms"] for r in reuse["results"]
                                    if r.get("model") == "StarGAN Generator"}
