@@ -44,7 +44,7 @@ public final class TrainStarGan {
     private TrainStarGan() {
     }
 
-    /** Command-line settings, with defaults that finish in about four minutes on two CPU cores. */
+    /** Command-line settings, with defaults that finish in about three minutes on two CPU cores. */
     static final class Options {
         int iterations = 1500;
         int batchSize = 16;
