@@ -99,18 +99,24 @@ def bench(shape, last, seconds, rounds):
     }
 
 
-def bench_stargan(batch, seconds):
-    from stargan_model import Generator
-    g = Generator(conv_dim=64, c_dim=5, repeat_num=6)
-    optimizer = torch.optim.Adam(g.parameters(), lr=1e-4, betas=(0.5, 0.999))
-    x = torch.rand(batch, 3, 128, 128) * 2 - 1
-    c = (torch.rand(batch, 5) > 0.5).float()
+MODEL_SIZES = {
+    "stargan": dict(pixels=128, conv_dim=64, g_repeat=6, d_repeat=6, c_dim=5, batch=2),
+    "example": dict(pixels=32, conv_dim=8, g_repeat=2, d_repeat=4, c_dim=5, batch=16),
+}
 
-    def training_step():
+
+def generator_steps(p):
+    """StarGanStepBenchmark's generatorStep and generatorInference for the sizes `p` (a MODEL_SIZES entry)."""
+    from stargan_model import Generator
+    g = Generator(conv_dim=p["conv_dim"], c_dim=p["c_dim"], repeat_num=p["g_repeat"])
+    optimizer = torch.optim.Adam(g.parameters(), lr=1e-4, betas=(0.5, 0.999))
+    x = torch.rand(p["batch"], 3, p["pixels"], p["pixels"]) * 2 - 1
+    c = (torch.rand(p["batch"], p["c_dim"]) > 0.5).float()
+
+    def step():
         g.train()
         optimizer.zero_grad()
-        out = g(x, c)
-        out.mean().backward()
+        g(x, c).mean().backward()
         optimizer.step()
 
     def inference():
@@ -118,51 +124,43 @@ def bench_stargan(batch, seconds):
         with torch.no_grad():
             return g(x, c)
 
+    return step, inference
+
+
+def discriminator_step(p):
+    """StarGanStepBenchmark's discriminatorStep for the sizes `p` (a MODEL_SIZES entry)."""
+    from stargan_model import Discriminator
+    d = Discriminator(image_size=p["pixels"], conv_dim=p["conv_dim"], c_dim=p["c_dim"], repeat_num=p["d_repeat"])
+    optimizer = torch.optim.Adam(d.parameters(), lr=1e-4, betas=(0.5, 0.999))
+    x = torch.rand(p["batch"], 3, p["pixels"], p["pixels"]) * 2 - 1
+
+    def step():
+        d.train()
+        optimizer.zero_grad()
+        src, cls = d(x)
+        (src.mean() + cls.mean()).backward()
+        optimizer.step()
+
+    return step
+
+
+def bench_stargan(batch, seconds):
+    step, inference = generator_steps(dict(MODEL_SIZES["stargan"], batch=batch))
     # Each call takes seconds: one round, a short warm-up and at least three timed calls.
     return {
-        "trainingStep": timed(training_step, seconds, 1, min_runs=3, warmup=1),
+        "trainingStep": timed(step, seconds, 1, min_runs=3, warmup=1),
         "inference": timed(inference, seconds, 1, min_runs=3, warmup=1),
     }
 
 
-MODEL_SIZES = {
-    "stargan": dict(pixels=128, conv_dim=64, g_repeat=6, d_repeat=6, c_dim=5, batch=2),
-    "example": dict(pixels=32, conv_dim=8, g_repeat=2, d_repeat=4, c_dim=5, batch=16),
-}
-
-
 def bench_models(size, seconds):
-    from stargan_model import Discriminator, Generator
     p = MODEL_SIZES[size]
-    g = Generator(conv_dim=p["conv_dim"], c_dim=p["c_dim"], repeat_num=p["g_repeat"])
-    d = Discriminator(image_size=p["pixels"], conv_dim=p["conv_dim"], c_dim=p["c_dim"], repeat_num=p["d_repeat"])
-    g_opt = torch.optim.Adam(g.parameters(), lr=1e-4, betas=(0.5, 0.999))
-    d_opt = torch.optim.Adam(d.parameters(), lr=1e-4, betas=(0.5, 0.999))
-    x = torch.rand(p["batch"], 3, p["pixels"], p["pixels"]) * 2 - 1
-    c = (torch.rand(p["batch"], p["c_dim"]) > 0.5).float()
-
-    def generator_step():
-        g.train()
-        g_opt.zero_grad()
-        g(x, c).mean().backward()
-        g_opt.step()
-
-    def discriminator_step():
-        d.train()
-        d_opt.zero_grad()
-        src, cls = d(x)
-        (src.mean() + cls.mean()).backward()
-        d_opt.step()
-
-    def generator_inference():
-        g.eval()
-        with torch.no_grad():
-            return g(x, c)
-
+    g_step, g_inference = generator_steps(p)
+    d_step = discriminator_step(p)
     return {
-        "generatorStep": timed(generator_step, seconds, 3, min_runs=5, warmup=3),
-        "discriminatorStep": timed(discriminator_step, seconds, 3, min_runs=5, warmup=3),
-        "generatorInference": timed(generator_inference, seconds, 3, min_runs=5, warmup=3),
+        "generatorStep": timed(g_step, seconds, 3, min_runs=5, warmup=3),
+        "discriminatorStep": timed(d_step, seconds, 3, min_runs=5, warmup=3),
+        "generatorInference": timed(g_inference, seconds, 3, min_runs=5, warmup=3),
     }
 
 

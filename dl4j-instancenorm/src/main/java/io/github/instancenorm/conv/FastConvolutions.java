@@ -10,7 +10,6 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.Locale;
 
@@ -48,17 +47,9 @@ public final class FastConvolutions {
     public static final String PROPERTY = "io.github.instancenorm.onednn";
 
     private static final Logger LOG = LoggerFactory.getLogger(FastConvolutions.class);
-    private static final VarHandle HELPER;
+    private static final VarHandle HELPER = LibNd4jConvolutionHelper.protectedField(ConvolutionLayer.class, "helper",
+            ConvolutionHelper.class);
     private static volatile boolean logged;
-
-    static {
-        try {
-            HELPER = MethodHandles.privateLookupIn(ConvolutionLayer.class, MethodHandles.lookup())
-                    .findVarHandle(ConvolutionLayer.class, "helper", ConvolutionHelper.class);
-        } catch (ReflectiveOperationException e) {
-            throw new ExceptionInInitializerError(e);
-        }
-    }
 
     private FastConvolutions() {
     }
@@ -94,9 +85,9 @@ public final class FastConvolutions {
             throw new IllegalStateException("The network has no layers yet: call init() before"
                     + " FastConvolutions.install");
         }
-        Path path = path();
+        String dl4jBecause = why();
         int installed = 0;
-        if (path == Path.ONEDNN) {
+        if (dl4jBecause == null) {
             for (Layer layer : layers) {
                 while (layer instanceof BaseWrapperLayer wrapper) {
                     layer = wrapper.getUnderlying();
@@ -111,10 +102,13 @@ public final class FastConvolutions {
         }
         if (!logged) {
             logged = true;
-            LOG.info(path == Path.ONEDNN
-                    ? "Convolutions: oneDNN through libnd4j's conv2d ops ({} layers of the first network)"
-                    : "Convolutions: DL4J's built-in path ({}); for oneDNN use nd4j-native's -onednn classifiers",
-                    path == Path.ONEDNN ? installed : why());
+            if (dl4jBecause == null) {
+                LOG.info("Convolutions: oneDNN through libnd4j's conv2d ops ({} layers of the first network)",
+                        installed);
+            } else {
+                LOG.info("Convolutions: DL4J's built-in path ({}); for oneDNN use nd4j-native's -onednn classifiers",
+                        dl4jBecause);
+            }
         }
         return installed;
     }

@@ -49,21 +49,21 @@ import java.util.Map;
 final class LibNd4jConvolutionHelper implements ConvolutionHelper {
 
     /** {@code AbstractLayer.preOutput}: the array that {@code ConvolutionLayer.preOutput} returns for backprop. */
-    private static final VarHandle PRE_OUTPUT;
-
-    static {
-        try {
-            PRE_OUTPUT = MethodHandles.privateLookupIn(AbstractLayer.class, MethodHandles.lookup())
-                    .findVarHandle(AbstractLayer.class, "preOutput", INDArray.class);
-        } catch (ReflectiveOperationException e) {
-            throw new ExceptionInInitializerError(e);
-        }
-    }
+    private static final VarHandle PRE_OUTPUT = protectedField(AbstractLayer.class, "preOutput", INDArray.class);
 
     private final ConvolutionLayer layer;
 
     LibNd4jConvolutionHelper(ConvolutionLayer layer) {
         this.layer = layer;
+    }
+
+    /** A handle on a DL4J class's protected field; fails class initialization if M2.1's field is not there. */
+    static VarHandle protectedField(Class<?> owner, String name, Class<?> type) {
+        try {
+            return MethodHandles.privateLookupIn(owner, MethodHandles.lookup()).findVarHandle(owner, name, type);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
     }
 
     @Override
@@ -75,7 +75,7 @@ final class LibNd4jConvolutionHelper implements ConvolutionHelper {
      * Float only (oneDNN's f32 kernels), and no dilation: M2.1's oneDNN conv2d refuses dilated convolutions ("could
      * not create a descriptor for a dilated convolution forward propagation primitive").
      */
-    static boolean supported(INDArray input, INDArray weights, int[] dilation) {
+    private static boolean supported(INDArray input, INDArray weights, int[] dilation) {
         return input.dataType() == DataType.FLOAT && weights.dataType() == DataType.FLOAT && dilation[0] == 1
                 && dilation[1] == 1;
     }

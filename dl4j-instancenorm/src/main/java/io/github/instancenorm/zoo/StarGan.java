@@ -1,9 +1,9 @@
 package io.github.instancenorm.zoo;
 
-import io.github.instancenorm.conv.FastConvolutions;
 import io.github.instancenorm.conf.InstanceNormalization;
 import io.github.instancenorm.conf.graph.GradientTapVertex;
 import io.github.instancenorm.conf.graph.TiledLabelConcatVertex;
+import io.github.instancenorm.conv.FastConvolutions;
 import io.github.instancenorm.torch.StateDict;
 import io.github.instancenorm.torch.TorchWeights;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;

@@ -21,15 +21,14 @@ import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
+import static io.github.instancenorm.testutil.Compare.assertClose;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
@@ -116,19 +115,6 @@ class FastConvolutionsTest {
         assertEquals(expected.gradients().keySet(), actual.gradients().keySet(), what + " gradient keys");
         for (String k : expected.gradients().keySet()) {
             assertClose(what + " gradient " + k, expected.gradients().get(k), actual.gradients().get(k), tol);
-        }
-    }
-
-    static void assertClose(String what, INDArray expected, INDArray actual, double tol) {
-        assertEquals(Arrays.toString(expected.shape()), Arrays.toString(actual.shape()), what + ": shape");
-        double[] e = expected.dup('c').castTo(DataType.DOUBLE).data().asDouble();
-        double[] a = actual.dup('c').castTo(DataType.DOUBLE).data().asDouble();
-        for (int j = 0; j < e.length; j++) {
-            double scaled = Math.abs(a[j] - e[j]) / (1 + Math.abs(e[j]));
-            if (!(scaled <= tol)) {
-                fail(what + ": element " + j + " is " + a[j] + ", expected " + e[j] + " (scaled error " + scaled
-                        + " > " + tol + ")");
-            }
         }
     }
 

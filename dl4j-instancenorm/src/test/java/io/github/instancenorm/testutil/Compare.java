@@ -9,8 +9,8 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * Element-wise comparison against PyTorch: {@code |actual - expected| <= tol * (1 + |expected|)}, with
- * {@code tol} = 1e-5 in float and 1e-9 in double.
+ * Element-wise comparison against a reference (PyTorch's fixtures, or another code path):
+ * {@code |actual - expected| <= tol * (1 + |expected|)}, with {@code tol} = 1e-5 in float and 1e-9 in double.
  */
 public final class Compare {
 
@@ -44,7 +44,7 @@ public final class Compare {
             }
         }
         if (!(worst <= tol)) {
-            fail(what + ": element " + worstAt + " is " + a[worstAt] + ", PyTorch has " + e[worstAt]
+            fail(what + ": element " + worstAt + " is " + a[worstAt] + ", expected " + e[worstAt]
                     + " (scaled error " + worst + " > " + tol + ") shape " + Arrays.toString(expected.shape()));
         }
     }
