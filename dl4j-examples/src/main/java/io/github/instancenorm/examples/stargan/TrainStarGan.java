@@ -205,6 +205,9 @@ public final class TrainStarGan {
         System.out.printf("StarGAN-like training: %s data %dpx, attributes %s, G %,d params, D %,d params,"
                         + " %d iterations of %d%n", o.data, o.imageSize, data.attributes(), generator.numParams(),
                 discriminator.numParams(), o.iterations, o.batchSize);
+        // Maven's -q hides FastConvolutions' INFO line under exec:java, so the example says it itself.
+        System.out.println("Convolutions: " + (FastConvolutions.path() == FastConvolutions.Path.ONEDNN
+                ? "oneDNN (FastConvolutions)" : "DL4J's built-in path (no oneDNN on this backend, or switched off)"));
         System.out.println("Adversarial loss: least squares (DL4J cannot differentiate WGAN-GP's gradient penalty)");
         if (o.lambdaIdentity > 0) {
             System.out.printf(Locale.ROOT,
