@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Times StarGAN's generator and discriminator on DL4J (StarGanStepBenchmark, JMH) and on PyTorch
-# (bench_torch.py --models) at StarGAN's size and at the example's, and prints DL4J/PyTorch ratios.
+# Times StarGAN's generator and discriminator on DL4J (StarGanStepBenchmark, JMH), on PyTorch 1.13
+# (bench_torch.py --models) and optionally on libtorch 2.7 (dl4j-benchmarks-libtorch's LibTorchStarGan) at StarGAN's
+# size and at the example's, and prints the DL4J/peer ratios.
 #
-#   dl4j-benchmarks/run-stargan-benchmarks.sh [--with-dl4j-convolutions] [--quick]
+#   dl4j-benchmarks/run-stargan-benchmarks.sh [--with-libtorch] [--with-dl4j-convolutions] [--quick]
 #
+#   --with-libtorch           also time libtorch 2.7.1 (org.bytedeco:pytorch, oneDNN + OpenBLAS; downloads ~120 MB)
 #   --with-dl4j-convolutions  also time DL4J with its own im2col convolutions (FastConvolutions off), the "before"
 #   --quick                   one short measurement per case, to check that everything runs
 #
@@ -18,10 +20,13 @@ OUT=dl4j-benchmarks/target/benchmarks
 CONVOLUTIONS=onednn
 JMH_TIME=(-wi 4 -w 3s -i 5 -r 3s)   # the example size needs the longer warm-up (its first iterations are 2x slower)
 TORCH_SECONDS=2
+TORCH_ROUNDS=3
+LIBTORCH=false
 for arg in "$@"; do
     case "$arg" in
+        --with-libtorch) LIBTORCH=true ;;
         --with-dl4j-convolutions) CONVOLUTIONS=onednn,dl4j ;;
-        --quick) JMH_TIME=(-wi 0 -i 1 -r 1s); TORCH_SECONDS=0.3 ;;
+        --quick) JMH_TIME=(-wi 0 -i 1 -r 1s); TORCH_SECONDS=0.3; TORCH_ROUNDS=1 ;;
         *) echo "unknown option $arg" >&2; exit 2 ;;
     esac
 done
@@ -30,6 +35,10 @@ THREADS="${THREADS:-$(nproc)}"
 echo "== load before: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min), $THREADS cores"
 mvn -q -B -pl dl4j-benchmarks -am package -Dmaven.test.skip=true
 mkdir -p "$OUT"
+rm -f "$OUT/libtorch-stargan-steps.json"
+if $LIBTORCH; then
+    mvn -q -B -pl dl4j-benchmarks-libtorch -Plibtorch package -Dmaven.test.skip=true
+fi
 CP="dl4j-benchmarks/target/classes:$(cat dl4j-benchmarks/target/classpath.txt)"
 
 echo "== JMH: StarGanStepBenchmark (convolutions: $CONVOLUTIONS)"
@@ -39,21 +48,35 @@ OMP_NUM_THREADS="$THREADS" java -cp "$CP" org.openjdk.jmh.Main "${JMH_TIME[@]}" 
 echo "== PyTorch ($THREADS threads)"
 "$PYTHON" dl4j-benchmarks/src/main/python/bench_torch.py --threads "$THREADS" --seconds "$TORCH_SECONDS" \
     --skip-layers --models stargan,example --out "$OUT/torch-stargan-steps.json"
+if $LIBTORCH; then
+    echo "== libtorch ($THREADS threads)"
+    LT=dl4j-benchmarks-libtorch/target
+    # Loading libtorch through JavaCPP now and then crashes in pthread_mutex_lock (seen here once in five starts):
+    # one more start before giving up.
+    for attempt in 1 2; do
+        OMP_NUM_THREADS="$THREADS" java -Xmx4g -cp "$LT/classes:$(cat "$LT/classpath.txt")" \
+            io.github.instancenorm.benchmarks.libtorch.LibTorchStarGan --threads "$THREADS" \
+            --seconds "$TORCH_SECONDS" --rounds "$TORCH_ROUNDS" --out "$OUT/libtorch-stargan-steps.json" \
+            && break || echo "libtorch run $attempt failed (exit $?)" >&2
+    done
+fi
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-"$PYTHON" - "$OUT/stargan-steps-jmh.json" "$OUT/torch-stargan-steps.json" <<'EOF' | tee "$OUT/stargan-steps.md"
-import json, sys
+"$PYTHON" - "$OUT/stargan-steps-jmh.json" "$OUT/torch-stargan-steps.json" "$OUT/libtorch-stargan-steps.json" \
+    <<'EOF' | tee "$OUT/stargan-steps.md"
+import json, os, sys
 jmh = json.load(open(sys.argv[1]))
-torch = json.load(open(sys.argv[2]))
-peer = {(r["model"].split()[1], r["mode"]): r["ms"] for r in torch["results"] if "model" in r}
-print(f"PyTorch {torch['meta']['torch']}, {torch['meta']['threads']} threads; ratio = DL4J / PyTorch\n")
-print("| size | step | convolutions | DL4J ms | PyTorch ms | ratio |")
-print("|---|---|---|---:|---:|---:|")
+peers = [json.load(open(f)) for f in sys.argv[2:] if os.path.exists(f)]
+times = [{(r["model"].split()[1], r["mode"]): r["ms"] for r in p["results"] if "model" in r} for p in peers]
+names = [p["meta"]["torch"] for p in peers]
+print("; ".join(f"{n}, {p['meta']['threads']} threads" for n, p in zip(names, peers)) + "; ratio = DL4J / peer\n")
+print("| size | step | convolutions | DL4J ms | " + " | ".join(f"{n} ms | ratio" for n in names) + " |")
+print("|---|---|---|---:|" + "---:|---:|" * len(names))
 for r in jmh:
     mode = r["benchmark"].rsplit(".", 1)[1]
     size, conv = r["params"]["size"], r["params"]["convolutions"]
     ms = r["primaryMetric"]["score"]
-    t = peer.get((size, mode))
-    print(f"| {size} | {mode} | {conv} | {ms:.2f} | {t:.2f} | {ms / t:.2f} |" if t else
-          f"| {size} | {mode} | {conv} | {ms:.2f} | | |")
+    cells = [(t.get((size, mode))) for t in times]
+    print(f"| {size} | {mode} | {conv} | {ms:.2f} | "
+          + " | ".join(f"{t:.2f} | {ms / t:.2f}" if t else " | " for t in cells) + " |")
 EOF

@@ -21,9 +21,11 @@ With --models stargan,example it times both networks at StarGAN's size and at th
 defaults), as StarGanStepBenchmark's generatorStep, discriminatorStep and generatorInference do:
   stargan  128 px, conv_dim 64, G repeat_num 6, D repeat_num 6, c_dim 5, batch 2
   example   32 px, conv_dim 8,  G repeat_num 2, D repeat_num 4, c_dim 5, batch 16
-  generatorStep      the trainingStep above
-  discriminatorStep  D.train(); src, cls = D(x); (mean(src) + mean(cls)).backward(); Adam step
-  generatorInference the inference above
+  generatorStep                 the trainingStep above
+  generatorForwardBackward      the same without optimizer.step()
+  discriminatorStep             D.train(); src, cls = D(x); (mean(src) + mean(cls)).backward(); Adam step
+  discriminatorForwardBackward  the same without optimizer.step()
+  generatorInference            the inference above
 """
 import argparse
 import json
@@ -105,8 +107,9 @@ MODEL_SIZES = {
 }
 
 
-def generator_steps(p):
-    """StarGanStepBenchmark's generatorStep and generatorInference for the sizes `p` (a MODEL_SIZES entry)."""
+def generator_steps(p, update=True):
+    """StarGanStepBenchmark's generatorStep (generatorForwardBackward without `update`) and generatorInference for
+    the sizes `p` (a MODEL_SIZES entry)."""
     from stargan_model import Generator
     g = Generator(conv_dim=p["conv_dim"], c_dim=p["c_dim"], repeat_num=p["g_repeat"])
     optimizer = torch.optim.Adam(g.parameters(), lr=1e-4, betas=(0.5, 0.999))
@@ -117,7 +120,8 @@ def generator_steps(p):
         g.train()
         optimizer.zero_grad()
         g(x, c).mean().backward()
-        optimizer.step()
+        if update:
+            optimizer.step()
 
     def inference():
         g.eval()
@@ -127,8 +131,9 @@ def generator_steps(p):
     return step, inference
 
 
-def discriminator_step(p):
-    """StarGanStepBenchmark's discriminatorStep for the sizes `p` (a MODEL_SIZES entry)."""
+def discriminator_step(p, update=True):
+    """StarGanStepBenchmark's discriminatorStep (discriminatorForwardBackward without `update`) for the sizes `p`
+    (a MODEL_SIZES entry)."""
     from stargan_model import Discriminator
     d = Discriminator(image_size=p["pixels"], conv_dim=p["conv_dim"], c_dim=p["c_dim"], repeat_num=p["d_repeat"])
     optimizer = torch.optim.Adam(d.parameters(), lr=1e-4, betas=(0.5, 0.999))
@@ -139,7 +144,8 @@ def discriminator_step(p):
         optimizer.zero_grad()
         src, cls = d(x)
         (src.mean() + cls.mean()).backward()
-        optimizer.step()
+        if update:
+            optimizer.step()
 
     return step
 
@@ -156,12 +162,14 @@ def bench_stargan(batch, seconds):
 def bench_models(size, seconds):
     p = MODEL_SIZES[size]
     g_step, g_inference = generator_steps(p)
-    d_step = discriminator_step(p)
-    return {
-        "generatorStep": timed(g_step, seconds, 3, min_runs=5, warmup=3),
-        "discriminatorStep": timed(d_step, seconds, 3, min_runs=5, warmup=3),
-        "generatorInference": timed(g_inference, seconds, 3, min_runs=5, warmup=3),
+    calls = {
+        "generatorStep": g_step,
+        "generatorForwardBackward": generator_steps(p, update=False)[0],
+        "discriminatorStep": discriminator_step(p),
+        "discriminatorForwardBackward": discriminator_step(p, update=False),
+        "generatorInference": g_inference,
     }
+    return {mode: timed(call, seconds, 3, min_runs=5, warmup=3) for mode, call in calls.items()}
 
 
 def main():

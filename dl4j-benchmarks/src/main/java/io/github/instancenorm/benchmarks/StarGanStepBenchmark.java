@@ -28,13 +28,16 @@ import java.util.concurrent.TimeUnit;
 /**
  * StarGAN's generator and discriminator from the zoo ({@link StarGan}), float32, timed as a training loop and an
  * inference call use them. The matching PyTorch timings are in {@code src/main/python/bench_torch.py}
- * ({@code --stargan}); the same sizes and steps there.
+ * ({@code --models}) and, for libtorch 2.7, in the {@code dl4j-benchmarks-libtorch} module's
+ * {@code LibTorchStarGan}; the same sizes and steps there.
  *
  * <ul>
  *   <li>{@code generatorStep}: forward in training mode (instance statistics, running-statistics update), the
  *       gradient of {@code mean(out)} fed to {@link ComputationGraph#backpropGradient}, and one Adam step
  *       (StarGAN's {@code Adam(1e-4, 0.5, 0.999)}) applied to the parameters, as {@code StarGanTrainer} does;</li>
+ *   <li>{@code generatorForwardBackward}: the same without the update (libtorch's peer measurement);</li>
  *   <li>{@code discriminatorStep}: the same for the discriminator, loss {@code mean(out_src) + mean(out_cls)};</li>
+ *   <li>{@code discriminatorForwardBackward}: the same without the update;</li>
  *   <li>{@code generatorInference}: {@link ComputationGraph#output} in inference mode (running statistics,
  *       PyTorch's {@code G.eval()} under {@code no_grad}).</li>
  * </ul>
@@ -114,12 +117,27 @@ public class StarGanStepBenchmark {
         return out.getDouble(0);
     }
 
+    /** Forward in training mode and backward of {@code mean(out)}, no update. */
+    @Benchmark
+    public Gradient generatorForwardBackward() {
+        INDArray out = generator.feedForward(new INDArray[] {image, label}, true, false)
+                .get(StarGan.generatorOutput(blocks));
+        return generator.backpropGradient(meanGradients(out));
+    }
+
     /** Forward in training mode, backward of {@code mean(out_src) + mean(out_cls)}, one Adam step. */
     @Benchmark
     public double discriminatorStep() {
         Map<String, INDArray> out = discriminator.feedForward(new INDArray[] {image}, true, false);
         step(discriminator, out.get(StarGan.D_SOURCE), out.get(StarGan.D_CLASS));
         return out.get(StarGan.D_SOURCE).getDouble(0);
+    }
+
+    /** Forward in training mode and backward of {@code mean(out_src) + mean(out_cls)}, no update. */
+    @Benchmark
+    public Gradient discriminatorForwardBackward() {
+        Map<String, INDArray> out = discriminator.feedForward(new INDArray[] {image}, true, false);
+        return discriminator.backpropGradient(meanGradients(out.get(StarGan.D_SOURCE), out.get(StarGan.D_CLASS)));
     }
 
     /** Inference forward with the running statistics. */
@@ -130,13 +148,17 @@ public class StarGanStepBenchmark {
 
     /** Backward of the sum of the outputs' means, then one update. */
     private void step(ComputationGraph graph, INDArray... outputs) {
-        INDArray[] dOut = new INDArray[outputs.length];
-        for (int i = 0; i < outputs.length; i++) {
-            // d mean(out) / d out; DL4J's updater divides by the minibatch size, so scale by it (as the trainer).
-            dOut[i] = Nd4j.valueArrayOf(outputs[i].shape(), (double) batch / outputs[i].length(), DataType.FLOAT);
-        }
-        Gradient gradient = graph.backpropGradient(dOut);
+        Gradient gradient = graph.backpropGradient(meanGradients(outputs));
         graph.getUpdater().update(gradient, iteration++, 0, batch, noWorkspaces);
         graph.params().subi(gradient.gradient());
+    }
+
+    /** d mean(out) / d out for each output, scaled by the batch size: DL4J's updater divides by it (as the trainer). */
+    private INDArray[] meanGradients(INDArray... outputs) {
+        INDArray[] dOut = new INDArray[outputs.length];
+        for (int i = 0; i < outputs.length; i++) {
+            dOut[i] = Nd4j.valueArrayOf(outputs[i].shape(), (double) batch / outputs[i].length(), DataType.FLOAT);
+        }
+        return dOut;
     }
 }
