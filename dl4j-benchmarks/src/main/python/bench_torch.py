@@ -12,7 +12,7 @@ Each layer case runs --rounds rounds (default 3) of at least --seconds seconds a
 lowest of the rounds' median milliseconds per call (see timed() for why), and every round's median.
 
 With --stargan it also times StarGAN's whole generator (conv_dim 64, c_dim 5, repeat_num 6, 128 px, float32;
-the Generator of dl4j-instancenorm/src/test/python/stargan_model.py, yunjey/stargan's architecture), as
+the Generator of dl4j-instancenorm-zoo/src/test/python/stargan_model.py, yunjey/stargan's architecture), as
 StarGanStepBenchmark does:
   trainingStep  G.train(); out = G(x, c); mean(out).backward(); Adam(1e-4, (0.5, 0.999)).step()
   inference     G.eval() under torch.no_grad(): G(x, c)
@@ -37,7 +37,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..",
-                                "dl4j-instancenorm", "src", "test", "python"))
+                                "dl4j-instancenorm-zoo", "src", "test", "python"))
 
 SHAPES = [(10, 64, 128, 128), (16, 256, 32, 32), (64, 32, 64)]
 

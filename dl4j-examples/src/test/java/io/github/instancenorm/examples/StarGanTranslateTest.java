@@ -19,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
  */
 class StarGanTranslateTest {
 
-    private static final Path CHECKPOINT = Path.of("..", "dl4j-instancenorm", "src", "test", "resources",
+    private static final Path CHECKPOINT = Path.of("..", "dl4j-instancenorm-zoo", "src", "test", "resources",
             "fixtures", "stargan", "G.ckpt");
 
     @Test

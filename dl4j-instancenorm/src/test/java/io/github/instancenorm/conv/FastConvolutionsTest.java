@@ -1,6 +1,5 @@
 package io.github.instancenorm.conv;
 
-import io.github.instancenorm.zoo.StarGan;
 import org.deeplearning4j.nn.conf.CNN2DFormat;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
@@ -8,7 +7,6 @@ import org.deeplearning4j.nn.conf.inputs.InputType;
 import org.deeplearning4j.nn.conf.layers.CnnLossLayer;
 import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
 import org.deeplearning4j.nn.gradient.Gradient;
-import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.nn.weights.WeightInit;
 import org.junit.jupiter.api.Test;
@@ -214,29 +212,6 @@ class FastConvolutionsTest {
     }
 
     @Test
-    void starGanGraphsMatchDl4j() {
-        assumeOneDnn();
-        INDArray image = Nd4j.rand(DataType.FLOAT, 2, 3, 16, 16).muli(2).subi(1);
-        INDArray label = Nd4j.rand(DataType.FLOAT, 2, 3).gt(0.5).castTo(DataType.FLOAT);
-        StarGan.GeneratorBuilder g = StarGan.generator().convDim(4).cDim(3).repeatNum(1).imageSize(16);
-        ComputationGraph referenceG = new ComputationGraph(g.configuration());
-        referenceG.init();
-        ComputationGraph fastG = g.build();
-        assertEquals(6, countHelpers(fastG), "the generator's six convolutions (deconvolutions run libnd4j ops)");
-        assertEquals(0, countHelpers(referenceG));
-        fastG.setParams(referenceG.params().dup());
-        compareSteps("generator", referenceG, fastG, image, label);
-
-        StarGan.DiscriminatorBuilder d = StarGan.discriminator().convDim(4).cDim(3).repeatNum(2).imageSize(16);
-        ComputationGraph referenceD = new ComputationGraph(d.configuration());
-        referenceD.init();
-        ComputationGraph fastD = d.build();
-        assertEquals(4, countHelpers(fastD));
-        fastD.setParams(referenceD.params().dup());
-        compareSteps("discriminator", referenceD, fastD, image);
-    }
-
-    @Test
     void frozenConvolutionsAreInstalledToo() {
         assumeOneDnn();
         MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().list()
@@ -263,41 +238,5 @@ class FastConvolutionsTest {
         IllegalStateException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
                 () -> FastConvolutions.install(net));
         assertTrue(e.getMessage().contains("init()"), e.getMessage());
-    }
-
-    private static int countHelpers(ComputationGraph graph) {
-        int n = 0;
-        for (org.deeplearning4j.nn.api.Layer layer : graph.getLayers()) {
-            if (layer.getHelper() instanceof LibNd4jConvolutionHelper) {
-                n++;
-            }
-        }
-        return n;
-    }
-
-    /** Two training forwards and backwards; outputs, gradients and the running statistics must agree. */
-    private static void compareSteps(String what, ComputationGraph reference, ComputationGraph fast,
-                                     INDArray... inputs) {
-        for (int step = 0; step < 2; step++) {
-            Map<String, INDArray> e = reference.feedForward(inputs, true, false);
-            Map<String, INDArray> a = fast.feedForward(inputs, true, false);
-            INDArray[] eOut = reference.output(true, inputs);
-            INDArray[] aOut = fast.output(true, inputs);
-            INDArray[] eps = new INDArray[eOut.length];
-            for (int k = 0; k < eOut.length; k++) {
-                assertClose(what + " output " + k, eOut[k], aOut[k], TOL);
-                eps[k] = Nd4j.rand(DataType.FLOAT, eOut[k].shape()).subi(0.5);
-            }
-            reference.feedForward(inputs, true, false);
-            fast.feedForward(inputs, true, false);
-            Gradient eg = reference.backpropGradient(eps);
-            Gradient ag = fast.backpropGradient(eps);
-            for (Map.Entry<String, INDArray> entry : eg.gradientForVariable().entrySet()) {
-                assertClose(what + " gradient " + entry.getKey(), entry.getValue(),
-                        ag.gradientForVariable().get(entry.getKey()), TOL);
-            }
-            assertTrue(e.keySet().equals(a.keySet()));
-        }
-        assertClose(what + " parameters and running statistics", reference.params(), fast.params(), TOL);
     }
 }

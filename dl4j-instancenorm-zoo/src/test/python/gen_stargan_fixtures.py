@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Golden fixtures for the StarGAN zoo entry, computed by real PyTorch.
 
-    /usr/bin/python3 dl4j-instancenorm/src/test/python/gen_stargan_fixtures.py            # small, committed
-    /usr/bin/python3 dl4j-instancenorm/src/test/python/gen_stargan_fixtures.py --full DIR # full size, not committed
+    /usr/bin/python3 dl4j-instancenorm-zoo/src/test/python/gen_stargan_fixtures.py            # small, committed
+    /usr/bin/python3 dl4j-instancenorm-zoo/src/test/python/gen_stargan_fixtures.py --full DIR # full size, not committed
 
 Builds a StarGAN generator and discriminator (stargan_model.py), trains them a few Adam steps in train mode so
 that the instance norms' running statistics move away from their initial values, saves the state dicts with

@@ -1,8 +1,8 @@
 package io.github.instancenorm.zoo;
 
 import io.github.instancenorm.conf.InstanceNormalization;
-import io.github.instancenorm.conf.graph.GradientTapVertex;
-import io.github.instancenorm.conf.graph.TiledLabelConcatVertex;
+import io.github.instancenorm.zoo.conf.graph.GradientTapVertex;
+import io.github.instancenorm.zoo.conf.graph.TiledLabelConcatVertex;
 import io.github.instancenorm.conv.FastConvolutions;
 import io.github.instancenorm.torch.StateDict;
 import io.github.instancenorm.torch.TorchWeights;
@@ -108,7 +108,7 @@ public final class StarGan {
      * @throws IllegalStateException if the graph records no input gradient or has not been backpropagated
      */
     public static org.nd4j.linalg.api.ndarray.INDArray imageGradient(ComputationGraph graph) {
-        if (!(graph.getVertex(IMAGE_GRADIENT) instanceof io.github.instancenorm.layers.graph.GradientTapVertex tap)) {
+        if (!(graph.getVertex(IMAGE_GRADIENT) instanceof io.github.instancenorm.zoo.layers.graph.GradientTapVertex tap)) {
             throw new IllegalStateException("The graph records no image gradient: build it with inputGradients(true)");
         }
         if (tap.lastGradient() == null) {

@@ -1,4 +1,4 @@
-package io.github.instancenorm.layers.graph;
+package io.github.instancenorm.zoo.layers.graph;
 
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.api.MaskState;
@@ -17,7 +17,7 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 import java.util.Arrays;
 
 /**
- * Implementation of {@link io.github.instancenorm.conf.graph.TiledLabelConcatVertex}.
+ * Implementation of {@link io.github.instancenorm.zoo.conf.graph.TiledLabelConcatVertex}.
  */
 public class TiledLabelConcatVertex extends BaseGraphVertex {
 

@@ -2,7 +2,7 @@
 
 Write /tmp/tio/{net.pt,net.safetensors,net.txt,dtypes.pt,dtypes.safetensors,wrapped.pt} from Java
 (StateDict.of(net).writeTorch/writeSafetensors; net.txt holds "key [values]" lines), then run
-    /usr/bin/python3 dl4j-instancenorm/src/test/python/verify_java_written.py
+    /usr/bin/python3 dl4j-instancenorm-torch/src/test/python/verify_java_written.py
 from the repository root. Note: torch 1.13 weights_only=True cannot read floats (BINFLOAT)
 outside tensors, even in files torch itself wrote, so the nested checkpoint is loaded without it.
 """
@@ -39,14 +39,14 @@ def read_st(path):
 st = read_st("/tmp/tio/net.safetensors")
 for k in sd: cmp(sd[k], st[k], "net.safetensors " + k)
 # 2. every dtype, Java rewrite vs the original written by PyTorch
-orig = torch.load("dl4j-instancenorm/src/test/resources/torch-io/dtypes.pt")
+orig = torch.load("dl4j-instancenorm-torch/src/test/resources/torch-io/dtypes.pt")
 back = torch.load("/tmp/tio/dtypes.pt", weights_only=True)
 stb = read_st("/tmp/tio/dtypes.safetensors")
 assert list(orig) == list(back) == list(stb), (list(back), list(stb))
 for k in orig:
     cmp(orig[k], back[k], "dtypes.pt " + k); cmp(orig[k], stb[k], "dtypes.safetensors " + k)
 # 3. nested checkpoint
-w0 = torch.load("dl4j-instancenorm/src/test/resources/torch-io/wrapped.pt")
+w0 = torch.load("dl4j-instancenorm-torch/src/test/resources/torch-io/wrapped.pt")
 w1 = torch.load("/tmp/tio/wrapped.pt")  # 1.13 weights_only lacks BINFLOAT (fails on torch-written float too)
 w1g = torch.load("/tmp/tio/wrapped.pt", weights_only=False)
 print({k: w1[k] for k in w1 if k != "G"})
@@ -54,7 +54,7 @@ for k in w0["G"]: cmp(w0["G"][k], w1["G"][k], "wrapped " + k)
 assert w1["step"] == 5 and w1["name"] == "gen" and w1["lr"] == 0.0002 and w1["done"] is False and w1["nothing"] is None
 # 4. loads into the torch module
 import importlib.util, sys
-spec = importlib.util.spec_from_file_location("gen", "dl4j-instancenorm/src/test/python/gen_torch_io_fixtures.py")
+spec = importlib.util.spec_from_file_location("gen", "dl4j-instancenorm-torch/src/test/python/gen_torch_io_fixtures.py")
 gen = importlib.util.module_from_spec(spec); spec.loader.exec_module(gen)
 m = gen.Generator(); print(m.load_state_dict(sd))
 print("ALL MATCH" if ok else "FAILURES", torch.__version__)

@@ -1,4 +1,4 @@
-package io.github.instancenorm.conf.graph;
+package io.github.instancenorm.zoo.conf.graph;
 
 import org.deeplearning4j.nn.conf.CNN2DFormat;
 import org.deeplearning4j.nn.conf.graph.GraphVertex;
@@ -55,7 +55,7 @@ public class TiledLabelConcatVertex extends GraphVertex {
     public org.deeplearning4j.nn.graph.vertex.GraphVertex instantiate(ComputationGraph graph, String name, int idx,
                                                                       INDArray paramsView, boolean initializeParams,
                                                                       DataType networkDatatype) {
-        return new io.github.instancenorm.layers.graph.TiledLabelConcatVertex(graph, name, idx, networkDatatype);
+        return new io.github.instancenorm.zoo.layers.graph.TiledLabelConcatVertex(graph, name, idx, networkDatatype);
     }
 
     @Override

@@ -1,4 +1,4 @@
-package io.github.instancenorm.layers.graph;
+package io.github.instancenorm.zoo.layers.graph;
 
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.api.MaskState;
@@ -12,7 +12,7 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * Implementation of {@link io.github.instancenorm.conf.graph.GradientTapVertex}.
+ * Implementation of {@link io.github.instancenorm.zoo.conf.graph.GradientTapVertex}.
  */
 public class GradientTapVertex extends BaseGraphVertex {
 

@@ -2,7 +2,7 @@
 """Writes the PyTorch checkpoint fixtures read by the io.github.instancenorm.torch tests.
 
 Run with the interpreter that has PyTorch (1.13 was used):
-    /usr/bin/python3 dl4j-instancenorm/src/test/python/gen_torch_io_fixtures.py
+    /usr/bin/python3 dl4j-instancenorm-torch/src/test/python/gen_torch_io_fixtures.py
 
 For every checkpoint NAME.pt (or NAME.safetensors) it also writes NAME.expected.json, an
 independent description of what the file holds: for each tensor its dtype, shape and every value

@@ -1,4 +1,4 @@
-package io.github.instancenorm.conf.graph;
+package io.github.instancenorm.zoo.conf.graph;
 
 import org.deeplearning4j.nn.conf.graph.GraphVertex;
 import org.deeplearning4j.nn.conf.inputs.InputType;
@@ -14,7 +14,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * generated image) can read the gradient with respect to a graph input after
  * {@link ComputationGraph#backpropGradient(INDArray...)}, which otherwise discards it.
  *
- * <p>Read it with {@link io.github.instancenorm.layers.graph.GradientTapVertex#lastGradient()} on the vertex
+ * <p>Read it with {@link io.github.instancenorm.zoo.layers.graph.GradientTapVertex#lastGradient()} on the vertex
  * instance, {@code (GradientTapVertex) graph.getVertex(name)}.
  */
 public class GradientTapVertex extends GraphVertex {
@@ -53,7 +53,7 @@ public class GradientTapVertex extends GraphVertex {
     public org.deeplearning4j.nn.graph.vertex.GraphVertex instantiate(ComputationGraph graph, String name, int idx,
                                                                       INDArray paramsView, boolean initializeParams,
                                                                       DataType networkDatatype) {
-        return new io.github.instancenorm.layers.graph.GradientTapVertex(graph, name, idx, networkDatatype);
+        return new io.github.instancenorm.zoo.layers.graph.GradientTapVertex(graph, name, idx, networkDatatype);
     }
 
     @Override
