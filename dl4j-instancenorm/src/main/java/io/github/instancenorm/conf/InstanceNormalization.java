@@ -1,6 +1,7 @@
 package io.github.instancenorm.conf;
 
 import io.github.instancenorm.layers.InstanceNormalizationLayer;
+import io.github.instancenorm.ops.InstanceNorm;
 import io.github.instancenorm.ops.InstanceNormLayout;
 import io.github.instancenorm.params.InstanceNormalizationParamInitializer;
 import org.deeplearning4j.nn.api.ParamInitializer;
@@ -74,13 +75,8 @@ import java.util.Objects;
  */
 public class InstanceNormalization extends FeedForwardLayer {
 
-    /** PyTorch's default eps. */
-    public static final double DEFAULT_EPS = 1e-5;
-    /** PyTorch's default momentum. */
-    public static final double DEFAULT_MOMENTUM = 0.1;
-
-    private double eps = DEFAULT_EPS;
-    private Double momentum = DEFAULT_MOMENTUM;
+    private double eps = InstanceNorm.DEFAULT_EPS;
+    private Double momentum = InstanceNorm.DEFAULT_MOMENTUM;
     private boolean affine = true;
     private boolean trackRunningStats = true;
     private boolean useInputStatsInInference = false;
@@ -252,7 +248,7 @@ public class InstanceNormalization extends FeedForwardLayer {
 
     /** @param eps the value added to the variance, at least 0 */
     public void setEps(double eps) {
-        this.eps = Builder.checkEps(eps);
+        this.eps = InstanceNorm.checkEps(eps);
     }
 
     /** @return PyTorch-convention momentum, or {@code null} for a cumulative moving average */
@@ -262,7 +258,7 @@ public class InstanceNormalization extends FeedForwardLayer {
 
     /** @param momentum in [0, 1], or {@code null} for a cumulative moving average */
     public void setMomentum(Double momentum) {
-        this.momentum = Builder.checkMomentum(momentum);
+        this.momentum = InstanceNorm.checkMomentum(momentum);
     }
 
     /** @return whether the layer has learnable gamma and beta */
@@ -354,8 +350,8 @@ public class InstanceNormalization extends FeedForwardLayer {
     /** Fluent builder in the DL4J idiom: {@code new InstanceNormalization.Builder().eps(1e-5).build()}. */
     public static class Builder extends FeedForwardLayer.Builder<Builder> {
 
-        private double eps = DEFAULT_EPS;
-        private Double momentum = DEFAULT_MOMENTUM;
+        private double eps = InstanceNorm.DEFAULT_EPS;
+        private Double momentum = InstanceNorm.DEFAULT_MOMENTUM;
         private boolean affine = true;
         private boolean trackRunningStats = true;
         private boolean useInputStatsInInference = false;
@@ -367,22 +363,22 @@ public class InstanceNormalization extends FeedForwardLayer {
         }
 
         /**
-         * @param eps added to the variance for numerical stability; default {@value #DEFAULT_EPS}
+         * @param eps added to the variance for numerical stability; default {@value InstanceNorm#DEFAULT_EPS}
          * @throws IllegalArgumentException if negative or not finite
          */
         public Builder eps(double eps) {
-            this.eps = checkEps(eps);
+            this.eps = InstanceNorm.checkEps(eps);
             return this;
         }
 
         /**
          * @param momentum weight of each new batch in the running statistics, PyTorch's convention (DL4J's
          *                 {@code BatchNormalization} decay is {@code 1 - momentum}); default
-         *                 {@value #DEFAULT_MOMENTUM}; {@code null} for a cumulative moving average
+         *                 {@value InstanceNorm#DEFAULT_MOMENTUM}; {@code null} for a cumulative moving average
          * @throws IllegalArgumentException if outside [0, 1]
          */
         public Builder momentum(Double momentum) {
-            this.momentum = checkMomentum(momentum);
+            this.momentum = InstanceNorm.checkMomentum(momentum);
             return this;
         }
 
@@ -441,21 +437,6 @@ public class InstanceNormalization extends FeedForwardLayer {
                 nOut = nIn;
             }
             return new InstanceNormalization(this);
-        }
-
-        static double checkEps(double eps) {
-            if (!(eps >= 0) || Double.isInfinite(eps)) {
-                throw new IllegalArgumentException("eps must be a finite value >= 0, got " + eps);
-            }
-            return eps;
-        }
-
-        static Double checkMomentum(Double momentum) {
-            if (momentum != null && !(momentum >= 0 && momentum <= 1)) {
-                throw new IllegalArgumentException("momentum must be in [0, 1] (PyTorch convention: the weight of"
-                        + " the new batch) or null for a cumulative moving average, got " + momentum);
-            }
-            return momentum;
         }
     }
 }

@@ -37,7 +37,43 @@ import java.util.Arrays;
  */
 public final class InstanceNorm {
 
+    /** PyTorch's default {@code eps}. */
+    public static final double DEFAULT_EPS = 1e-5;
+    /** PyTorch's default {@code momentum}. */
+    public static final double DEFAULT_MOMENTUM = 0.1;
+
     private InstanceNorm() {
+    }
+
+    /**
+     * The one rule for {@code eps}, PyTorch's: any finite value {@code >= 0}. With 0, a constant instance normalizes
+     * to NaN, as in PyTorch.
+     *
+     * @param eps the value to check
+     * @return {@code eps}
+     * @throws IllegalArgumentException if {@code eps} is negative, infinite or NaN
+     */
+    public static double checkEps(double eps) {
+        if (!(eps >= 0) || Double.isInfinite(eps)) {
+            throw new IllegalArgumentException("eps must be a finite value >= 0, got " + eps);
+        }
+        return eps;
+    }
+
+    /**
+     * The one rule for {@code momentum}: PyTorch's convention, the weight of the new batch, in {@code [0, 1]}, or
+     * {@code null} for a cumulative moving average (see {@link #updateFactor(Double, long)}).
+     *
+     * @param momentum the value to check
+     * @return {@code momentum}
+     * @throws IllegalArgumentException if {@code momentum} is outside {@code [0, 1]} or NaN
+     */
+    public static Double checkMomentum(Double momentum) {
+        if (momentum != null && !(momentum >= 0 && momentum <= 1)) {
+            throw new IllegalArgumentException("momentum must be in [0, 1] (PyTorch convention: the weight of"
+                    + " the new batch) or null for a cumulative moving average, got " + momentum);
+        }
+        return momentum;
     }
 
     /**

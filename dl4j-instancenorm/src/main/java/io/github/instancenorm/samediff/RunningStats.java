@@ -64,10 +64,7 @@ public final class RunningStats {
         Objects.requireNonNull(mean, "mean");
         Objects.requireNonNull(variance, "variance");
         Objects.requireNonNull(numBatchesTracked, "numBatchesTracked");
-        if (momentum != null && !(momentum >= 0 && momentum <= 1)) {
-            throw new IllegalArgumentException("expected momentum in [0, 1] or null (cumulative average), got "
-                    + momentum);
-        }
+        InstanceNorm.checkMomentum(momentum);
         if (mean.length() != variance.length()) {
             throw new IllegalArgumentException("expected running mean and variance of equal length, got shapes "
                     + Arrays.toString(mean.shape()) + " and " + Arrays.toString(variance.shape()));

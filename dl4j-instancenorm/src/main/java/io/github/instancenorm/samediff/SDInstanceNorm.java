@@ -1,5 +1,6 @@
 package io.github.instancenorm.samediff;
 
+import io.github.instancenorm.ops.InstanceNorm;
 import io.github.instancenorm.ops.InstanceNormLayout;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
@@ -44,9 +45,6 @@ import java.util.Objects;
  * }</pre>
  */
 public final class SDInstanceNorm {
-
-    /** PyTorch's default {@code eps}. */
-    public static final double DEFAULT_EPS = 1e-5;
 
     private SDInstanceNorm() {
     }
@@ -200,8 +198,10 @@ public final class SDInstanceNorm {
                                        String who, SDVariable... perChannel) {
         Objects.requireNonNull(x, "x");
         Objects.requireNonNull(layout, "layout");
-        if (!(eps > 0)) {
-            throw new IllegalArgumentException(who + ": expected eps > 0, got " + eps);
+        try {
+            InstanceNorm.checkEps(eps);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(who + ": " + e.getMessage(), e);
         }
         if (!x.dataType().isFPType()) {
             throw new IllegalArgumentException(who + ": expected a floating point input, got " + x.dataType());

@@ -49,7 +49,10 @@ class SDInstanceNormArgumentsTest {
     void rejectsBadEpsAndReusedNames() {
         SameDiff sd = SameDiff.create();
         SDVariable x = sd.placeHolder("x", DataType.FLOAT, -1, 3, 4, 4);
-        assertMessage(() -> SDInstanceNorm.training(sd, "in", x, null, null, 0, NCHW), "expected eps > 0, got 0.0");
+        assertMessage(() -> SDInstanceNorm.training(sd, "in", x, null, null, -1e-5, NCHW),
+                "in: eps must be a finite value >= 0, got -1.0E-5");
+        assertMessage(() -> SDInstanceNorm.training(sd, "in", x, null, null, Double.NaN, NCHW), "eps", "NaN");
+        SDInstanceNorm.training(sd, "in0", x, null, null, 0, NCHW);   // PyTorch's rule: eps = 0 is allowed
         SDInstanceNorm.training(sd, "in", x, null, null, 1e-5, NCHW);
         assertMessage(() -> SDInstanceNorm.training(sd, "in", x, null, null, 1e-5, NCHW), "already has",
                 "\"in\"");
@@ -59,7 +62,7 @@ class SDInstanceNormArgumentsTest {
 
     @Test
     void runningStatsRejectBadMomentumAndBatchStatistics() {
-        assertMessage(() -> RunningStats.create(3, DataType.FLOAT, 1.5), "momentum in [0, 1]", "got 1.5");
+        assertMessage(() -> RunningStats.create(3, DataType.FLOAT, 1.5), "momentum must be in [0, 1]", "got 1.5");
         RunningStats stats = RunningStats.create(3, DataType.FLOAT, 0.1);
         assertMessage(() -> stats.update(Nd4j.zeros(DataType.FLOAT, 4), Nd4j.ones(DataType.FLOAT, 3)),
                 "expected batchMean with 3 elements", "got shape [4]");
