@@ -22,6 +22,10 @@ final class CheckpointReader {
     private static final int MAX_DEPTH = 100;
     private static final long MAX_NODES = 10_000_000;
     private static final long MAX_SAFETENSORS_HEADER = 100L << 20;
+    /** The file-format versions PyTorch's own reader accepts ({@code caffe2/serialize/versions.h}); torch.save
+     * writes 3, and the records this reader uses are the same in all of them. */
+    private static final int MIN_ZIP_VERSION = 1;
+    private static final int MAX_ZIP_VERSION = 10;
 
     /** Resolves a tensor description to an array. */
     private interface Tensors {
@@ -96,6 +100,7 @@ final class CheckpointReader {
                     + " (TorchScript archives saved with torch.jit.save are not supported)");
         }
         String prefix = pkl.name().substring(0, pkl.name().length() - "data.pkl".length());
+        checkVersion(zip, prefix, name);
         boolean big = false;
         ZipArchive.Entry order = zip.entries().get(prefix + "byteorder");
         if (order != null && order.size() < 16) {
@@ -263,6 +268,29 @@ final class CheckpointReader {
         }
         Tensors resolver = s -> blobs.get(s.key());
         return toStateDict(root, resolver, name);
+    }
+
+    /** Reads {@code archive/version} and refuses what PyTorch's reader refuses: no record, or a version outside
+     * {@code [MIN_ZIP_VERSION, MAX_ZIP_VERSION]}. */
+    private static void checkVersion(ZipArchive zip, String prefix, String name) throws IOException {
+        ZipArchive.Entry record = zip.entries().get(prefix + "version");
+        if (record == null) {
+            throw new TorchFormatException(name + ": zip checkpoint without a " + prefix + "version record;"
+                    + " torch.save always writes one, so the file is incomplete or not from torch.save");
+        }
+        String text = record.size() <= 16
+                ? new String(zip.read(record), StandardCharsets.US_ASCII).trim() : "(" + record.size() + " bytes)";
+        int version;
+        try {
+            version = Integer.parseInt(text);
+        } catch (NumberFormatException e) {
+            throw new TorchFormatException(name + ": " + prefix + "version record '" + text + "' is not a number");
+        }
+        if (version < MIN_ZIP_VERSION || version > MAX_ZIP_VERSION) {
+            throw new TorchFormatException(name + ": checkpoint file-format version " + version + " is not in ["
+                    + MIN_ZIP_VERSION + ", " + MAX_ZIP_VERSION + "], the versions PyTorch's reader accepts; save it"
+                    + " again with a PyTorch that reads it");
+        }
     }
 
     // ---------------------------------------------------------------- safetensors

@@ -1,210 +1,126 @@
 package io.github.instancenorm.torch;
 
+import org.nd4j.shade.jackson.core.JsonFactory;
+import org.nd4j.shade.jackson.core.JsonGenerator;
+import org.nd4j.shade.jackson.core.JsonLocation;
+import org.nd4j.shade.jackson.core.JsonParseException;
+import org.nd4j.shade.jackson.core.JsonParser;
+import org.nd4j.shade.jackson.core.JsonToken;
+
+import java.io.IOException;
+import java.io.StringWriter;
+import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
- * A small JSON reader and writer for safetensors headers. Objects keep their order
- * ({@link LinkedHashMap}), integers that fit become {@link Long}, other numbers {@link Double}.
- * Nesting is limited so a hostile header cannot exhaust the stack.
+ * The safetensors header as JSON, through ND4J's shaded Jackson streaming API ({@code org.nd4j.shade.jackson}).
+ *
+ * <p>Reading builds plain Java values: objects keep their order ({@link LinkedHashMap}), integers that fit become
+ * {@link Long}, other numbers {@link Double}. A hostile header is refused with a {@link TorchFormatException}: the
+ * nesting depth is capped here because the shaded Jackson predates {@code StreamReadConstraints}, and duplicate
+ * keys are an error (safetensors' own parser refuses them too). The header's size is capped by the caller.
  */
 final class Json {
-    private static final int MAX_DEPTH = 64;
+    /** Far deeper than any safetensors header (two levels), shallow enough for any stack. */
+    static final int MAX_DEPTH = 64;
 
-    private final String s;
-    private int p;
+    private static final JsonFactory FACTORY = new JsonFactory();
 
-    private Json(String s) {
-        this.s = s;
+    private Json() {
     }
 
+    /** Parses one JSON value, with nothing after it but whitespace. */
     static Object parse(String text) throws TorchFormatException {
-        Json j = new Json(text);
-        j.ws();
-        Object v = j.value(0);
-        j.ws();
-        if (j.p != j.s.length()) {
-            throw j.bad("text after the JSON value");
-        }
-        return v;
-    }
-
-    private TorchFormatException bad(String msg) {
-        return new TorchFormatException("safetensors header: invalid JSON, " + msg + " at character " + p);
-    }
-
-    private void ws() {
-        while (p < s.length() && (s.charAt(p) == ' ' || s.charAt(p) == '\n' || s.charAt(p) == '\r' || s.charAt(p) == '\t')) {
-            p++;
+        try (JsonParser p = FACTORY.createParser(text)) {
+            if (p.nextToken() == null) {
+                throw bad("empty header", p.getCurrentLocation());
+            }
+            Object value = value(p, 1);
+            if (p.nextToken() != null) {
+                throw bad("text after the JSON value", p.getTokenLocation());
+            }
+            return value;
+        } catch (JsonParseException e) {
+            throw bad(e.getOriginalMessage(), e.getLocation());
+        } catch (IOException e) {
+            throw new TorchFormatException("safetensors header: " + e.getMessage());
         }
     }
 
-    private char next() throws TorchFormatException {
-        if (p >= s.length()) {
-            throw bad("unexpected end");
+    private static Object value(JsonParser p, int depth) throws IOException {
+        JsonToken t = p.currentToken();
+        if ((t == JsonToken.START_OBJECT || t == JsonToken.START_ARRAY) && depth > MAX_DEPTH) {
+            throw bad("nesting deeper than " + MAX_DEPTH, p.getTokenLocation());
         }
-        return s.charAt(p++);
-    }
-
-    private void expect(char c) throws TorchFormatException {
-        if (next() != c) {
-            throw bad("expected '" + c + "'");
-        }
-    }
-
-    private Object value(int depth) throws TorchFormatException {
-        if (depth > MAX_DEPTH) {
-            throw bad("nesting deeper than " + MAX_DEPTH);
-        }
-        if (p >= s.length()) {
-            throw bad("unexpected end");
-        }
-        char c = s.charAt(p);
-        switch (c) {
-            case '{': {
-                p++;
+        switch (t) {
+            case START_OBJECT -> {
                 Map<String, Object> m = new LinkedHashMap<>();
-                ws();
-                if (p < s.length() && s.charAt(p) == '}') {
-                    p++;
-                    return m;
+                while (p.nextToken() == JsonToken.FIELD_NAME) {
+                    String key = p.getCurrentName();
+                    if (m.containsKey(key)) {
+                        throw bad("duplicate key '" + key + "'", p.getTokenLocation());
+                    }
+                    p.nextToken();
+                    m.put(key, value(p, depth + 1));
                 }
-                while (true) {
-                    ws();
-                    if (p >= s.length() || s.charAt(p) != '"') {
-                        throw bad("expected a string key");
-                    }
-                    String k = string();
-                    ws();
-                    expect(':');
-                    ws();
-                    if (m.put(k, value(depth + 1)) != null) {
-                        throw bad("duplicate key '" + k + "'");
-                    }
-                    ws();
-                    char d = next();
-                    if (d == '}') {
-                        return m;
-                    }
-                    if (d != ',') {
-                        throw bad("expected ',' or '}'");
-                    }
-                }
+                return m;
             }
-            case '[': {
-                p++;
+            case START_ARRAY -> {
                 List<Object> l = new ArrayList<>();
-                ws();
-                if (p < s.length() && s.charAt(p) == ']') {
-                    p++;
-                    return l;
+                while (p.nextToken() != JsonToken.END_ARRAY) {
+                    l.add(value(p, depth + 1));
                 }
-                while (true) {
-                    ws();
-                    l.add(value(depth + 1));
-                    ws();
-                    char d = next();
-                    if (d == ']') {
-                        return l;
-                    }
-                    if (d != ',') {
-                        throw bad("expected ',' or ']'");
-                    }
-                }
+                return l;
             }
-            case '"':
-                return string();
-            case 't':
-                word("true");
+            case VALUE_STRING -> {
+                return p.getText();
+            }
+            case VALUE_NUMBER_INT -> {
+                if (p.getNumberType() == JsonParser.NumberType.BIG_INTEGER) {
+                    return p.getDoubleValue();
+                }
+                return p.getLongValue();
+            }
+            case VALUE_NUMBER_FLOAT -> {
+                return p.getDoubleValue();
+            }
+            case VALUE_TRUE -> {
                 return Boolean.TRUE;
-            case 'f':
-                word("false");
+            }
+            case VALUE_FALSE -> {
                 return Boolean.FALSE;
-            case 'n':
-                word("null");
+            }
+            case VALUE_NULL -> {
                 return null;
-            default:
-                return number();
+            }
+            default -> throw bad("unexpected " + t, p.getTokenLocation());
         }
     }
 
-    private void word(String w) throws TorchFormatException {
-        if (!s.startsWith(w, p)) {
-            throw bad("unknown literal");
-        }
-        p += w.length();
+    private static TorchFormatException bad(String message, JsonLocation at) {
+        return new TorchFormatException("safetensors header: invalid JSON, " + message + " at character "
+                + at.getCharOffset());
     }
 
-    private Object number() throws TorchFormatException {
-        int start = p;
-        while (p < s.length() && "+-0123456789.eE".indexOf(s.charAt(p)) >= 0) {
-            p++;
+    /** Writes a header with Jackson's escaping; {@code body} emits the fields of the top-level object. */
+    static String writeObject(Body body) {
+        StringWriter out = new StringWriter();
+        try (JsonGenerator g = FACTORY.createGenerator(out)) {
+            g.writeStartObject();
+            body.write(g);
+            g.writeEndObject();
+        } catch (IOException e) {
+            throw new UncheckedIOException("writing JSON to a string", e);
         }
-        String t = s.substring(start, p);
-        if (t.isEmpty()) {
-            throw bad("unexpected character");
-        }
-        try {
-            if (t.indexOf('.') < 0 && t.indexOf('e') < 0 && t.indexOf('E') < 0) {
-                return Long.parseLong(t);
-            }
-            return Double.parseDouble(t);
-        } catch (NumberFormatException e) {
-            throw bad("bad number '" + (t.length() > 30 ? t.substring(0, 30) : t) + "'");
-        }
+        return out.toString();
     }
 
-    private String string() throws TorchFormatException {
-        expect('"');
-        StringBuilder b = new StringBuilder();
-        while (true) {
-            char c = next();
-            if (c == '"') {
-                return b.toString();
-            }
-            if (c != '\\') {
-                b.append(c);
-                continue;
-            }
-            char e = next();
-            switch (e) {
-                case '"', '\\', '/' -> b.append(e);
-                case 'b' -> b.append('\b');
-                case 'f' -> b.append('\f');
-                case 'n' -> b.append('\n');
-                case 'r' -> b.append('\r');
-                case 't' -> b.append('\t');
-                case 'u' -> {
-                    if (p + 4 > s.length()) {
-                        throw bad("short \\u escape");
-                    }
-                    try {
-                        b.append((char) Integer.parseInt(s.substring(p, p + 4), 16));
-                    } catch (NumberFormatException ex) {
-                        throw bad("bad \\u escape");
-                    }
-                    p += 4;
-                }
-                default -> throw bad("bad escape \\" + e);
-            }
-        }
-    }
-
-    /** @return {@code v} as a JSON string literal */
-    static String quote(String v) {
-        StringBuilder b = new StringBuilder("\"");
-        for (int i = 0; i < v.length(); i++) {
-            char c = v.charAt(i);
-            if (c == '"' || c == '\\') {
-                b.append('\\').append(c);
-            } else if (c < 0x20) {
-                b.append(String.format("\\u%04x", (int) c));
-            } else {
-                b.append(c);
-            }
-        }
-        return b.append('"').toString();
+    /** The fields of a JSON object, written with a {@link JsonGenerator}. */
+    @FunctionalInterface
+    interface Body {
+        void write(JsonGenerator g) throws IOException;
     }
 }

@@ -8,6 +8,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -23,39 +24,52 @@ final class SafetensorsWriter {
     }
 
     static void write(StateDict sd, Path path) throws IOException {
-        StringBuilder h = new StringBuilder("{");
         List<ByteBuffer> data = new ArrayList<>();
-        boolean first = true;
-        StringBuilder meta = new StringBuilder();
-        for (Map.Entry<String, Object> e : sd.metadata().entrySet()) {
-            if (e.getValue() instanceof String s) {
-                meta.append(meta.length() == 0 ? "" : ",").append(Json.quote(e.getKey())).append(':').append(Json.quote(s));
-            }
-        }
-        if (meta.length() > 0) {
-            h.append("\"__metadata__\":{").append(meta).append('}');
-            first = false;
-        }
-        long offset = 0;
+        List<String> dtypes = new ArrayList<>();
         for (Map.Entry<String, Object> e : sd.entries().entrySet()) {
             if (!(e.getValue() instanceof INDArray a)) {
                 throw new TorchFormatException("safetensors holds tensors only, but '" + e.getKey() + "' is a "
                         + StateDict.describe(e.getValue()) + "; write a dict of tensors (select(...) it first) or use writeTorch");
             }
-            TorchDType dtype = TorchDType.of(a.dataType());
-            ByteBuffer b = TensorBytes.of(a);
-            h.append(first ? "" : ",").append(Json.quote(e.getKey())).append(":{\"dtype\":\"").append(dtype.safetensorsCode())
-                    .append("\",\"shape\":[");
-            long[] shape = a.shape();
-            for (int i = 0; i < shape.length; i++) {
-                h.append(i == 0 ? "" : ",").append(shape[i]);
-            }
-            h.append("],\"data_offsets\":[").append(offset).append(',').append(offset + b.remaining()).append("]}");
-            offset += b.remaining();
-            data.add(b);
-            first = false;
+            dtypes.add(TorchDType.of(a.dataType()).safetensorsCode());
+            data.add(TensorBytes.of(a));
         }
-        h.append('}');
+        String json = Json.writeObject(g -> {
+            Map<String, String> metadata = new LinkedHashMap<>();
+            sd.metadata().forEach((k, v) -> {
+                if (v instanceof String text) {
+                    metadata.put(k, text);
+                }
+            });
+            if (!metadata.isEmpty()) {
+                g.writeObjectFieldStart("__metadata__");
+                for (Map.Entry<String, String> m : metadata.entrySet()) {
+                    g.writeStringField(m.getKey(), m.getValue());
+                }
+                g.writeEndObject();
+            }
+            long offset = 0;
+            int i = 0;
+            for (Map.Entry<String, Object> e : sd.entries().entrySet()) {
+                INDArray a = (INDArray) e.getValue();
+                long bytes = data.get(i).remaining();
+                g.writeObjectFieldStart(e.getKey());
+                g.writeStringField("dtype", dtypes.get(i++));
+                g.writeArrayFieldStart("shape");
+                for (long d : a.shape()) {
+                    g.writeNumber(d);
+                }
+                g.writeEndArray();
+                g.writeArrayFieldStart("data_offsets");
+                g.writeNumber(offset);
+                g.writeNumber(offset + bytes);
+                g.writeEndArray();
+                g.writeEndObject();
+                offset += bytes;
+            }
+        });
+        // The data section starts 8-byte aligned: pad the header with spaces, as the safetensors library does.
+        StringBuilder h = new StringBuilder(json);
         while ((h.toString().getBytes(StandardCharsets.UTF_8).length % 8) != 0) {
             h.append(' ');
         }
