@@ -6,8 +6,9 @@
  *   <li>{@link io.github.instancenorm.benchmarks.NormalizationBenchmark}: the layer's training forward, inference
  *       forward and forward + backward, next to DL4J's {@code BatchNormalization};</li>
  *   <li>{@link io.github.instancenorm.benchmarks.MemoryBandwidthBenchmark}: the copy that bounds them;</li>
- *   <li>{@link io.github.instancenorm.benchmarks.StarGanStepBenchmark}: the zoo's whole StarGAN generator (128 px),
- *       a training step (forward, backward, Adam) and inference.</li>
+ *   <li>{@link io.github.instancenorm.benchmarks.StarGanStepBenchmark}: the zoo's StarGAN generator and
+ *       discriminator at StarGAN's size and the example's: training steps (forward, backward, Adam), forward +
+ *       backward, and inference; run with {@code run-stargan-benchmarks.sh}, next to PyTorch and libtorch.</li>
  * </ul>
  */
 package io.github.instancenorm.benchmarks;

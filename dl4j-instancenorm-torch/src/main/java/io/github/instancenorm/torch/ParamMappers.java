@@ -59,7 +59,7 @@ public final class ParamMappers {
      * beta, running_mean to mean, running_var to var (plain variance), num_batches_tracked
      * (a scalar in PyTorch, {@code [1]} in DL4J) to numBatchesTracked; absent keys are skipped.
      */
-    public static final ParamMapper INSTANCE_NORMALIZATION = renamed(
+    private static final ParamMapper INSTANCE_NORMALIZATION = renamed(
             new String[] {"weight", "gamma", "bias", "beta", "running_mean", "mean", "running_var", "var",
                     "num_batches_tracked", "numBatchesTracked"},
             Set.of("num_batches_tracked"));

@@ -7,7 +7,7 @@ import org.nd4j.linalg.api.buffer.DataType;
  * vocabularies involved: the PyTorch storage class of the pickle ({@code torch.FloatStorage}),
  * the safetensors dtype code ({@code F32}) and the ND4J {@link DataType}.
  */
-public enum TorchDType {
+enum TorchDType {
     /** torch.float32 */
     FLOAT32("FloatStorage", "F32", DataType.FLOAT, 4),
     /** torch.float64 */
@@ -42,22 +42,22 @@ public enum TorchDType {
     }
 
     /** @return the storage class name in module {@code torch}, e.g. {@code FloatStorage} */
-    public String storageClass() {
+    String storageClass() {
         return storageClass;
     }
 
     /** @return the safetensors dtype code, e.g. {@code F32} */
-    public String safetensorsCode() {
+    String safetensorsCode() {
         return safetensorsCode;
     }
 
     /** @return the ND4J data type holding the same values */
-    public DataType nd4j() {
+    DataType nd4j() {
         return nd4j;
     }
 
     /** @return bytes per element */
-    public int elementSize() {
+    int elementSize() {
         return size;
     }
 

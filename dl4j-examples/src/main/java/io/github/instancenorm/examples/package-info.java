@@ -1,0 +1,6 @@
+/**
+ * Small programs to run and read: {@link io.github.instancenorm.examples.InstanceNormQuickstart} (the layer in a
+ * tiny network, its running statistics converging) and {@link io.github.instancenorm.examples.StarGanTranslate}
+ * (a StarGAN checkpoint translating images into a grid). The training example is in {@code stargan}.
+ */
+package io.github.instancenorm.examples;
