@@ -2,7 +2,12 @@ package io.github.instancenorm.samediff;
 
 import io.github.instancenorm.ops.InstanceNorm;
 import io.github.instancenorm.ops.InstanceNormLayout;
+import io.github.instancenorm.testutil.Fixtures;
+import io.github.instancenorm.testutil.Layouts;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.TrainingConfig;
@@ -11,10 +16,12 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.linalg.learning.config.Sgd;
 
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.Stream;
 
 import static io.github.instancenorm.testutil.Compare.assertClose;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -23,7 +30,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Trains a tiny SameDiff model through the op with {@code sd.fit} and Adam: the loss goes down, the
  * {@link RunningStats#updater} listener folds every iteration's batch statistics into the running statistics
- * (checked against the layer's INDArray kernels), and the inference output reads the statistics training left.
+ * (checked against PyTorch's fixtures), and the inference output reads the statistics training left.
  */
 class SDInstanceNormTrainingTest {
 
@@ -76,26 +83,59 @@ class SDInstanceNormTrainingTest {
         assertTrue(lossAfter < 0.01 * lossBefore, "loss should fall at least 100-fold: " + lossBefore + " -> "
                 + lossAfter);
 
-        // Every iteration's batch went into the cumulative average, so it is the mean of the batches' statistics.
+        // Every iteration's batch went into the cumulative average (the values: fitTracksPyTorchsRunningStats).
         assertEquals(BATCHES * EPOCHS, stats.numBatchesTracked(), "numBatchesTracked");
-        INDArray expectedMean = Nd4j.zeros(DataType.DOUBLE, C);
-        INDArray expectedVar = Nd4j.zeros(DataType.DOUBLE, C);
-        for (DataSet d : data) {
-            INDArray features = d.getFeatures().castTo(DataType.DOUBLE);
-            InstanceNorm.Moments m = InstanceNorm.moments(features, layout);
-            expectedMean.addi(InstanceNorm.batchMean(m).divi(BATCHES));
-            expectedVar.addi(InstanceNorm.batchUnbiasedVariance(m, layout.spatialSize(features.shape()))
-                    .divi(BATCHES));
-        }
-        // float running averages over 100 updates: rounding grows with the count
-        assertClose("running mean", expectedMean, stats.mean(), 1e-4);
-        assertClose("running var", expectedVar, stats.variance(), 1e-4);
 
         // The inference branch reads the running statistics and the trained gamma and beta.
         INDArray probe = data.get(0).getFeatures();
         INDArray expected = InstanceNorm.normalizeWithRunningStats(probe, stats.mean(), stats.variance(),
                 sd.getArrForVarName("gamma"), sd.getArrForVarName("beta"), 1e-5, layout, probe.ulike());
         assertClose("inference output", expected, sd.output(Map.of("x", probe), "in_infer").get("in_infer"));
+    }
+
+    /**
+     * {@code sd.fit} with the {@link RunningStats#updater} listener over PyTorch's three training batches: the running
+     * statistics after each step are PyTorch's, and the inference branch then gives PyTorch's eval output. The
+     * learning rate is zero so that gamma and beta stay PyTorch's (the statistics do not depend on them).
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("trackedCases")
+    void fitTracksPyTorchsRunningStats(Fixtures.Case c, Layouts layouts) {
+        Map<String, INDArray> fx = c.load();
+        InstanceNormLayout layout = new InstanceNormLayout(c.rank(), layouts.channelsLast());
+        long[] shape = layouts.fromChannelsFirst(fx.get("x1")).shape();
+        long channels = fx.get("gamma").length();
+        SameDiff sd = SameDiff.create();
+        SDVariable x = sd.placeHolder("x", c.dataType(), shape);
+        SDVariable label = sd.placeHolder("label", c.dataType(), shape);
+        SDVariable gamma = sd.var("gamma", fx.get("gamma").dup());
+        SDVariable beta = sd.var("beta", fx.get("beta").dup());
+        RunningStats stats = RunningStats.attach(sd, "in", channels, c.dataType(), c.momentum());
+        stats.mean().assign(fx.get("running_mean_init"));
+        stats.variance().assign(fx.get("running_var_init"));
+        SDInstanceNorm.Result train = SDInstanceNorm.training(sd, "in", x, gamma, beta, 1e-5, layout);
+        SDInstanceNorm.inference(sd, "in_infer", x, stats.meanVariable(sd), stats.varianceVariable(sd), gamma,
+                beta, 1e-5, layout);
+        sd.loss.meanSquaredError("loss", label, train.output(), null);
+        sd.setTrainingConfig(TrainingConfig.builder().updater(new Sgd(0)).dataSetFeatureMapping("x")
+                .dataSetLabelMapping("label").build());
+        sd.setListeners(stats.updater(train));
+
+        for (int k = 1; k <= Fixtures.STEPS; k++) {
+            INDArray features = layouts.fromChannelsFirst(fx.get("x" + k));
+            sd.fit(new DataSet(features, layouts.fromChannelsFirst(fx.get("dy" + k))));
+            assertEquals(k, stats.numBatchesTracked(), "numBatchesTracked");
+            assertEquals(channels, stats.mean().length());
+            assertClose("step " + k + " running mean", fx.get("running_mean" + k), stats.mean());
+            assertClose("step " + k + " running var", fx.get("running_var" + k), stats.variance());
+        }
+        assertClose("eval output", layouts.fromChannelsFirst(fx.get("y_eval")),
+                sd.output(Map.of("x", layouts.fromChannelsFirst(fx.get("x_eval"))), "in_infer").get("in_infer"));
+    }
+
+    static Stream<Arguments> trackedCases() {
+        return Fixtures.cases().stream().filter(c -> c.track() && c.affine())
+                .flatMap(c -> Stream.of(Layouts.values()).map(l -> Arguments.of(c, l)));
     }
 
     private static double meanLoss(SameDiff sd, List<DataSet> data) {
