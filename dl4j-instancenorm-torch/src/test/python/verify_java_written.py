@@ -1,12 +1,15 @@
-"""Manual check that files written by the Java writer load in PyTorch (run once by hand).
-
-Write /tmp/tio/{net.pt,net.safetensors,net.txt,dtypes.pt,dtypes.safetensors,wrapped.pt} from Java
-(StateDict.of(net).writeTorch/writeSafetensors; net.txt holds "key [values]" lines), then run
+"""Checks in real PyTorch the files the Java writers wrote: torch-io/java-written/{net.pt, net.safetensors, net.txt,
+dtypes.pt, dtypes.safetensors, wrapped.pt}, committed and kept current by JavaWrittenFilesTest (which fails when the
+writers' bytes change; rewrite them with -Dtorchio.update=true). Run from the repository root:
     /usr/bin/python3 dl4j-instancenorm-torch/src/test/python/verify_java_written.py
-from the repository root. Note: torch 1.13 weights_only=True cannot read floats (BINFLOAT)
+It exits non-zero on any mismatch. Note: torch 1.13 weights_only=True cannot read floats (BINFLOAT)
 outside tensors, even in files torch itself wrote, so the nested checkpoint is loaded without it.
 """
-import torch, json, struct, collections
+import collections, json, os, struct, sys
+import torch
+HERE = os.path.dirname(os.path.abspath(__file__))
+IO = os.path.join(HERE, "..", "resources", "torch-io")
+JW = os.path.join(IO, "java-written")
 ok = True
 def cmp(a, b, name):
     global ok
@@ -16,9 +19,9 @@ def cmp(a, b, name):
         print("MISMATCH", name, a.dtype, b.dtype, a.shape, b.shape)
     return same
 # 1. network written by Java, both formats, vs Java's own printout
-sd = torch.load("/tmp/tio/net.pt", weights_only=True)
+sd = torch.load(os.path.join(JW, "net.pt"), weights_only=True)
 print(type(sd).__name__, list(sd.keys()))
-for line in open("/tmp/tio/net.txt"):
+for line in open(os.path.join(JW, "net.txt")):
     k, vals = line.split(" ", 1)
     ref = torch.tensor(json.loads(vals), dtype=torch.float64)
     if not torch.allclose(sd[k].double().reshape(-1), ref, rtol=0, atol=0): ok=False; print("value mismatch", k)
@@ -36,25 +39,26 @@ def read_st(path):
         t = torch.frombuffer(buf, dtype=dt[v["dtype"]]) if e > b else torch.empty(0, dtype=dt[v["dtype"]])
         out[k] = t.reshape(v["shape"])
     return out
-st = read_st("/tmp/tio/net.safetensors")
+st = read_st(os.path.join(JW, "net.safetensors"))
 for k in sd: cmp(sd[k], st[k], "net.safetensors " + k)
 # 2. every dtype, Java rewrite vs the original written by PyTorch
-orig = torch.load("dl4j-instancenorm-torch/src/test/resources/torch-io/dtypes.pt")
-back = torch.load("/tmp/tio/dtypes.pt", weights_only=True)
-stb = read_st("/tmp/tio/dtypes.safetensors")
+orig = torch.load(os.path.join(IO, "dtypes.pt"))
+back = torch.load(os.path.join(JW, "dtypes.pt"), weights_only=True)
+stb = read_st(os.path.join(JW, "dtypes.safetensors"))
 assert list(orig) == list(back) == list(stb), (list(back), list(stb))
 for k in orig:
     cmp(orig[k], back[k], "dtypes.pt " + k); cmp(orig[k], stb[k], "dtypes.safetensors " + k)
 # 3. nested checkpoint
-w0 = torch.load("dl4j-instancenorm-torch/src/test/resources/torch-io/wrapped.pt")
-w1 = torch.load("/tmp/tio/wrapped.pt")  # 1.13 weights_only lacks BINFLOAT (fails on torch-written float too)
-w1g = torch.load("/tmp/tio/wrapped.pt", weights_only=False)
+w0 = torch.load(os.path.join(IO, "wrapped.pt"))
+w1 = torch.load(os.path.join(JW, "wrapped.pt"))  # 1.13 weights_only lacks BINFLOAT (fails on torch-written float too)
+w1g = torch.load(os.path.join(JW, "wrapped.pt"), weights_only=False)
 print({k: w1[k] for k in w1 if k != "G"})
 for k in w0["G"]: cmp(w0["G"][k], w1["G"][k], "wrapped " + k)
 assert w1["step"] == 5 and w1["name"] == "gen" and w1["lr"] == 0.0002 and w1["done"] is False and w1["nothing"] is None
 # 4. loads into the torch module
 import importlib.util, sys
-spec = importlib.util.spec_from_file_location("gen", "dl4j-instancenorm-torch/src/test/python/gen_torch_io_fixtures.py")
+spec = importlib.util.spec_from_file_location("gen", os.path.join(HERE, "gen_torch_io_fixtures.py"))
 gen = importlib.util.module_from_spec(spec); spec.loader.exec_module(gen)
 m = gen.Generator(); print(m.load_state_dict(sd))
 print("ALL MATCH" if ok else "FAILURES", torch.__version__)
+sys.exit(0 if ok else 1)
