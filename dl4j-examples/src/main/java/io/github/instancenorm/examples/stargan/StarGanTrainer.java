@@ -9,6 +9,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -18,10 +19,10 @@ import java.util.Map;
  *
  * <p>Optionally, and not part of StarGAN, the generator also learns to leave an image alone when asked for the
  * domains it already has: the identity-mapping loss of CycleGAN (Zhu et al., 2017), {@code |G(x, c) - x|} (L1)
- * with weight {@code lambdaIdentity}. StarGAN keeps the content through the cycle loss alone, which is too slow
+ * with weight {@link LossWeights#identity()}. StarGAN keeps the content through the cycle loss alone, which is too slow
  * for a run of minutes: on the generated shapes, PyTorch's StarGAN (conv_dim 8, 2 residual blocks) reached a mask
  * IoU of 0.37 after 600 iterations without the identity term and 0.79 with it (weight 10). With
- * {@code lambdaIdentity = 0} the step is StarGAN's.
+ * {@link LossWeights#STARGAN} the step is StarGAN's.
  *
  * <p>StarGAN's adversarial loss is WGAN-GP, whose gradient penalty needs the gradient of a gradient; DL4J
  * cannot differentiate its own backward pass, so this uses the least-squares GAN loss (Mao et al., 2017):
@@ -37,6 +38,44 @@ import java.util.Map;
  * back through {@link StarGan#imageGradient(ComputationGraph)}.
  */
 public final class StarGanTrainer {
+
+    /**
+     * The weights of the generator's losses besides the adversarial one.
+     *
+     * @param classification  the domain classification loss (also the discriminator's, on real images)
+     * @param reconstruction  the cycle reconstruction loss (L1)
+     * @param identity        the identity-mapping loss (L1; not StarGAN's, 0 turns it off)
+     */
+    public record LossWeights(double classification, double reconstruction, double identity) {
+
+        /** StarGAN's {@code lambda_cls = 1}, {@code lambda_rec = 10}, and no identity term. */
+        public static final LossWeights STARGAN = new LossWeights(1, 10, 0);
+
+        /** Checks that no weight is negative or NaN. */
+        public LossWeights {
+            for (double w : new double[] {classification, reconstruction, identity}) {
+                if (!(w >= 0)) {
+                    throw new IllegalArgumentException("loss weights must be >= 0, got classification "
+                            + classification + ", reconstruction " + reconstruction + ", identity " + identity);
+                }
+            }
+        }
+
+        /** @return these weights with the classification weight replaced */
+        public LossWeights withClassification(double weight) {
+            return new LossWeights(weight, reconstruction, identity);
+        }
+
+        /** @return these weights with the reconstruction weight replaced */
+        public LossWeights withReconstruction(double weight) {
+            return new LossWeights(classification, weight, identity);
+        }
+
+        /** @return these weights with the identity weight replaced */
+        public LossWeights withIdentity(double weight) {
+            return new LossWeights(classification, reconstruction, weight);
+        }
+    }
 
     /** Loss values of one iteration. */
     public record Losses(double dReal, double dFake, double dClass, double gAdversarial, double gClass,
@@ -54,23 +93,40 @@ public final class StarGanTrainer {
     private int iteration;
 
     /**
-     * @param generator            built with {@code StarGan.generator()...inputGradients(true)}
-     * @param discriminator        built with {@code StarGan.discriminator()...inputGradients(true)}
-     * @param repeatNum            the generator's residual block count (names its output)
-     * @param lambdaClass          weight of the domain classification loss (StarGAN: 1)
-     * @param lambdaReconstruction weight of the cycle reconstruction loss (StarGAN: 10)
-     * @param lambdaIdentity       weight of the identity-mapping loss (StarGAN: 0, i.e. none)
-     * @param iteration            the number of iterations already done (0, or where a checkpoint left off)
+     * A trainer for freshly built networks.
+     *
+     * @param generator     built with {@code StarGan.generator()...inputGradients(true)}
+     * @param discriminator built with {@code StarGan.discriminator()...inputGradients(true)}
+     * @param weights       the loss weights, e.g. {@code LossWeights.STARGAN.withIdentity(10)}
      */
-    public StarGanTrainer(ComputationGraph generator, ComputationGraph discriminator, int repeatNum,
-                          double lambdaClass, double lambdaReconstruction, double lambdaIdentity, int iteration) {
+    public StarGanTrainer(ComputationGraph generator, ComputationGraph discriminator, LossWeights weights) {
+        this(generator, discriminator, weights, 0);
+    }
+
+    /**
+     * A trainer that continues where a checkpoint left off.
+     *
+     * @param generator           built with {@code StarGan.generator()...inputGradients(true)}
+     * @param discriminator       built with {@code StarGan.discriminator()...inputGradients(true)}
+     * @param weights             the loss weights
+     * @param completedIterations the iterations already done (the updaters' bias correction counts from them)
+     */
+    public StarGanTrainer(ComputationGraph generator, ComputationGraph discriminator, LossWeights weights,
+                          int completedIterations) {
+        if (completedIterations < 0) {
+            throw new IllegalArgumentException("completedIterations must be >= 0, got " + completedIterations);
+        }
+        List<String> outputs = generator.getConfiguration().getNetworkOutputs();
+        if (outputs.size() != 1) {
+            throw new IllegalArgumentException("expected a StarGAN generator with one output, got outputs " + outputs);
+        }
         this.generator = generator;
         this.discriminator = discriminator;
-        this.generatorOutput = StarGan.generatorOutput(repeatNum);
-        this.lambdaClass = lambdaClass;
-        this.lambdaReconstruction = lambdaReconstruction;
-        this.lambdaIdentity = lambdaIdentity;
-        this.iteration = iteration;
+        this.generatorOutput = outputs.get(0);
+        this.lambdaClass = weights.classification();
+        this.lambdaReconstruction = weights.reconstruction();
+        this.lambdaIdentity = weights.identity();
+        this.iteration = completedIterations;
         this.twin = new ComputationGraph(generator.getConfiguration().clone());
         this.twin.init(generator.params(), false);   // shares weights and running statistics
         FastConvolutions.install(twin);

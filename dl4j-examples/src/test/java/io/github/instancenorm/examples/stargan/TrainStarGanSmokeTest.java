@@ -23,8 +23,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class TrainStarGanSmokeTest {
 
-    private static TrainStarGan.Options tiny(Path out, int iterations) {
-        TrainStarGan.Options o = new TrainStarGan.Options();
+    private static TrainingOptions tiny(Path out, int iterations) {
+        TrainingOptions o = new TrainingOptions();
         o.iterations = iterations;
         o.batchSize = 4;
         o.imageSize = 16;
@@ -49,7 +49,7 @@ class TrainStarGanSmokeTest {
                 .inputGradients(true).build();
         INDArray gBefore = g.params().dup();
         INDArray dBefore = d.params().dup();
-        StarGanTrainer trainer = new StarGanTrainer(g, d, 1, 1, 10, 10, 0);
+        StarGanTrainer trainer = new StarGanTrainer(g, d, StarGanTrainer.LossWeights.STARGAN.withIdentity(10));
         ShapesData data = new ShapesData(16, 5);
         for (int i = 0; i < 3; i++) {
             Batch b = data.next(4);
@@ -65,6 +65,15 @@ class TrainStarGanSmokeTest {
     }
 
     @Test
+    void lossWeightsAreNamedAndChecked() {
+        StarGanTrainer.LossWeights w = StarGanTrainer.LossWeights.STARGAN.withIdentity(10);
+        assertEquals(new StarGanTrainer.LossWeights(1, 10, 10), w);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> StarGanTrainer.LossWeights.STARGAN.withReconstruction(-1));
+        assertTrue(e.getMessage().contains("reconstruction -1.0"), e.getMessage());
+    }
+
+    @Test
     void runWritesSamplesCheckpointsAndResumes(@TempDir Path out) throws Exception {
         Map<String, Double> first = TrainStarGan.run(tiny(out, 2));
         assertTrue(Files.exists(out.resolve("samples/000002.png")));
@@ -72,7 +81,7 @@ class TrainStarGanSmokeTest {
         assertEquals("2", checkpointIteration(out));
         first.values().forEach(v -> assertTrue(Double.isFinite(v), "evaluation " + first));
 
-        TrainStarGan.Options resumed = tiny(out, 4);
+        TrainingOptions resumed = tiny(out, 4);
         resumed.resume = true;
         Map<String, Double> second = TrainStarGan.run(resumed);
         second.values().forEach(v -> assertTrue(Double.isFinite(v), "evaluation after resuming " + second));
