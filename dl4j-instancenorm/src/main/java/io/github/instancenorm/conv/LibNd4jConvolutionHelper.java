@@ -40,10 +40,12 @@ import java.util.Map;
  * <ul>
  *   <li>the integer arguments are set on every call, so a layer that sees several input sizes in
  *       {@link ConvolutionMode#Same} gets the right padding each time;</li>
- *   <li>DL4J's backward asks the helper for the forward output again, to differentiate the activation. For the
- *       identity activation (a convolution followed by a norm layer, as in StarGAN) that output is never read, so
- *       the training forward hands DL4J's own cache ({@code AbstractLayer.preOutput}) the array it already has,
- *       and the backward then skips a second convolution. Other activations are recomputed, as DL4J does.</li>
+ *   <li>DL4J's backward asks the helper for the forward output again, to differentiate the activation, and so
+ *       computes every convolution twice. Here the training forward hands DL4J's own cache
+ *       ({@code AbstractLayer.preOutput}) the pre-activation output: for the identity activation (a convolution
+ *       followed by a norm layer, as in StarGAN) the array it already has, for others a copy taken before the
+ *       activation overwrites it in place (one output-sized array per layer, as DL4J's {@code CacheMode} keeps).
+ *       The backward then skips the second convolution.</li>
  * </ul>
  */
 final class LibNd4jConvolutionHelper implements ConvolutionHelper {
@@ -52,6 +54,8 @@ final class LibNd4jConvolutionHelper implements ConvolutionHelper {
     private static final VarHandle PRE_OUTPUT = protectedField(AbstractLayer.class, "preOutput", INDArray.class);
 
     private final ConvolutionLayer layer;
+    /** The workspaces of the forward this helper computed last, or null when DL4J's own path computed it. */
+    private LayerWorkspaceMgr forwardWorkspaces;
 
     LibNd4jConvolutionHelper(ConvolutionLayer layer) {
         this.layer = layer;
@@ -84,6 +88,7 @@ final class LibNd4jConvolutionHelper implements ConvolutionHelper {
     public INDArray preOutput(INDArray input, INDArray weights, INDArray bias, int[] kernel, int[] strides, int[] pad,
                               AlgoMode mode, FwdAlgo fwdAlgo, ConvolutionMode convolutionMode, int[] dilation,
                               CNN2DFormat format, LayerWorkspaceMgr workspaceMgr) {
+        forwardWorkspaces = null;
         if (!supported(input, weights, dilation)) {
             return null;
         }
@@ -106,13 +111,19 @@ final class LibNd4jConvolutionHelper implements ConvolutionHelper {
             op.addInputs(input, weights);
         }
         Nd4j.exec(op.build());
+        forwardWorkspaces = workspaceMgr;
         return out;
     }
 
     @Override
     public INDArray activate(INDArray z, IActivation afn, boolean training) {
-        // Only the identity's backward ignores z's values; others overwrite z in place here, so they are recomputed.
-        PRE_OUTPUT.set(layer, training && afn instanceof ActivationIdentity ? z : null);
+        INDArray cached = null;
+        if (training && forwardWorkspaces != null) {
+            // The activation overwrites z in place; the copy lives in the activations' workspace, as z does.
+            cached = afn instanceof ActivationIdentity ? z : forwardWorkspaces.dup(ArrayType.ACTIVATIONS, z);
+        }
+        PRE_OUTPUT.set(layer, cached);
+        forwardWorkspaces = null;
         return afn.getActivation(z, training);
     }
 
