@@ -115,10 +115,10 @@ final class CheckpointReader {
         byte[] pickle = zip.read(pkl);
         Map<String, Py.Storage> storages = new HashMap<>();
         Unpickler u = new Unpickler(new Cursor(new ByteSource.OfArray(pickle), 0, name + " data.pkl"), pid -> {
-            Py.Tuple t = storagePid(pid, 5, name);
-            TorchDType dtype = storageType(t.get(1), name);
-            String key = String.valueOf(t.get(2));
-            long numel = pidLong(t.get(4), name);
+            StorageId id = storageId(pid, name);
+            TorchDType dtype = id.dtype();
+            String key = id.key();
+            long numel = id.numel();
             Py.Storage prev = storages.get(key);
             if (prev != null) {
                 if (prev.dtype() != dtype || prev.numel() != numel) {
@@ -167,12 +167,20 @@ final class CheckpointReader {
         }
     }
 
-    private static Py.Tuple storagePid(Object pid, int minSize, String name) throws TorchFormatException {
-        if (!(pid instanceof Py.Tuple t) || t.size() < minSize || !"storage".equals(t.get(0))) {
+    /**
+     * A persistent id as both formats write it: {@code ('storage', storage class, key, location, numel)}, which
+     * the legacy format follows with a view {@code (root key, offset, numel)} or {@code None}.
+     */
+    private record StorageId(TorchDType dtype, String key, long numel, Object view) {
+    }
+
+    private static StorageId storageId(Object pid, String name) throws TorchFormatException {
+        if (!(pid instanceof Py.Tuple t) || t.size() < 5 || !"storage".equals(t.get(0))) {
             throw new TorchFormatException(name + ": persistent id " + Py.typeName(pid)
                     + " is not a ('storage', ...) tuple; only tensors can be referenced from a state dict");
         }
-        return t;
+        return new StorageId(storageType(t.get(1), name), String.valueOf(t.get(2)), pidLong(t.get(4), name),
+                t.size() > 5 ? t.get(5) : null);
     }
 
     private static TorchDType storageType(Object o, String name) throws TorchFormatException {
@@ -215,15 +223,15 @@ final class CheckpointReader {
         Map<String, Long> rootNumel = new HashMap<>();
         List<Py.Storage> views = new ArrayList<>();
         Object root = new Unpickler(c, pid -> {
-            Py.Tuple t = storagePid(pid, 5, name);
-            TorchDType dtype = storageType(t.get(1), name);
-            String key = String.valueOf(t.get(2));
-            long numel = pidLong(t.get(4), name);
+            StorageId id = storageId(pid, name);
+            TorchDType dtype = id.dtype();
+            String key = id.key();
+            long numel = id.numel();
             TorchDType prev = rootTypes.putIfAbsent(key, dtype);
             if (prev != null && prev != dtype) {
                 throw new TorchFormatException(name + ": storage '" + key + "' is declared with two dtypes");
             }
-            Object view = t.size() > 5 ? t.get(5) : null;
+            Object view = id.view();
             Py.Storage s;
             if (view == null) {
                 rootNumel.merge(key, numel, Math::max);
