@@ -1,0 +1,116 @@
+package io.github.instancenorm.zoo.gan;
+
+import io.github.instancenorm.testutil.Fixtures;
+import io.github.instancenorm.torch.StateDict;
+import io.github.instancenorm.torch.TorchWeights;
+import io.github.instancenorm.zoo.StarGan;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The finite-difference penalty gradients against PyTorch's exact ones (autograd with {@code create_graph=True}),
+ * per parameter tensor as {@code ‖a - e‖ / ‖e‖}, for a small StarGAN discriminator; fixtures from
+ * {@code src/test/python/gen_gradient_penalty_fixtures.py}.
+ */
+class GradientPenaltyTest {
+
+    private static ComputationGraph critic(DataType type) throws Exception {
+        ComputationGraph d = StarGan.discriminator().convDim(4).cDim(3).repeatNum(3).imageSize(16).dataType(type)
+                .inputGradients(true).build();
+        TorchWeights.load(d, StateDict.read(Fixtures.resource("fixtures/penalty/D.ckpt")));
+        return d;
+    }
+
+    @ParameterizedTest(name = "{0} {1} critic, {2} passes")
+    @CsvSource({"wgan_gp, double, DOUBLE, 1e-6", "r1, double, DOUBLE, 1e-6", "wgan_gp, float, DOUBLE, 5e-3",
+            "r1, float, DOUBLE, 5e-3", "r1, float, FLOAT, 5e-3"})
+    void matchesPyTorchAutograd(String kind, String type, DataType passes, double tolerance) throws Exception {
+        DataType dataType = type.equals("double") ? DataType.DOUBLE : DataType.FLOAT;
+        Map<String, INDArray> expected = Nd4j.createFromNpzFile(
+                Fixtures.file("fixtures/penalty/" + kind + "_" + type + ".npz"));
+        ComputationGraph d = critic(dataType);
+        INDArray before = d.params().dup();
+        GradientPenalty penalty = (kind.equals("r1") ? GradientPenalty.r1(10) : GradientPenalty.wganGp(10))
+                .withPassesIn(passes);
+
+        GradientPenalty.Result r = penalty.compute(d, expected.get("x"), StarGan.D_SOURCE);
+
+        double valueError = Math.abs(r.value() - expected.get("value").getDouble(0))
+                / Math.abs(expected.get("value").getDouble(0));
+        assertTrue(valueError <= (dataType == DataType.DOUBLE ? 1e-10 : 1e-4), "value: relative error " + valueError);
+        INDArray normError = r.gradientNorms().castTo(DataType.DOUBLE)
+                .sub(expected.get("norms").castTo(DataType.DOUBLE));
+        assertTrue(normError.norm2Number().doubleValue() <= tolerance * expected.get("norms").norm2Number()
+                .doubleValue(), "gradient norms " + r.gradientNorms() + ", expected " + expected.get("norms"));
+        assertEquals(before, d.params(), "the penalty leaves the critic's parameters alone");
+
+        // The gradient vector as PyTorch tensors: a copy of the critic holding it, written as a state dict.
+        ComputationGraph holder = d.clone();
+        holder.params().assign(r.parameterGradient());
+        StateDict actual = StateDict.of(holder);
+        double total = 0;
+        for (String key : expected.keySet()) {
+            if (key.startsWith("grad.")) {
+                total += Math.pow(expected.get(key).norm2Number().doubleValue(), 2);
+            }
+        }
+        total = Math.sqrt(total);
+        StringBuilder report = new StringBuilder(kind + " " + type + " critic, " + passes + " passes:");
+        double worst = 0;
+        for (String key : expected.keySet()) {
+            if (!key.startsWith("grad.")) {
+                continue;
+            }
+            String name = key.substring("grad.".length());
+            INDArray e = expected.get(key).castTo(DataType.DOUBLE);
+            INDArray a = actual.get(name).castTo(DataType.DOUBLE).reshape(e.shape());
+            double eNorm = e.norm2Number().doubleValue();
+            double error = a.sub(e).norm2Number().doubleValue() / (eNorm > 0 ? eNorm : total);
+            report.append(String.format(" %s %.1e", name, error));
+            worst = Math.max(worst, error);
+        }
+        System.out.println(report);
+        assertTrue(worst <= tolerance, "relative errors per tensor, " + report);
+    }
+
+    @Test
+    void badArgumentsAreNamed() throws Exception {
+        assertThrows(IllegalArgumentException.class, () -> GradientPenalty.wganGp(-1));
+        IllegalArgumentException nan = assertThrows(IllegalArgumentException.class, () -> GradientPenalty.r1(Double.NaN));
+        assertTrue(nan.getMessage().contains("γ"), nan.getMessage());
+        ComputationGraph d = critic(DataType.FLOAT);
+        INDArray x = Nd4j.rand(DataType.FLOAT, 2, 3, 16, 16);
+        IllegalArgumentException output = assertThrows(IllegalArgumentException.class,
+                () -> GradientPenalty.wganGp(10).compute(d, x, "nope"));
+        assertTrue(output.getMessage().contains("'nope'") && output.getMessage().contains(StarGan.D_SOURCE),
+                output.getMessage());
+        ComputationGraph noTap = StarGan.discriminator().convDim(4).cDim(3).repeatNum(3).imageSize(16).build();
+        IllegalArgumentException tap = assertThrows(IllegalArgumentException.class,
+                () -> GradientPenalty.wganGp(10).compute(noTap, x, StarGan.D_SOURCE));
+        assertTrue(tap.getMessage().contains("inputGradients(true)"), tap.getMessage());
+    }
+
+    @Test
+    void interpolatesLieBetweenRealAndFake() {
+        INDArray real = Nd4j.ones(DataType.FLOAT, 5, 3, 4, 4);
+        INDArray fake = Nd4j.zeros(DataType.FLOAT, 5, 3, 4, 4);
+        INDArray x = GradientPenalty.interpolates(real, fake);
+        for (int i = 0; i < 5; i++) {
+            INDArray sample = x.get(org.nd4j.linalg.indexing.NDArrayIndex.point(i));
+            double alpha = sample.getDouble(0);
+            assertTrue(alpha >= 0 && alpha <= 1);
+            assertEquals(alpha * sample.length(), sample.sumNumber().doubleValue(), 1e-4, "one alpha per sample");
+        }
+    }
+}
