@@ -46,10 +46,10 @@ import java.util.concurrent.ConcurrentLinkedQueue;
  * double, contiguous c-order arrays. Every other case (CUDA, f-order or strided views, half precision) keeps the
  * op form. Setting the system property {@value #PROPERTY} to {@code false} turns the fast path off.
  */
-public final class InstanceNormCpuKernels {
+final class InstanceNormCpuKernels {
 
     /** System property that disables this fast path when set to {@code false}; read on every call. */
-    public static final String PROPERTY = "io.github.instancenorm.cpuKernels";
+    static final String PROPERTY = KernelSettings.CPU_KERNELS_PROPERTY;
 
     /** Elements per cached block: 32 KiB of doubles, a comfortable fit in L1/L2. */
     private static final int BLOCK = 4096;
@@ -82,7 +82,7 @@ public final class InstanceNormCpuKernels {
      * System property that keeps the kernels off the Vector API loops ({@link FloatVectorLoops}) when set to
      * {@code false}; read once, when this class is initialized.
      */
-    public static final String VECTOR_PROPERTY = "io.github.instancenorm.vectorLoops";
+    static final String VECTOR_PROPERTY = KernelSettings.VECTOR_LOOPS_PROPERTY;
     /** Whether {@code jdk.incubator.vector} is there to use (and not turned off by {@link #VECTOR_PROPERTY}). */
     private static final boolean VECTOR_API = detectVectorApi();
     /** Test hook: keeps the kernels on their scalar float loops even when the Vector API is there. */
@@ -99,7 +99,7 @@ public final class InstanceNormCpuKernels {
      * @param arrays the large arrays of an op (input, output, gradients); {@code null}s are skipped
      * @return whether the fast path applies
      */
-    public static boolean applies(INDArray... arrays) {
+    static boolean applies(INDArray... arrays) {
         if (forceOpForm || !Boolean.parseBoolean(System.getProperty(PROPERTY, "true")) || !isCpuBackend()) {
             return false;
         }
@@ -150,7 +150,7 @@ public final class InstanceNormCpuKernels {
      *
      * @return whether the Vector API loops are in use
      */
-    public static boolean vectorLoops() {
+    static boolean vectorLoops() {
         return VECTOR_API && !forceScalarLoops;
     }
 
@@ -197,7 +197,7 @@ public final class InstanceNormCpuKernels {
      * @param layout where the channel and spatial axes are
      * @return {@code [N, C]} mean and biased variance in {@code x}'s data type
      */
-    public static InstanceNorm.Moments moments(INDArray x, InstanceNormLayout layout) {
+    static InstanceNorm.Moments moments(INDArray x, InstanceNormLayout layout) {
         Geometry geo = Geometry.of(x, layout);
         InstanceVectors vec = InstanceVectors.take(geo.instances());
         try {
@@ -225,7 +225,7 @@ public final class InstanceNormCpuKernels {
      * @return the {@code [N, C]} statistics in {@code x}'s data type: {@code statsOut}, or arrays allocated outside
      *         any workspace
      */
-    public static InstanceNorm.Moments forwardWithInstanceStats(INDArray x, INDArray gamma, INDArray beta, double eps,
+    static InstanceNorm.Moments forwardWithInstanceStats(INDArray x, INDArray gamma, INDArray beta, double eps,
                                                                InstanceNormLayout layout, INDArray out,
                                                                InstanceNorm.Moments statsOut) {
         Geometry geo = Geometry.of(x, layout);
@@ -314,7 +314,7 @@ public final class InstanceNormCpuKernels {
      * @param layout  where the channel and spatial axes are
      * @param out     receives the result
      */
-    public static void normalizeWithInstanceStats(INDArray x, InstanceNorm.Moments moments, INDArray gamma,
+    static void normalizeWithInstanceStats(INDArray x, InstanceNorm.Moments moments, INDArray gamma,
                                                   INDArray beta, double eps, InstanceNormLayout layout,
                                                   INDArray out) {
         Geometry geo = Geometry.of(x, layout);
@@ -347,7 +347,7 @@ public final class InstanceNormCpuKernels {
      * @param layout      where the channel and spatial axes are
      * @param out         receives the result
      */
-    public static void normalizeWithRunningStats(INDArray x, INDArray runningMean, INDArray runningVar,
+    static void normalizeWithRunningStats(INDArray x, INDArray runningMean, INDArray runningVar,
                                                  INDArray gamma, INDArray beta, double eps,
                                                  InstanceNormLayout layout, INDArray out) {
         Geometry geo = Geometry.of(x, layout);
@@ -390,7 +390,7 @@ public final class InstanceNormCpuKernels {
      * @param dGamma  receives the {@code [C]} gamma gradient, or {@code null}
      * @param dBeta   receives the {@code [C]} beta gradient, or {@code null}
      */
-    public static void backwardWithInstanceStats(INDArray x, INDArray grad, InstanceNorm.Moments moments,
+    static void backwardWithInstanceStats(INDArray x, INDArray grad, InstanceNorm.Moments moments,
                                                  INDArray gamma, double eps, InstanceNormLayout layout,
                                                  INDArray dx, INDArray dGamma, INDArray dBeta) {
         Geometry geo = Geometry.of(x, layout);
@@ -493,7 +493,7 @@ public final class InstanceNormCpuKernels {
      * @param dGamma      receives the {@code [C]} gamma gradient, or {@code null}
      * @param dBeta       receives the {@code [C]} beta gradient, or {@code null}
      */
-    public static void backwardWithRunningStats(INDArray x, INDArray grad, INDArray runningMean,
+    static void backwardWithRunningStats(INDArray x, INDArray grad, INDArray runningMean,
                                                 INDArray runningVar, INDArray gamma, double eps,
                                                 InstanceNormLayout layout,
                                                 INDArray dx, INDArray dGamma, INDArray dBeta) {
@@ -538,7 +538,7 @@ public final class InstanceNormCpuKernels {
      * @param arrays running statistics, counter and instance statistics
      * @return whether the plain-Java update applies
      */
-    public static boolean appliesToVectors(INDArray... arrays) {
+    static boolean appliesToVectors(INDArray... arrays) {
         if (forceOpForm || !Boolean.parseBoolean(System.getProperty(PROPERTY, "true")) || !isCpuBackend()) {
             return false;
         }
@@ -563,7 +563,7 @@ public final class InstanceNormCpuKernels {
      * @param moments           {@code [N, C]} instance statistics, biased variance
      * @param spatialSize       spatial elements per instance, at least 2
      */
-    public static void foldInstanceStats(INDArray runningMean, INDArray runningVar, INDArray numBatchesTracked,
+    static void foldInstanceStats(INDArray runningMean, INDArray runningVar, INDArray numBatchesTracked,
                                          Double momentum, InstanceNorm.Moments moments, long spatialSize) {
         int channels = (int) runningMean.length();
         long n = moments.mean().length();

@@ -1,5 +1,7 @@
 package io.github.instancenorm.ops;
 
+import org.nd4j.linalg.api.ndarray.INDArray;
+
 /**
  * Lets tests outside this package choose which implementation of {@link InstanceNorm} runs: the CPU fast path
  * ({@link InstanceNormCpuKernels}) where it applies, with or without its Vector API loops, or the
@@ -24,6 +26,14 @@ public enum KernelPaths {
     /** @return whether this path runs the CPU kernels where they apply */
     public boolean cpuKernels() {
         return this != OP_FORM;
+    }
+
+    /**
+     * Whether the CPU kernels take an op on these arrays, for tests outside this package (the kernels themselves
+     * are package-private).
+     */
+    public static boolean cpuKernelsApply(INDArray... arrays) {
+        return InstanceNormCpuKernels.applies(arrays);
     }
 
     /** Runs {@code body} with this path selected, restoring the previous choice afterwards. */
