@@ -1,7 +1,7 @@
 package io.github.instancenorm.benchmarks;
 
 import io.github.instancenorm.conf.InstanceNormalization;
-import io.github.instancenorm.ops.InstanceNormCpuKernels;
+import io.github.instancenorm.ops.KernelSettings;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.conf.CNN2DFormat;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
@@ -50,10 +50,10 @@ import java.util.concurrent.TimeUnit;
  *   <li>{@code InstanceNorm}: this project's layer (affine, tracking running statistics; PyTorch's
  *       {@code nn.InstanceNorm2d(C, affine=True, track_running_stats=True)});</li>
  *   <li>{@code InstanceNormScalarLoops}: the same layer with the kernels' Vector API loops turned off
- *       ({@link InstanceNormCpuKernels#VECTOR_PROPERTY}), as on a JVM started without
+ *       ({@link KernelSettings#VECTOR_LOOPS_PROPERTY}), as on a JVM started without
  *       {@code --add-modules jdk.incubator.vector} (the benchmark JVMs have it);</li>
  *   <li>{@code InstanceNormOpForm}: the same layer with its CPU kernels turned off
- *       ({@link InstanceNormCpuKernels#PROPERTY}), i.e. the backend-agnostic ND4J-op form;</li>
+ *       ({@link KernelSettings#CPU_KERNELS_PROPERTY}), i.e. the backend-agnostic ND4J-op form;</li>
  *   <li>{@code BatchNorm}: DL4J's own {@link BatchNormalization} on the same array (1d input is given to it as
  *       {@code [N, C, W, 1]}, which it accepts; the statistics are per channel instead of per instance, the
  *       memory traffic is the same kind).</li>
@@ -90,11 +90,11 @@ public class NormalizationBenchmark {
     @Setup(Level.Trial)
     public void setUp() {
         if ("InstanceNormOpForm".equals(layer)) {
-            System.setProperty(InstanceNormCpuKernels.PROPERTY, "false");
+            System.setProperty(KernelSettings.CPU_KERNELS_PROPERTY, "false");
         }
         if ("InstanceNormScalarLoops".equals(layer)) {
             // Read when the kernels class is initialized, i.e. at the first forward below.
-            System.setProperty(InstanceNormCpuKernels.VECTOR_PROPERTY, "false");
+            System.setProperty(KernelSettings.VECTOR_LOOPS_PROPERTY, "false");
         }
         long[] nchw = Arrays.stream(shape.split("x")).mapToLong(Long::parseLong).toArray();
         boolean last = "last".equals(layout);

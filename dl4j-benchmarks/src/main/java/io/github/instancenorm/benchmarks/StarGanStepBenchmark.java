@@ -1,7 +1,7 @@
 package io.github.instancenorm.benchmarks;
 
 import io.github.instancenorm.conv.FastConvolutions;
-import io.github.instancenorm.ops.InstanceNormCpuKernels;
+import io.github.instancenorm.ops.KernelSettings;
 import io.github.instancenorm.zoo.StarGan;
 import org.deeplearning4j.nn.gradient.Gradient;
 import org.deeplearning4j.nn.graph.ComputationGraph;
@@ -49,7 +49,7 @@ import java.util.concurrent.TimeUnit;
  *   <li>{@code convolutions}: {@code onednn} ({@link FastConvolutions#install}) or {@code dl4j} (DL4J's own
  *       {@code im2col} path);</li>
  *   <li>{@code layer} {@code InstanceNorm} (the CPU kernels) or {@code InstanceNormOpForm} (the same network with
- *       {@link InstanceNormCpuKernels#PROPERTY} off).</li>
+ *       {@link KernelSettings#CPU_KERNELS_PROPERTY} off).</li>
  * </ul>
  */
 @State(Scope.Benchmark)
@@ -86,7 +86,7 @@ public class StarGanStepBenchmark {
     @Setup(Level.Trial)
     public void setUp() {
         if ("InstanceNormOpForm".equals(layer)) {
-            System.setProperty(InstanceNormCpuKernels.PROPERTY, "false");
+            System.setProperty(KernelSettings.CPU_KERNELS_PROPERTY, "false");
         }
         System.setProperty(FastConvolutions.PROPERTY, String.valueOf("onednn".equals(convolutions)));
         boolean full = switch (size) {

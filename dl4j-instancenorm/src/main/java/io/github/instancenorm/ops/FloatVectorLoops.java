@@ -9,12 +9,12 @@ import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The float loops of {@link InstanceNormCpuKernels} over short runs (the instances of a cached group) written with
+ * The float loops of {@link VectorFloatBlocks} over short runs (the instances of a cached group) written with
  * the JDK's Vector API, which JDK 17 ships as the incubator module {@code jdk.incubator.vector}. C2 does not
  * vectorize float sums (it keeps their order), and its auto-vectorized element-wise loops spend most of a
  * 64-element run in their scalar pre- and post-loops; explicit vectors do both in full-width lanes.
  *
- * <p>Only {@link InstanceNormCpuKernels} calls this class, and only when {@link InstanceNormCpuKernels#vectorLoops}
+ * <p>Only {@link VectorFloatBlocks} calls this class, and only when {@link KernelSettings#vectorLoops}
  * says the module is present: without {@code --add-modules jdk.incubator.vector} on the command line the class is
  * never loaded.
  *

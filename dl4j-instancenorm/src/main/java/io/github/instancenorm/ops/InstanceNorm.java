@@ -31,9 +31,9 @@ import java.util.Arrays;
  *
  * <p>Every computation has a backend-agnostic ND4J-op form: reductions over the spatial axes and broadcasts of
  * the small {@code [N, C]} or {@code [C]} statistics. On ND4J's CPU backend, float and double contiguous c-order
- * arrays take {@link InstanceNormCpuKernels} instead, the same math in fused loops over host memory. As PyTorch
- * does, the forward folds the statistics and the affine parameters into one scale and one shift per instance, so
- * the large tensor is read once and written once after the statistics.
+ * arrays take this package's CPU kernels instead (tuned by {@link KernelSettings}), the same math in fused loops
+ * over host memory. As PyTorch does, the forward folds the statistics and the affine parameters into one scale and
+ * one shift per instance, so the large tensor is read once and written once after the statistics.
  */
 public final class InstanceNorm {
 
@@ -93,8 +93,9 @@ public final class InstanceNorm {
      * @return the {@code [N, C]} statistics
      */
     public static Moments moments(INDArray x, InstanceNormLayout layout) {
-        if (InstanceNormCpuKernels.applies(x)) {
-            return InstanceNormCpuKernels.moments(x, layout);
+        CpuKernels cpu = CpuKernels.forArrays(x);
+        if (cpu != null) {
+            return cpu.moments(x, layout);
         }
         int[] spatial = layout.spatialAxes();
         return new Moments(x.mean(spatial), x.var(false, spatial));
@@ -108,7 +109,7 @@ public final class InstanceNorm {
     /**
      * Training forward in one call: computes each instance's statistics and normalizes with them, the same as
      * {@link #moments} followed by {@link #normalizeWithInstanceStats}. On the CPU backend this is the fused
-     * {@link InstanceNormCpuKernels} path, which reads {@code x} from memory once for both steps.
+     * CPU-kernel path, which reads {@code x} from memory once for both steps.
      *
      * @param x      the input
      * @param gamma  {@code [C]} scale, or {@code null} for none
@@ -150,8 +151,9 @@ public final class InstanceNorm {
                 }
             }
         }
-        if (InstanceNormCpuKernels.applies(x, out)) {
-            return InstanceNormCpuKernels.forwardWithInstanceStats(x, gamma, beta, eps, layout, out, statsOut);
+        CpuKernels cpu = CpuKernels.forArrays(x, out);
+        if (cpu != null) {
+            return cpu.forwardWithInstanceStats(x, gamma, beta, eps, layout, out, statsOut);
         }
         Moments m = moments(x, layout);
         normalizeWithInstanceStats(x, m, gamma, beta, eps, layout, out);
@@ -177,8 +179,9 @@ public final class InstanceNorm {
      */
     public static INDArray normalizeWithInstanceStats(INDArray x, Moments moments, INDArray gamma, INDArray beta,
                                                       double eps, InstanceNormLayout layout, INDArray out) {
-        if (InstanceNormCpuKernels.applies(x, out)) {
-            InstanceNormCpuKernels.normalizeWithInstanceStats(x, moments, gamma, beta, eps, layout, out);
+        CpuKernels cpu = CpuKernels.forArrays(x, out);
+        if (cpu != null) {
+            cpu.normalizeWithInstanceStats(x, moments, gamma, beta, eps, layout, out);
             return out;
         }
         INDArray scale = inverseStd(moments.variance(), eps);          // [N, C]
@@ -209,8 +212,9 @@ public final class InstanceNorm {
     public static INDArray normalizeWithRunningStats(INDArray x, INDArray runningMean, INDArray runningVar,
                                                      INDArray gamma, INDArray beta, double eps,
                                                      InstanceNormLayout layout, INDArray out) {
-        if (InstanceNormCpuKernels.applies(x, out)) {
-            InstanceNormCpuKernels.normalizeWithRunningStats(x, runningMean, runningVar, gamma, beta, eps, layout,
+        CpuKernels cpu = CpuKernels.forArrays(x, out);
+        if (cpu != null) {
+            cpu.normalizeWithRunningStats(x, runningMean, runningVar, gamma, beta, eps, layout,
                     out);
             return out;
         }
@@ -240,8 +244,9 @@ public final class InstanceNorm {
     public static void backwardWithInstanceStats(INDArray x, INDArray grad, Moments moments, INDArray gamma,
                                                  double eps, InstanceNormLayout layout,
                                                  INDArray dx, INDArray dGamma, INDArray dBeta) {
-        if (InstanceNormCpuKernels.applies(x, grad, dx)) {
-            InstanceNormCpuKernels.backwardWithInstanceStats(x, grad, moments, gamma, eps, layout, dx, dGamma, dBeta);
+        CpuKernels cpu = CpuKernels.forArrays(x, grad, dx);
+        if (cpu != null) {
+            cpu.backwardWithInstanceStats(x, grad, moments, gamma, eps, layout, dx, dGamma, dBeta);
             return;
         }
         int[] spatial = layout.spatialAxes();
@@ -288,8 +293,9 @@ public final class InstanceNorm {
                                                 INDArray runningVar, INDArray gamma, double eps,
                                                 InstanceNormLayout layout,
                                                 INDArray dx, INDArray dGamma, INDArray dBeta) {
-        if (InstanceNormCpuKernels.applies(x, grad, dx)) {
-            InstanceNormCpuKernels.backwardWithRunningStats(x, grad, runningMean, runningVar, gamma, eps, layout,
+        CpuKernels cpu = CpuKernels.forArrays(x, grad, dx);
+        if (cpu != null) {
+            cpu.backwardWithRunningStats(x, grad, runningMean, runningVar, gamma, eps, layout,
                     dx, dGamma, dBeta);
             return;
         }
@@ -353,7 +359,7 @@ public final class InstanceNorm {
      * Folds one training batch's instance statistics into running statistics, in place: the same update as
      * {@link #foldBatch} with {@link #batchMean} and {@link #batchUnbiasedVariance}. On the CPU backend, with the
      * small arrays plain float or double vectors, it is computed in plain Java on them
-     * ({@link InstanceNormCpuKernels#foldInstanceStats}) instead of some ten ND4J ops, whose fixed cost per call
+     * (the CPU kernels' {@code foldInstanceStats}) instead of some ten ND4J ops, whose fixed cost per call
      * outweighs the arithmetic on a few hundred numbers.
      *
      * @param runningMean       {@code [C]}, updated in place
@@ -365,9 +371,9 @@ public final class InstanceNorm {
      */
     public static void foldInstanceStats(INDArray runningMean, INDArray runningVar, INDArray numBatchesTracked,
                                          Double momentum, Moments moments, long spatialSize) {
-        if (InstanceNormCpuKernels.appliesToVectors(runningMean, runningVar, numBatchesTracked, moments.mean(),
+        if (CpuKernels.appliesToVectors(runningMean, runningVar, numBatchesTracked, moments.mean(),
                 moments.variance())) {
-            InstanceNormCpuKernels.foldInstanceStats(runningMean, runningVar, numBatchesTracked, momentum, moments,
+            CpuKernels.foldInstanceStats(runningMean, runningVar, numBatchesTracked, momentum, moments,
                     spatialSize);
             return;
         }

@@ -32,10 +32,10 @@ import java.util.function.Supplier;
 final class KernelThreads {
 
     /** System property: how long, in microseconds, an idle helper polls for the next job before parking. */
-    static final String SPIN_PROPERTY = "io.github.instancenorm.spinMicros";
+    static final String SPIN_PROPERTY = KernelSettings.SPIN_MICROS_PROPERTY;
     static final long DEFAULT_SPIN_MICROS = 200;
     /** System property: the number of threads a job may use, the caller included. */
-    static final String THREADS_PROPERTY = "io.github.instancenorm.threads";
+    static final String THREADS_PROPERTY = KernelSettings.THREADS_PROPERTY;
     static final int DEFAULT_MAX_THREADS = 8;
 
     private static final long SPIN_NANOS = Math.max(0, Long.getLong(SPIN_PROPERTY, DEFAULT_SPIN_MICROS)) * 1000;

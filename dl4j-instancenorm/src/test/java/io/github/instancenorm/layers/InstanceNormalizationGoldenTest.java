@@ -1,7 +1,6 @@
 package io.github.instancenorm.layers;
 
 import io.github.instancenorm.conf.InstanceNormalization;
-import io.github.instancenorm.ops.InstanceNormCpuKernels;
 import io.github.instancenorm.ops.KernelPaths;
 import io.github.instancenorm.testutil.Fixtures;
 import io.github.instancenorm.testutil.Layouts;
@@ -48,7 +47,7 @@ class InstanceNormalizationGoldenTest {
     @MethodSource("cases")
     void matchesPyTorch(Fixtures.Case c, Layouts layout, KernelPaths path) {
         if (path.cpuKernels()) {
-            assertTrue(InstanceNormCpuKernels.applies(layout.fromChannelsFirst(c.load().get("x1"))),
+            assertTrue(KernelPaths.cpuKernelsApply(layout.fromChannelsFirst(c.load().get("x1"))),
                     "the CPU kernels must apply to the fixtures");
         }
         path.run(() -> matchesPyTorch(c, layout));

@@ -1,45 +1,57 @@
 package io.github.instancenorm.ops;
 
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.util.function.UnaryOperator;
+
 /**
- * Lets tests outside this package choose which implementation of {@link InstanceNorm} runs: the CPU fast path
- * ({@link InstanceNormCpuKernels}) where it applies, with or without its Vector API loops, or the
- * backend-agnostic ND4J-op form everywhere.
+ * Lets tests, in this package and outside it, choose which implementation of {@link InstanceNorm} runs: the CPU
+ * kernels where they apply, with or without their Vector API loops, or the backend-agnostic ND4J-op form
+ * everywhere. Each path is a {@link KernelSettings} built from the system properties' and handed to the calls
+ * {@link #run} makes on the calling thread; nothing global changes.
  */
 public enum KernelPaths {
     /**
-     * The CPU kernels wherever {@link InstanceNormCpuKernels#applies} holds, with the Vector API loops when the
-     * JVM has the module (the build's tests do).
+     * The CPU kernels wherever they apply, with the Vector API loops when the JVM has the module (the build's tests
+     * do).
      */
-    CPU_KERNELS,
+    CPU_KERNELS(s -> s),
     /**
      * {@link #CPU_KERNELS} with the affine passes reading and writing native memory in place for arrays of any
      * size (normally only for arrays larger than the caches).
      */
-    CPU_IN_PLACE_AFFINE,
+    CPU_IN_PLACE_AFFINE(KernelSettings::inPlaceAffineForAnySize),
     /** The CPU kernels with their scalar float loops only, as on a JVM without the Vector API module. */
-    CPU_SCALAR_LOOPS,
+    CPU_SCALAR_LOOPS(KernelSettings::scalarLoops),
     /** The ND4J-op form only, as on a non-CPU backend. */
-    OP_FORM;
+    OP_FORM(KernelSettings::opForm);
+
+    private final KernelSettings settings;
+
+    KernelPaths(UnaryOperator<KernelSettings> fromDefaults) {
+        settings = fromDefaults.apply(KernelSettings.fromProperties());
+    }
+
+    /** @return the settings of this path */
+    KernelSettings settings() {
+        return settings;
+    }
 
     /** @return whether this path runs the CPU kernels where they apply */
     public boolean cpuKernels() {
-        return this != OP_FORM;
+        return settings.cpuKernels;
     }
 
-    /** Runs {@code body} with this path selected, restoring the previous choice afterwards. */
+    /**
+     * Whether the CPU kernels (with the system properties' settings) take an op on these arrays, for tests outside
+     * this package: the kernels themselves are package-private.
+     */
+    public static boolean cpuKernelsApply(INDArray... arrays) {
+        return CpuKernels.applies(arrays);
+    }
+
+    /** Runs {@code body} with this path for the calls it makes on this thread. */
     public void run(Runnable body) {
-        boolean opFormBefore = InstanceNormCpuKernels.forceOpForm;
-        boolean scalarBefore = InstanceNormCpuKernels.forceScalarLoops;
-        boolean directBefore = InstanceNormCpuKernels.forceDirect;
-        InstanceNormCpuKernels.forceOpForm = this == OP_FORM;
-        InstanceNormCpuKernels.forceScalarLoops = this == CPU_SCALAR_LOOPS;
-        InstanceNormCpuKernels.forceDirect = this == CPU_IN_PLACE_AFFINE;
-        try {
-            body.run();
-        } finally {
-            InstanceNormCpuKernels.forceOpForm = opFormBefore;
-            InstanceNormCpuKernels.forceScalarLoops = scalarBefore;
-            InstanceNormCpuKernels.forceDirect = directBefore;
-        }
+        KernelSettings.runWith(settings, body);
     }
 }

@@ -18,6 +18,7 @@ import java.util.stream.Stream;
 import static io.github.instancenorm.testutil.Compare.assertClose;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -27,7 +28,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * one cached block, jobs big enough to run in parallel, more channels than a block holds, and inputs that are
  * views into a larger buffer.
  */
-class InstanceNormCpuKernelsTest {
+class CpuKernelsTest {
 
     static Stream<Arguments> cases() {
         long[][] shapes = {
@@ -58,9 +59,11 @@ class InstanceNormCpuKernelsTest {
 
     @Test
     void testsRunTheVectorLoops() {
-        assertTrue(InstanceNormCpuKernels.vectorLoops(), "the build's tests run with --add-modules"
-                + " jdk.incubator.vector (surefire argLine), so that the Vector API loops are tested");
-        KernelPaths.CPU_SCALAR_LOOPS.run(() -> assertFalse(InstanceNormCpuKernels.vectorLoops()));
+        assertTrue(KernelPaths.CPU_KERNELS.settings().kernels.vectorLoops(), "the build's tests run with"
+                + " --add-modules jdk.incubator.vector (surefire argLine), so that the Vector API loops are tested");
+        assertFalse(KernelPaths.CPU_SCALAR_LOOPS.settings().kernels.vectorLoops());
+        KernelPaths.CPU_SCALAR_LOOPS.run(() -> assertFalse(CpuKernels.forArrays(Nd4j.ones(2, 3, 4)).vectorLoops()));
+        KernelPaths.OP_FORM.run(() -> assertNull(CpuKernels.forArrays(Nd4j.ones(2, 3, 4))));
     }
 
     @ParameterizedTest(name = "{0} {1} channelsLast={2} {3}")
@@ -77,7 +80,7 @@ class InstanceNormCpuKernelsTest {
         INDArray beta = gaussian(random, type, channels);
         INDArray runningMean = gaussian(random, type, channels);
         INDArray runningVar = uniform(random, type, channels).addi(0.5);
-        assertTrue(InstanceNormCpuKernels.applies(x, g), "the fast path must apply here");
+        assertTrue(CpuKernels.applies(x, g), "the fast path must apply here");
 
         Result fast = new Result();
         Result ops = new Result();
@@ -116,7 +119,7 @@ class InstanceNormCpuKernelsTest {
                 Nd4j.getRandom().setSeed(8);
                 INDArray[] s = {Nd4j.randn(type, 3), Nd4j.rand(type, 3).addi(0.5), Nd4j.scalar(type, 4).reshape(1)};
                 state[path] = s;
-                assertTrue(InstanceNormCpuKernels.appliesToVectors(s[0], s[1], s[2], moments.mean(),
+                assertTrue(CpuKernels.appliesToVectors(s[0], s[1], s[2], moments.mean(),
                         moments.variance()));
                 (path == 0 ? KernelPaths.CPU_KERNELS : KernelPaths.OP_FORM).run(() -> {
                     for (int step = 0; step < 2; step++) {
@@ -157,7 +160,7 @@ class InstanceNormCpuKernelsTest {
                     : view;
             INDArray dst = l.channelsLast() ? Nd4j.zeros(type, 4, 9, 9, 20).get(NDArrayIndex.interval(2, 4))
                     : targetView;
-            assertTrue(InstanceNormCpuKernels.applies(src, dst), "views of contiguous samples take the kernels");
+            assertTrue(CpuKernels.applies(src, dst), "views of contiguous samples take the kernels");
             INDArray expected = src.ulike();
             KernelPaths.OP_FORM.run(() -> InstanceNorm.normalizeWithRunningStats(src, mean, var, gamma, beta, 1e-5,
                     l, expected));
@@ -215,11 +218,11 @@ class InstanceNormCpuKernelsTest {
     @MethodSource("types")
     void stridedAndFOrderArraysKeepTheOpForm(DataType type) {
         INDArray x = Nd4j.randn(type, 2, 3, 4, 5);
-        assertFalse(InstanceNormCpuKernels.applies(x.permute(0, 2, 3, 1)));
-        assertFalse(InstanceNormCpuKernels.applies(x.get(NDArrayIndex.all(), NDArrayIndex.interval(0, 2))));
-        assertFalse(InstanceNormCpuKernels.applies(x.dup('f')));
-        assertFalse(InstanceNormCpuKernels.applies(x.castTo(DataType.HALF)));
-        assertFalse(InstanceNormCpuKernels.applies(x, x.castTo(type == DataType.FLOAT ? DataType.DOUBLE
+        assertFalse(CpuKernels.applies(x.permute(0, 2, 3, 1)));
+        assertFalse(CpuKernels.applies(x.get(NDArrayIndex.all(), NDArrayIndex.interval(0, 2))));
+        assertFalse(CpuKernels.applies(x.dup('f')));
+        assertFalse(CpuKernels.applies(x.castTo(DataType.HALF)));
+        assertFalse(CpuKernels.applies(x, x.castTo(type == DataType.FLOAT ? DataType.DOUBLE
                 : DataType.FLOAT)));
     }
 
