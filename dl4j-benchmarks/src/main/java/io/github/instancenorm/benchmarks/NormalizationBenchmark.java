@@ -2,6 +2,8 @@ package io.github.instancenorm.benchmarks;
 
 import io.github.instancenorm.conf.InstanceNormalization;
 import io.github.instancenorm.ops.KernelSettings;
+import java.util.Arrays;
+import java.util.concurrent.TimeUnit;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.conf.CNN2DFormat;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
@@ -36,9 +38,6 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 import org.openjdk.jmh.infra.Blackhole;
 
-import java.util.Arrays;
-import java.util.concurrent.TimeUnit;
-
 /**
  * One normalization layer's training forward, inference forward and training forward + backward on a float32
  * input, the way a {@link MultiLayerNetwork} runs them while training: activations, gradients and working memory
@@ -63,8 +62,15 @@ import java.util.concurrent.TimeUnit;
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
-@Fork(value = 1, jvmArgsAppend = {"-Xmx2g", "-Dorg.bytedeco.javacpp.maxbytes=6G",
-        "-Dorg.bytedeco.javacpp.maxphysicalbytes=8G", "--add-modules", "jdk.incubator.vector"})
+@Fork(
+        value = 1,
+        jvmArgsAppend = {
+            "-Xmx2g",
+            "-Dorg.bytedeco.javacpp.maxbytes=6G",
+            "-Dorg.bytedeco.javacpp.maxphysicalbytes=8G",
+            "--add-modules",
+            "jdk.incubator.vector"
+        })
 @Warmup(iterations = 4, time = 1)
 @Measurement(iterations = 5, time = 1)
 public class NormalizationBenchmark {
@@ -105,11 +111,15 @@ public class NormalizationBenchmark {
         long c = channelsFirst[1];
         InputType type = channelsFirst.length == 3
                 ? InputType.recurrent(c, channelsFirst[2], last ? RNNFormat.NWC : RNNFormat.NCW)
-                : InputType.convolutional(channelsFirst[2], channelsFirst[3], c,
-                        last ? CNN2DFormat.NHWC : CNN2DFormat.NCHW);
+                : InputType.convolutional(
+                        channelsFirst[2], channelsFirst[3], c, last ? CNN2DFormat.NHWC : CNN2DFormat.NCHW);
         org.deeplearning4j.nn.conf.layers.Layer conf = batchNorm
                 ? new BatchNormalization.Builder().build()
-                : new InstanceNormalization.Builder().eps(1e-5).momentum(0.1).affine(true).trackRunningStats(true)
+                : new InstanceNormalization.Builder()
+                        .eps(1e-5)
+                        .momentum(0.1)
+                        .affine(true)
+                        .trackRunningStats(true)
                         .build();
         MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder()
                 .dataType(DataType.FLOAT)
@@ -134,7 +144,7 @@ public class NormalizationBenchmark {
     @Benchmark
     public void trainingForward(Blackhole bh) {
         try (MemoryWorkspace act = workspaces.notifyScopeEntered(ArrayType.ACTIVATIONS);
-             MemoryWorkspace work = workspaces.notifyScopeEntered(ArrayType.FF_WORKING_MEM)) {
+                MemoryWorkspace work = workspaces.notifyScopeEntered(ArrayType.FF_WORKING_MEM)) {
             impl.setInput(input, workspaces);
             bh.consume(impl.activate(true, workspaces));
         }
@@ -144,7 +154,7 @@ public class NormalizationBenchmark {
     @Benchmark
     public void inferenceForward(Blackhole bh) {
         try (MemoryWorkspace act = workspaces.notifyScopeEntered(ArrayType.ACTIVATIONS);
-             MemoryWorkspace work = workspaces.notifyScopeEntered(ArrayType.FF_WORKING_MEM)) {
+                MemoryWorkspace work = workspaces.notifyScopeEntered(ArrayType.FF_WORKING_MEM)) {
             impl.setInput(input, workspaces);
             bh.consume(impl.activate(false, workspaces));
         }
@@ -159,7 +169,7 @@ public class NormalizationBenchmark {
                 bh.consume(impl.activate(true, workspaces));
             }
             try (MemoryWorkspace grad = workspaces.notifyScopeEntered(ArrayType.ACTIVATION_GRAD);
-                 MemoryWorkspace work = workspaces.notifyScopeEntered(ArrayType.BP_WORKING_MEM)) {
+                    MemoryWorkspace work = workspaces.notifyScopeEntered(ArrayType.BP_WORKING_MEM)) {
                 Pair<Gradient, INDArray> back = impl.backpropGradient(gradient, workspaces);
                 bh.consume(back.getSecond());
             }

@@ -3,6 +3,8 @@ package io.github.instancenorm.benchmarks;
 import io.github.instancenorm.conv.FastConvolutions;
 import io.github.instancenorm.ops.KernelSettings;
 import io.github.instancenorm.zoo.StarGan;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import org.deeplearning4j.nn.gradient.Gradient;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
@@ -21,9 +23,6 @@ import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
-
-import java.util.Map;
-import java.util.concurrent.TimeUnit;
 
 /**
  * StarGAN's generator and discriminator from the zoo ({@link StarGan}), float32, timed as a training loop and an
@@ -55,8 +54,15 @@ import java.util.concurrent.TimeUnit;
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
-@Fork(value = 1, jvmArgsAppend = {"-Xmx4g", "-Dorg.bytedeco.javacpp.maxbytes=8G",
-        "-Dorg.bytedeco.javacpp.maxphysicalbytes=12G", "--add-modules", "jdk.incubator.vector"})
+@Fork(
+        value = 1,
+        jvmArgsAppend = {
+            "-Xmx4g",
+            "-Dorg.bytedeco.javacpp.maxbytes=8G",
+            "-Dorg.bytedeco.javacpp.maxphysicalbytes=12G",
+            "--add-modules",
+            "jdk.incubator.vector"
+        })
 @Warmup(iterations = 2, time = 2)
 @Measurement(iterations = 3, time = 3)
 public class StarGanStepBenchmark {
@@ -99,10 +105,21 @@ public class StarGanStepBenchmark {
         int labels = 5;
         batch = full ? 2 : 16;
         blocks = full ? 6 : 2;
-        generator = StarGan.generator().convDim(convDim).cDim(labels).repeatNum(blocks).imageSize(pixels)
-                .dataType(DataType.FLOAT).statistics(StarGan.Statistics.RUNNING).build();
-        discriminator = StarGan.discriminator().convDim(convDim).cDim(labels).repeatNum(full ? 6 : 4)
-                .imageSize(pixels).dataType(DataType.FLOAT).build();
+        generator = StarGan.generator()
+                .convDim(convDim)
+                .cDim(labels)
+                .repeatNum(blocks)
+                .imageSize(pixels)
+                .dataType(DataType.FLOAT)
+                .statistics(StarGan.Statistics.RUNNING)
+                .build();
+        discriminator = StarGan.discriminator()
+                .convDim(convDim)
+                .cDim(labels)
+                .repeatNum(full ? 6 : 4)
+                .imageSize(pixels)
+                .dataType(DataType.FLOAT)
+                .build();
         Nd4j.getRandom().setSeed(42);
         image = Nd4j.rand(DataType.FLOAT, batch, 3, pixels, pixels).muli(2).subi(1);
         label = Nd4j.rand(DataType.FLOAT, batch, labels).gt(0.5).castTo(DataType.FLOAT);
@@ -111,7 +128,8 @@ public class StarGanStepBenchmark {
     /** Forward in training mode, backward of {@code mean(out)}, one Adam step. */
     @Benchmark
     public double generatorStep() {
-        INDArray out = generator.feedForward(new INDArray[] {image, label}, true, false)
+        INDArray out = generator
+                .feedForward(new INDArray[] {image, label}, true, false)
                 .get(StarGan.generatorOutput(blocks));
         step(generator, out);
         return out.getDouble(0);
@@ -120,7 +138,8 @@ public class StarGanStepBenchmark {
     /** Forward in training mode and backward of {@code mean(out)}, no update. */
     @Benchmark
     public Gradient generatorForwardBackward() {
-        INDArray out = generator.feedForward(new INDArray[] {image, label}, true, false)
+        INDArray out = generator
+                .feedForward(new INDArray[] {image, label}, true, false)
                 .get(StarGan.generatorOutput(blocks));
         return generator.backpropGradient(meanGradients(out));
     }

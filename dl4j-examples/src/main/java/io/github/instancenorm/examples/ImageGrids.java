@@ -1,10 +1,5 @@
 package io.github.instancenorm.examples;
 
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
-
-import javax.imageio.ImageIO;
 import java.awt.Graphics2D;
 import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
@@ -12,6 +7,10 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import javax.imageio.ImageIO;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Image input and output for the StarGAN examples: StarGAN's preprocessing (center crop, resize, RGB scaled to
@@ -19,8 +18,7 @@ import java.util.List;
  */
 public final class ImageGrids {
 
-    private ImageGrids() {
-    }
+    private ImageGrids() {}
 
     /**
      * Reads an image the way StarGAN's data loader prepares CelebA: the largest centered square is cropped,
@@ -37,8 +35,8 @@ public final class ImageGrids {
             throw new IOException("Not an image ImageIO can read (PNG, JPEG, BMP, GIF): " + file);
         }
         int side = Math.min(image.getWidth(), image.getHeight());
-        BufferedImage square = image.getSubimage((image.getWidth() - side) / 2, (image.getHeight() - side) / 2,
-                side, side);
+        BufferedImage square =
+                image.getSubimage((image.getWidth() - side) / 2, (image.getHeight() - side) / 2, side, side);
         BufferedImage resized = new BufferedImage(size, size, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = resized.createGraphics();
         g.setRenderingHint(RenderingHints.KEY_INTERPOLATION, RenderingHints.VALUE_INTERPOLATION_BILINEAR);
@@ -73,8 +71,8 @@ public final class ImageGrids {
         int h = (int) shape[2];
         int w = (int) shape[3];
         int gutter = 2;
-        BufferedImage grid = new BufferedImage(cols * (w + gutter) + gutter, rows.size() * (h + gutter) + gutter,
-                BufferedImage.TYPE_INT_RGB);
+        BufferedImage grid = new BufferedImage(
+                cols * (w + gutter) + gutter, rows.size() * (h + gutter) + gutter, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = grid.createGraphics();
         g.setColor(java.awt.Color.WHITE);
         g.fillRect(0, 0, grid.getWidth(), grid.getHeight());
@@ -89,7 +87,9 @@ public final class ImageGrids {
                         int red = toByte(data[at]);
                         int green = toByte(data[at + h * w]);
                         int blue = toByte(data[at + 2 * h * w]);
-                        grid.setRGB(gutter + c * (w + gutter) + x, gutter + r * (h + gutter) + y,
+                        grid.setRGB(
+                                gutter + c * (w + gutter) + x,
+                                gutter + r * (h + gutter) + y,
                                 (red << 16) | (green << 8) | blue);
                     }
                 }

@@ -1,7 +1,11 @@
 package io.github.instancenorm.examples;
 
-import io.github.instancenorm.conv.FastConvolutions;
+import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.NUM_BATCHES_TRACKED;
+import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.RUNNING_MEAN;
+import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.RUNNING_VAR;
+
 import io.github.instancenorm.conf.InstanceNormalization;
+import io.github.instancenorm.conv.FastConvolutions;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
@@ -17,10 +21,6 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
 import org.nd4j.linalg.ops.transforms.Transforms;
-
-import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.NUM_BATCHES_TRACKED;
-import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.RUNNING_MEAN;
-import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.RUNNING_VAR;
 
 /**
  * A first look at {@link InstanceNormalization}: a tiny convolutional network with an instance-norm layer learns
@@ -40,8 +40,7 @@ public final class InstanceNormQuickstart {
     private static final int ITERATIONS = 300;
     private static final int SETTLE_FORWARDS = 60;
 
-    private InstanceNormQuickstart() {
-    }
+    private InstanceNormQuickstart() {}
 
     /** @param args ignored */
     public static void main(String[] args) {
@@ -52,20 +51,30 @@ public final class InstanceNormQuickstart {
                 .updater(new Adam(3e-3))
                 .convolutionMode(ConvolutionMode.Same)
                 .list()
-                .layer(new ConvolutionLayer.Builder(3, 3).nOut(8).activation(Activation.IDENTITY).build())
+                .layer(new ConvolutionLayer.Builder(3, 3)
+                        .nOut(8)
+                        .activation(Activation.IDENTITY)
+                        .build())
                 .layer(new InstanceNormalization.Builder().momentum(0.1).build())
-                .layer(new ConvolutionLayer.Builder(1, 1).nOut(CHANNELS).activation(Activation.TANH).build())
-                .layer(new CnnLossLayer.Builder(LossFunctions.LossFunction.MSE).activation(Activation.IDENTITY).build())
+                .layer(new ConvolutionLayer.Builder(1, 1)
+                        .nOut(CHANNELS)
+                        .activation(Activation.TANH)
+                        .build())
+                .layer(new CnnLossLayer.Builder(LossFunctions.LossFunction.MSE)
+                        .activation(Activation.IDENTITY)
+                        .build())
                 .setInputType(InputType.convolutional(SIZE, SIZE, CHANNELS))
                 .build());
         net.init();
-        FastConvolutions.install(net);   // oneDNN convolutions on nd4j-native's -onednn builds
+        FastConvolutions.install(net); // oneDNN convolutions on nd4j-native's -onednn builds
         Layer norm = net.getLayer(1);
 
         INDArray heldOut = textures(BATCH);
-        System.out.printf("Instance-norm quickstart: %d iterations of %d generated %dx%d RGB textures%n",
+        System.out.printf(
+                "Instance-norm quickstart: %d iterations of %d generated %dx%d RGB textures%n",
                 ITERATIONS, BATCH, SIZE, SIZE);
-        System.out.printf("before training: train-mode vs inference-mode output differ by %.1f%%%n",
+        System.out.printf(
+                "before training: train-mode vs inference-mode output differ by %.1f%%%n",
                 100 * modeDifference(net, heldOut));
 
         long start = System.nanoTime();
@@ -74,13 +83,18 @@ public final class InstanceNormQuickstart {
             net.fit(new DataSet(x, target(x)));
             if (i % 50 == 0 || i == 1) {
                 double seconds = (System.nanoTime() - start) / 1e9;
-                System.out.printf("iter %4d  loss %.5f  %6.1f images/s  running mean[0] %+.3f var[0] %.3f%n",
-                        i, net.score(), i * BATCH / seconds, norm.getParam(RUNNING_MEAN).getDouble(0),
+                System.out.printf(
+                        "iter %4d  loss %.5f  %6.1f images/s  running mean[0] %+.3f var[0] %.3f%n",
+                        i,
+                        net.score(),
+                        i * BATCH / seconds,
+                        norm.getParam(RUNNING_MEAN).getDouble(0),
                         norm.getParam(RUNNING_VAR).getDouble(0));
             }
         }
 
-        System.out.printf("after training: train-mode vs inference-mode output differ by %.1f%%%n",
+        System.out.printf(
+                "after training: train-mode vs inference-mode output differ by %.1f%%%n",
                 100 * modeDifference(net, heldOut));
 
         // The weights moved while the running averages followed, so they lag a little. Training-mode forwards
@@ -89,12 +103,14 @@ public final class InstanceNormQuickstart {
             net.output(textures(BATCH), true);
         }
         double difference = modeDifference(net, heldOut);
-        System.out.printf("after %d more training-mode forwards (%d updates of the running statistics in all):"
-                        + " they differ by %.1f%%%n", SETTLE_FORWARDS,
-                (long) norm.getParam(NUM_BATCHES_TRACKED).getDouble(0), 100 * difference);
-        System.out.println(difference < 0.05
-                ? "Training-mode and inference-mode outputs agree: the running statistics have converged."
-                : "Training-mode and inference-mode outputs still differ: train longer or raise the momentum.");
+        System.out.printf(
+                "after %d more training-mode forwards (%d updates of the running statistics in all):"
+                        + " they differ by %.1f%%%n",
+                SETTLE_FORWARDS, (long) norm.getParam(NUM_BATCHES_TRACKED).getDouble(0), 100 * difference);
+        System.out.println(
+                difference < 0.05
+                        ? "Training-mode and inference-mode outputs agree: the running statistics have converged."
+                        : "Training-mode and inference-mode outputs still differ: train longer or raise the momentum.");
     }
 
     /**
@@ -125,8 +141,13 @@ public final class InstanceNormQuickstart {
 
     /** The colour transform to learn: the standardized channels rotated (R,G,B) to (G,B,R), squashed. */
     private static INDArray target(INDArray x) {
-        INDArray standardized = x.sub(x.mean(true, 2, 3)).divi(x.std(false, true, 2, 3).addi(1e-3)).muli(0.5);
-        INDArray rotated = Nd4j.concat(1, standardized.get(all(), point(1)), standardized.get(all(), point(2)),
+        INDArray standardized = x.sub(x.mean(true, 2, 3))
+                .divi(x.std(false, true, 2, 3).addi(1e-3))
+                .muli(0.5);
+        INDArray rotated = Nd4j.concat(
+                1,
+                standardized.get(all(), point(1)),
+                standardized.get(all(), point(2)),
                 standardized.get(all(), point(0)));
         return Transforms.tanh(rotated, false);
     }

@@ -1,17 +1,16 @@
 package io.github.instancenorm.examples;
 
 import io.github.instancenorm.zoo.StarGan;
-import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
-
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Translates images with a PyTorch StarGAN generator checkpoint, on the JVM:
@@ -26,8 +25,7 @@ import java.util.Locale;
  */
 public final class StarGanTranslate {
 
-    private StarGanTranslate() {
-    }
+    private StarGanTranslate() {}
 
     /**
      * @param args see the class documentation; {@code --help} prints them
@@ -53,7 +51,8 @@ public final class StarGanTranslate {
             switch (flag) {
                 case "--checkpoint" -> checkpoint = Path.of(v);
                 case "--image" -> images.add(Path.of(v));
-                case "--labels" -> Arrays.stream(v.split(";")).map(StarGanTranslate::labels).forEach(labelSets::add);
+                case "--labels" ->
+                    Arrays.stream(v.split(";")).map(StarGanTranslate::labels).forEach(labelSets::add);
                 case "--out" -> out = Path.of(v);
                 case "--image-size" -> size = Integer.parseInt(v);
                 case "--statistics" -> statistics = StarGan.Statistics.valueOf(v.toUpperCase(Locale.ROOT));
@@ -67,13 +66,19 @@ public final class StarGanTranslate {
 
         long t0 = System.nanoTime();
         ComputationGraph g = StarGan.loadGenerator(checkpoint, statistics);
-        long cDim = g.getLayer("main.0").getParam("W").size(1) - 3;   // the first convolution sees RGB + labels
-        System.out.printf(Locale.ROOT, "Loaded %s: %,d parameters, %d labels, %s statistics (%.1f s)%n",
-                checkpoint, g.numParams(), cDim, statistics.name().toLowerCase(Locale.ROOT), seconds(t0));
+        long cDim = g.getLayer("main.0").getParam("W").size(1) - 3; // the first convolution sees RGB + labels
+        System.out.printf(
+                Locale.ROOT,
+                "Loaded %s: %,d parameters, %d labels, %s statistics (%.1f s)%n",
+                checkpoint,
+                g.numParams(),
+                cDim,
+                statistics.name().toLowerCase(Locale.ROOT),
+                seconds(t0));
         for (float[] l : labelSets) {
             if (l.length != cDim) {
-                throw new IllegalArgumentException("The checkpoint expects " + cDim + " labels per set, got "
-                        + l.length + ": " + Arrays.toString(l));
+                throw new IllegalArgumentException("The checkpoint expects " + cDim + " labels per set, got " + l.length
+                        + ": " + Arrays.toString(l));
             }
         }
 
@@ -88,8 +93,13 @@ public final class StarGanTranslate {
             System.out.printf(Locale.ROOT, "%s: %d translations in %.2f s%n", image, labelSets.size(), seconds(t1));
         }
         ImageGrids.writeGrid(rows, out);
-        System.out.printf(Locale.ROOT, "Wrote %s (%d x %d images) in %.1f s total%n", out, rows.size(),
-                labelSets.size() + 1, seconds(t0));
+        System.out.printf(
+                Locale.ROOT,
+                "Wrote %s (%d x %d images) in %.1f s total%n",
+                out,
+                rows.size(),
+                labelSets.size() + 1,
+                seconds(t0));
     }
 
     private static float[] labels(String csv) {

@@ -50,8 +50,8 @@ abstract class ByteSource {
      */
     void check(long pos, long len, String what) throws TorchFormatException {
         if (pos < 0 || len < 0 || pos > size() || len > size() - pos) {
-            throw new TorchFormatException(what + " at byte " + pos + " with length " + len
-                    + " lies outside the " + size() + "-byte input: the file is truncated or damaged");
+            throw new TorchFormatException(what + " at byte " + pos + " with length " + len + " lies outside the "
+                    + size() + "-byte input: the file is truncated or damaged");
         }
     }
 
@@ -109,7 +109,8 @@ abstract class ByteSource {
             while (dst.hasRemaining()) {
                 int n = channel.read(dst, p);
                 if (n < 0) {
-                    throw new EOFException(what + ": file ended at byte " + p + " while reading; it changed or is truncated");
+                    throw new EOFException(
+                            what + ": file ended at byte " + p + " while reading; it changed or is truncated");
                 }
                 p += n;
             }

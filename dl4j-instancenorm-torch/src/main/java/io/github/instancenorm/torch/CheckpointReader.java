@@ -25,6 +25,7 @@ final class CheckpointReader {
     /** The file-format versions PyTorch's own reader accepts ({@code caffe2/serialize/versions.h}); torch.save
      * writes 3, and the records this reader uses are the same in all of them. */
     private static final int MIN_ZIP_VERSION = 1;
+
     private static final int MAX_ZIP_VERSION = 10;
 
     /** Resolves a tensor description to an array. */
@@ -32,8 +33,7 @@ final class CheckpointReader {
         TensorBuilder.Blob blob(Py.Storage s) throws IOException;
     }
 
-    private CheckpointReader() {
-    }
+    private CheckpointReader() {}
 
     static StateDict read(ByteSource src, String name) throws IOException {
         try {
@@ -43,8 +43,10 @@ final class CheckpointReader {
         } catch (IOException e) {
             throw new TorchFormatException(name + ": " + e.getMessage() + "; the file is truncated or damaged", e);
         } catch (StackOverflowError | OutOfMemoryError e) {
-            throw new TorchFormatException(name + ": the checkpoint needs more memory or nesting than is available ("
-                    + e + "); it is damaged, or raise -Xmx / -Xss", e);
+            throw new TorchFormatException(
+                    name + ": the checkpoint needs more memory or nesting than is available (" + e
+                            + "); it is damaged, or raise -Xmx / -Xss",
+                    e);
         } catch (RuntimeException e) {
             // ND4J or an unforeseen path; every failure still leaves as the library's exception
             throw new TorchFormatException(name + ": cannot read the checkpoint: " + e, e);
@@ -67,8 +69,9 @@ final class CheckpointReader {
             throw new TorchFormatException(name + ": a tar checkpoint from PyTorch before 0.4 is not supported;"
                     + " load it in PyTorch and save it again with torch.save");
         }
-        throw new TorchFormatException(name + ": not a PyTorch checkpoint (zip or legacy pickle) nor a safetensors file;"
-                + " it starts with bytes " + hex(head));
+        throw new TorchFormatException(
+                name + ": not a PyTorch checkpoint (zip or legacy pickle) nor a safetensors file;"
+                        + " it starts with bytes " + hex(head));
     }
 
     private static String hex(byte[] b) {
@@ -96,8 +99,9 @@ final class CheckpointReader {
             }
         }
         if (pkl == null) {
-            throw new TorchFormatException(name + ": zip file without a data.pkl record; it is not a torch.save checkpoint"
-                    + " (TorchScript archives saved with torch.jit.save are not supported)");
+            throw new TorchFormatException(
+                    name + ": zip file without a data.pkl record; it is not a torch.save checkpoint"
+                            + " (TorchScript archives saved with torch.jit.save are not supported)");
         }
         String prefix = pkl.name().substring(0, pkl.name().length() - "data.pkl".length());
         checkVersion(zip, prefix, name);
@@ -122,7 +126,8 @@ final class CheckpointReader {
             Py.Storage prev = storages.get(key);
             if (prev != null) {
                 if (prev.dtype() != dtype || prev.numel() != numel) {
-                    throw new TorchFormatException(name + ": storage '" + key + "' is declared twice with different types or sizes");
+                    throw new TorchFormatException(
+                            name + ": storage '" + key + "' is declared twice with different types or sizes");
                 }
                 return prev;
             }
@@ -144,8 +149,9 @@ final class CheckpointReader {
             }
             long need = multiply(s.numel(), s.dtype().elementSize(), name);
             if (e.size() < need) {
-                throw new TorchFormatException(name + ": storage '" + s.key() + "' declares " + s.numel() + " elements of "
-                        + s.dtype() + " (" + need + " bytes) but its record holds " + e.size() + " bytes");
+                throw new TorchFormatException(
+                        name + ": storage '" + s.key() + "' declares " + s.numel() + " elements of " + s.dtype() + " ("
+                                + need + " bytes) but its record holds " + e.size() + " bytes");
             }
             if (e.method() == 0) {
                 b = new TensorBuilder.Blob(src, zip.dataOffset(e), e.size(), bigEndian);
@@ -171,15 +177,17 @@ final class CheckpointReader {
      * A persistent id as both formats write it: {@code ('storage', storage class, key, location, numel)}, which
      * the legacy format follows with a view {@code (root key, offset, numel)} or {@code None}.
      */
-    private record StorageId(TorchDType dtype, String key, long numel, Object view) {
-    }
+    private record StorageId(TorchDType dtype, String key, long numel, Object view) {}
 
     private static StorageId storageId(Object pid, String name) throws TorchFormatException {
         if (!(pid instanceof Py.Tuple t) || t.size() < 5 || !"storage".equals(t.get(0))) {
             throw new TorchFormatException(name + ": persistent id " + Py.typeName(pid)
                     + " is not a ('storage', ...) tuple; only tensors can be referenced from a state dict");
         }
-        return new StorageId(storageType(t.get(1), name), String.valueOf(t.get(2)), pidLong(t.get(4), name),
+        return new StorageId(
+                storageType(t.get(1), name),
+                String.valueOf(t.get(2)),
+                pidLong(t.get(4), name),
                 t.size() > 5 ? t.get(5) : null);
     }
 
@@ -190,7 +198,8 @@ final class CheckpointReader {
                 return d;
             }
         }
-        throw new TorchFormatException(name + ": storage type " + Py.typeName(o) + " is not a supported torch storage class");
+        throw new TorchFormatException(
+                name + ": storage type " + Py.typeName(o) + " is not a supported torch storage class");
     }
 
     private static long pidLong(Object o, String name) throws TorchFormatException {
@@ -211,7 +220,8 @@ final class CheckpointReader {
         }
         Object protocol = new Unpickler(c, null).load();
         if (!(protocol instanceof Long p) || p != LEGACY_PROTOCOL) {
-            throw new TorchFormatException(name + ": legacy checkpoint protocol " + protocol + " is not " + LEGACY_PROTOCOL);
+            throw new TorchFormatException(
+                    name + ": legacy checkpoint protocol " + protocol + " is not " + LEGACY_PROTOCOL);
         }
         Object sysInfo = new Unpickler(c, null).load();
         boolean big = false;
@@ -223,41 +233,44 @@ final class CheckpointReader {
         Map<String, Long> rootNumel = new HashMap<>();
         List<Py.Storage> views = new ArrayList<>();
         Object root = new Unpickler(c, pid -> {
-            StorageId id = storageId(pid, name);
-            TorchDType dtype = id.dtype();
-            String key = id.key();
-            long numel = id.numel();
-            TorchDType prev = rootTypes.putIfAbsent(key, dtype);
-            if (prev != null && prev != dtype) {
-                throw new TorchFormatException(name + ": storage '" + key + "' is declared with two dtypes");
-            }
-            Object view = id.view();
-            Py.Storage s;
-            if (view == null) {
-                rootNumel.merge(key, numel, Math::max);
-                s = new Py.Storage(dtype, key, numel, 0);
-            } else {
-                if (!(view instanceof Py.Tuple v) || v.size() != 3) {
-                    throw new TorchFormatException(name + ": storage view metadata is not (key, offset, size)");
-                }
-                long off = pidLong(v.get(1), name);
-                long n = pidLong(v.get(2), name);
-                s = new Py.Storage(dtype, key, n, off);
-                rootNumel.merge(key, numel, Math::max);
-            }
-            views.add(s);
-            return s;
-        }).load();
+                    StorageId id = storageId(pid, name);
+                    TorchDType dtype = id.dtype();
+                    String key = id.key();
+                    long numel = id.numel();
+                    TorchDType prev = rootTypes.putIfAbsent(key, dtype);
+                    if (prev != null && prev != dtype) {
+                        throw new TorchFormatException(name + ": storage '" + key + "' is declared with two dtypes");
+                    }
+                    Object view = id.view();
+                    Py.Storage s;
+                    if (view == null) {
+                        rootNumel.merge(key, numel, Math::max);
+                        s = new Py.Storage(dtype, key, numel, 0);
+                    } else {
+                        if (!(view instanceof Py.Tuple v) || v.size() != 3) {
+                            throw new TorchFormatException(name + ": storage view metadata is not (key, offset, size)");
+                        }
+                        long off = pidLong(v.get(1), name);
+                        long n = pidLong(v.get(2), name);
+                        s = new Py.Storage(dtype, key, n, off);
+                        rootNumel.merge(key, numel, Math::max);
+                    }
+                    views.add(s);
+                    return s;
+                })
+                .load();
         Object keys = new Unpickler(c, null).load();
         if (!(keys instanceof Py.PyList keyList)) {
-            throw new TorchFormatException(name + ": legacy checkpoint lacks the list of storage keys after the data pickle");
+            throw new TorchFormatException(
+                    name + ": legacy checkpoint lacks the list of storage keys after the data pickle");
         }
         Map<String, TensorBuilder.Blob> blobs = new HashMap<>();
         for (Object k : keyList) {
             String key = String.valueOf(k);
             TorchDType dtype = rootTypes.get(key);
             if (dtype == null) {
-                throw new TorchFormatException(name + ": storage '" + key + "' is stored but no tensor declares its type");
+                throw new TorchFormatException(
+                        name + ": storage '" + key + "' is stored but no tensor declares its type");
             }
             long numel = c.i64("storage size of '" + key + "'");
             if (numel < 0) {
@@ -271,7 +284,8 @@ final class CheckpointReader {
         for (Py.Storage s : views) {
             TensorBuilder.Blob b = blobs.get(s.key());
             if (b == null) {
-                throw new TorchFormatException(name + ": storage '" + s.key() + "' is used but not stored; the checkpoint is incomplete");
+                throw new TorchFormatException(
+                        name + ": storage '" + s.key() + "' is used but not stored; the checkpoint is incomplete");
             }
         }
         Tensors resolver = s -> blobs.get(s.key());
@@ -287,7 +301,8 @@ final class CheckpointReader {
                     + " torch.save always writes one, so the file is incomplete or not from torch.save");
         }
         String text = record.size() <= 16
-                ? new String(zip.read(record), StandardCharsets.US_ASCII).trim() : "(" + record.size() + " bytes)";
+                ? new String(zip.read(record), StandardCharsets.US_ASCII).trim()
+                : "(" + record.size() + " bytes)";
         int version;
         try {
             version = Integer.parseInt(text);
@@ -308,8 +323,8 @@ final class CheckpointReader {
         src.read(0, h, "safetensors header length");
         long n = h.getLong(0);
         if (n < 2 || n > src.size() - 8 || n > MAX_SAFETENSORS_HEADER) {
-            throw new TorchFormatException(name + ": safetensors header length " + n + " does not fit the "
-                    + src.size() + "-byte file; it is truncated or not a safetensors file");
+            throw new TorchFormatException(name + ": safetensors header length " + n + " does not fit the " + src.size()
+                    + "-byte file; it is truncated or not a safetensors file");
         }
         String json = new String(src.bytes(8, n, "safetensors header"), StandardCharsets.UTF_8);
         Object parsed = Json.parse(json);
@@ -349,7 +364,8 @@ final class CheckpointReader {
             try {
                 for (int i = shape.length - 1; i >= 0; i--) {
                     if (shape[i] < 0) {
-                        throw new TorchFormatException(name + ": safetensors entry '" + key + "' has a negative dimension");
+                        throw new TorchFormatException(
+                                name + ": safetensors entry '" + key + "' has a negative dimension");
                     }
                     stride[i] = numel;
                     numel = Math.multiplyExact(numel, shape[i]);
@@ -363,8 +379,10 @@ final class CheckpointReader {
                 throw new TorchFormatException(name + ": safetensors entry '" + key + "' has a shape that overflows");
             }
             Py.Tensor t = new Py.Tensor(new Py.Storage(dtype, key, numel, 0), 0, shape, stride);
-            entries.put(key, TensorBuilder.build(key, t,
-                    new TensorBuilder.Blob(src, dataStart + off[0], off[1] - off[0], false)));
+            entries.put(
+                    key,
+                    TensorBuilder.build(
+                            key, t, new TensorBuilder.Blob(src, dataStart + off[0], off[1] - off[0], false)));
         }
         return new StateDict(entries, metadata);
     }
@@ -376,7 +394,8 @@ final class CheckpointReader {
         long[] r = new long[l.size()];
         for (int i = 0; i < r.length; i++) {
             if (!(l.get(i) instanceof Long v)) {
-                throw new TorchFormatException(name + ": safetensors entry '" + key + "' has a non-integer in " + field);
+                throw new TorchFormatException(
+                        name + ": safetensors entry '" + key + "' has a non-integer in " + field);
             }
             r[i] = v;
         }
@@ -434,13 +453,15 @@ final class CheckpointReader {
             return g.toString();
         }
         if (o instanceof Py.Storage) {
-            throw new TorchFormatException(name + ": '" + path + "' is a bare storage, not a tensor; save tensors instead");
+            throw new TorchFormatException(
+                    name + ": '" + path + "' is a bare storage, not a tensor; save tensors instead");
         }
         return o;
     }
 
-    private static List<Object> list(List<Object> items, Tensors tensors, String name, String path, int depth,
-            long[] budget) throws IOException {
+    private static List<Object> list(
+            List<Object> items, Tensors tensors, String name, String path, int depth, long[] budget)
+            throws IOException {
         List<Object> r = new ArrayList<>(items.size());
         for (int i = 0; i < items.size(); i++) {
             r.add(convert(items.get(i), tensors, name, path + "[" + i + "]", depth + 1, budget));

@@ -107,8 +107,9 @@ final class Cursor {
      */
     byte[] bytes(long n, String what) throws IOException {
         if (n < 0 || n > remaining()) {
-            throw new TorchFormatException(name + ": " + what + " declares " + n + " bytes at byte " + pos + " but only "
-                    + Math.max(0, remaining()) + " are left; the file is truncated or the length is damaged");
+            throw new TorchFormatException(
+                    name + ": " + what + " declares " + n + " bytes at byte " + pos + " but only "
+                            + Math.max(0, remaining()) + " are left; the file is truncated or the length is damaged");
         }
         byte[] b;
         if (n <= WINDOW) {
@@ -138,7 +139,8 @@ final class Cursor {
                 return sb.toString();
             }
             if (sb.length() >= max) {
-                throw new TorchFormatException(name + ": " + what + " is longer than " + max + " bytes; the pickle is damaged");
+                throw new TorchFormatException(
+                        name + ": " + what + " is longer than " + max + " bytes; the pickle is damaged");
             }
             sb.append((char) c);
         }

@@ -1,12 +1,5 @@
 package io.github.instancenorm.torch;
 
-import org.nd4j.shade.jackson.core.JsonFactory;
-import org.nd4j.shade.jackson.core.JsonGenerator;
-import org.nd4j.shade.jackson.core.JsonLocation;
-import org.nd4j.shade.jackson.core.JsonParseException;
-import org.nd4j.shade.jackson.core.JsonParser;
-import org.nd4j.shade.jackson.core.JsonToken;
-
 import java.io.IOException;
 import java.io.StringWriter;
 import java.io.UncheckedIOException;
@@ -14,6 +7,12 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.nd4j.shade.jackson.core.JsonFactory;
+import org.nd4j.shade.jackson.core.JsonGenerator;
+import org.nd4j.shade.jackson.core.JsonLocation;
+import org.nd4j.shade.jackson.core.JsonParseException;
+import org.nd4j.shade.jackson.core.JsonParser;
+import org.nd4j.shade.jackson.core.JsonToken;
 
 /**
  * The safetensors header as JSON, through ND4J's shaded Jackson streaming API ({@code org.nd4j.shade.jackson}).
@@ -29,8 +28,7 @@ final class Json {
 
     private static final JsonFactory FACTORY = new JsonFactory();
 
-    private Json() {
-    }
+    private Json() {}
 
     /** Parses one JSON value, with nothing after it but whitespace. */
     static Object parse(String text) throws TorchFormatException {
@@ -101,8 +99,8 @@ final class Json {
     }
 
     private static TorchFormatException bad(String message, JsonLocation at) {
-        return new TorchFormatException("safetensors header: invalid JSON, " + message + " at character "
-                + at.getCharOffset());
+        return new TorchFormatException(
+                "safetensors header: invalid JSON, " + message + " at character " + at.getCharOffset());
     }
 
     /** Writes a header with Jackson's escaping; {@code body} emits the fields of the top-level object. */

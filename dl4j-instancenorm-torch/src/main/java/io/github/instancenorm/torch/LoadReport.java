@@ -11,8 +11,12 @@ import java.util.List;
  * @param shapeMismatches one line per key present in both with different shapes, quoting both
  * @param unmapped        layers or parameters the network has but no {@link ParamMapper} covers
  */
-public record LoadReport(List<String> loadedKeys, List<String> missingKeys, List<String> unexpectedKeys,
-        List<String> shapeMismatches, List<String> unmapped) {
+public record LoadReport(
+        List<String> loadedKeys,
+        List<String> missingKeys,
+        List<String> unexpectedKeys,
+        List<String> shapeMismatches,
+        List<String> unmapped) {
 
     /** Makes the lists unmodifiable copies. */
     public LoadReport {
@@ -33,10 +37,14 @@ public record LoadReport(List<String> loadedKeys, List<String> missingKeys, List
     public String toString() {
         StringBuilder b = new StringBuilder("loaded " + loadedKeys.size() + " tensor(s)");
         if (!missingKeys.isEmpty()) {
-            b.append("\n  Missing key(s) in state_dict: ").append(String.join(", ", missingKeys)).append('.');
+            b.append("\n  Missing key(s) in state_dict: ")
+                    .append(String.join(", ", missingKeys))
+                    .append('.');
         }
         if (!unexpectedKeys.isEmpty()) {
-            b.append("\n  Unexpected key(s) in state_dict: ").append(String.join(", ", unexpectedKeys)).append('.');
+            b.append("\n  Unexpected key(s) in state_dict: ")
+                    .append(String.join(", ", unexpectedKeys))
+                    .append('.');
         }
         for (String s : shapeMismatches) {
             b.append("\n  ").append(s);

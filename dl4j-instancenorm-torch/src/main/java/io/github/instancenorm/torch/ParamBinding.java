@@ -3,7 +3,6 @@ package io.github.instancenorm.torch;
 import java.util.Arrays;
 import java.util.Objects;
 import java.util.function.UnaryOperator;
-
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.ops.transforms.Transforms;
@@ -20,8 +19,13 @@ public final class ParamBinding {
     private final UnaryOperator<INDArray> toTorch;
     private final boolean optional;
 
-    private ParamBinding(String torchName, String dl4jKey, long[] torchShape, UnaryOperator<INDArray> toDl4j,
-            UnaryOperator<INDArray> toTorch, boolean optional) {
+    private ParamBinding(
+            String torchName,
+            String dl4jKey,
+            long[] torchShape,
+            UnaryOperator<INDArray> toDl4j,
+            UnaryOperator<INDArray> toTorch,
+            boolean optional) {
         this.torchName = Objects.requireNonNull(torchName, "torchName");
         this.dl4jKey = dl4jKey;
         this.torchShape = torchShape == null ? null : torchShape.clone();
@@ -44,7 +48,13 @@ public final class ParamBinding {
     public static ParamBinding reshaped(String torchName, String dl4jKey, long[] dl4jShape, long... torchShape) {
         long[] d = dl4jShape.clone();
         long[] t = torchShape.clone();
-        return new ParamBinding(torchName, dl4jKey, t, a -> a.dup('c').reshape('c', d), a -> a.dup('c').reshape('c', t), false);
+        return new ParamBinding(
+                torchName,
+                dl4jKey,
+                t,
+                a -> a.dup('c').reshape('c', d),
+                a -> a.dup('c').reshape('c', t),
+                false);
     }
 
     /**
@@ -58,8 +68,13 @@ public final class ParamBinding {
      */
     public static ParamBinding counter(String torchName, String dl4jKey, long[] dl4jShape) {
         long[] d = dl4jShape.clone();
-        return new ParamBinding(torchName, dl4jKey, new long[0], a -> a.dup('c').reshape('c', d),
-                a -> a.castTo(org.nd4j.linalg.api.buffer.DataType.LONG).reshape('c'), false);
+        return new ParamBinding(
+                torchName,
+                dl4jKey,
+                new long[0],
+                a -> a.dup('c').reshape('c', d),
+                a -> a.castTo(org.nd4j.linalg.api.buffer.DataType.LONG).reshape('c'),
+                false);
     }
 
     /**
@@ -74,8 +89,13 @@ public final class ParamBinding {
         if (dl4jShape.length != 2) {
             throw new IllegalArgumentException("transposed() needs a matrix, got shape " + Arrays.toString(dl4jShape));
         }
-        return new ParamBinding(torchName, dl4jKey, new long[] {dl4jShape[1], dl4jShape[0]},
-                a -> a.transpose().dup('c'), a -> a.transpose().dup('c'), false);
+        return new ParamBinding(
+                torchName,
+                dl4jKey,
+                new long[] {dl4jShape[1], dl4jShape[0]},
+                a -> a.transpose().dup('c'),
+                a -> a.transpose().dup('c'),
+                false);
     }
 
     /**
@@ -92,9 +112,16 @@ public final class ParamBinding {
         long[] d = dl4jShape.clone();
         long[] t = torchShape.clone();
         double twoLn10 = 2 * Math.log(10.0);
-        return new ParamBinding(torchName, dl4jKey, t,
-                a -> Transforms.log(a.castTo(DataType.DOUBLE).dup('c'), false).divi(twoLn10).reshape('c', d),
-                a -> Transforms.exp(a.castTo(DataType.DOUBLE).mul(twoLn10), false).castTo(a.dataType()).reshape('c', t),
+        return new ParamBinding(
+                torchName,
+                dl4jKey,
+                t,
+                a -> Transforms.log(a.castTo(DataType.DOUBLE).dup('c'), false)
+                        .divi(twoLn10)
+                        .reshape('c', d),
+                a -> Transforms.exp(a.castTo(DataType.DOUBLE).mul(twoLn10), false)
+                        .castTo(a.dataType())
+                        .reshape('c', t),
                 false);
     }
 

@@ -2,7 +2,6 @@ package io.github.instancenorm.torch;
 
 import java.util.List;
 import java.util.Map;
-
 import org.deeplearning4j.nn.conf.layers.Layer;
 import org.nd4j.linalg.api.ndarray.INDArray;
 

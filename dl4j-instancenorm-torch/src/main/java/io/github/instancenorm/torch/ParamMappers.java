@@ -1,14 +1,12 @@
 package io.github.instancenorm.torch;
 
 import io.github.instancenorm.conf.InstanceNormalization;
-
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-
 import org.deeplearning4j.nn.conf.layers.BaseOutputLayer;
 import org.deeplearning4j.nn.conf.layers.BatchNormalization;
 import org.deeplearning4j.nn.conf.layers.Convolution1DLayer;
@@ -53,23 +51,34 @@ public final class ParamMappers {
     private static final Logger log = LoggerFactory.getLogger(ParamMappers.class);
     private static final Map<Class<?>, ParamMapper> MAPPERS = new ConcurrentHashMap<>();
 
-
     /**
      * nn.InstanceNorm's tensors for our InstanceNormalization layer: weight to gamma, bias to
      * beta, running_mean to mean, running_var to var (plain variance), num_batches_tracked
      * (a scalar in PyTorch, {@code [1]} in DL4J) to numBatchesTracked; absent keys are skipped.
      */
     private static final ParamMapper INSTANCE_NORMALIZATION = renamed(
-            new String[] {"weight", "gamma", "bias", "beta", "running_mean", "mean", "running_var", "var",
-                    "num_batches_tracked", "numBatchesTracked"},
+            new String[] {
+                "weight",
+                "gamma",
+                "bias",
+                "beta",
+                "running_mean",
+                "mean",
+                "running_var",
+                "var",
+                "num_batches_tracked",
+                "numBatchesTracked"
+            },
             Set.of("num_batches_tracked"));
 
     static {
         register(ConvolutionLayer.class, (layer, p) -> weightAndBias(p, w -> w.clone()));
         register(Convolution3D.class, (layer, p) -> weightAndBias(p, w -> w.clone()));
         register(Deconvolution2D.class, (layer, p) -> weightAndBias(p, w -> w.clone()));
-        register(Convolution1DLayer.class, (layer, p) -> weightAndBias(p,
-                w -> w.length == 4 && w[3] == 1 ? new long[] {w[0], w[1], w[2]} : w.clone()));
+        register(
+                Convolution1DLayer.class,
+                (layer, p) ->
+                        weightAndBias(p, w -> w.length == 4 && w[3] == 1 ? new long[] {w[0], w[1], w[2]} : w.clone()));
         register(DenseLayer.class, ParamMappers::linear);
         register(BaseOutputLayer.class, ParamMappers::linear);
         register(EmbeddingLayer.class, (layer, p) -> weightAndBias(p, w -> w.clone()));
@@ -78,8 +87,7 @@ public final class ParamMappers {
         register(InstanceNormalization.class, INSTANCE_NORMALIZATION);
     }
 
-    private ParamMappers() {
-    }
+    private ParamMappers() {}
 
     /**
      * Registers (or replaces) the mapper for a layer configuration class and its subclasses
@@ -126,7 +134,8 @@ public final class ParamMappers {
      */
     public static ParamMapper renamed(String[] torchThenDl4j, Set<String> scalars) {
         if (torchThenDl4j.length % 2 != 0) {
-            throw new IllegalArgumentException("renamed() takes pairs of names, got " + torchThenDl4j.length + " names");
+            throw new IllegalArgumentException(
+                    "renamed() takes pairs of names, got " + torchThenDl4j.length + " names");
         }
         String[] pairs = torchThenDl4j.clone();
         Set<String> sc = Set.copyOf(scalars);
@@ -135,9 +144,10 @@ public final class ParamMappers {
             for (int i = 0; i < pairs.length; i += 2) {
                 INDArray p = params.get(pairs[i + 1]);
                 if (p != null) {
-                    r.add(sc.contains(pairs[i]) && p.length() == 1
-                            ? ParamBinding.counter(pairs[i], pairs[i + 1], p.shape())
-                            : ParamBinding.reshaped(pairs[i], pairs[i + 1], p.shape(), p.length()));
+                    r.add(
+                            sc.contains(pairs[i]) && p.length() == 1
+                                    ? ParamBinding.counter(pairs[i], pairs[i + 1], p.shape())
+                                    : ParamBinding.reshaped(pairs[i], pairs[i + 1], p.shape(), p.length()));
                 }
             }
             return r;
@@ -189,8 +199,8 @@ public final class ParamMappers {
         }
         INDArray logStd = p.get(BatchNormalizationParamInitializer.GLOBAL_LOG_STD);
         if (logStd != null) {
-            r.add(ParamBinding.log10Std("running_var", BatchNormalizationParamInitializer.GLOBAL_LOG_STD,
-                    logStd.shape(), logStd.length()));
+            r.add(ParamBinding.log10Std(
+                    "running_var", BatchNormalizationParamInitializer.GLOBAL_LOG_STD, logStd.shape(), logStd.length()));
         }
         r.add(ParamBinding.ignored("num_batches_tracked"));
         return r;

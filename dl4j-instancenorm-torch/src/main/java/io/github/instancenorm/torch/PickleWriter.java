@@ -6,7 +6,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
 import java.util.function.ToIntFunction;
-
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -98,7 +97,8 @@ final class PickleWriter {
 
     private void value(Object v, String key, int depth) throws TorchFormatException {
         if (depth > 100) {
-            throw new TorchFormatException("'" + key + "' is nested deeper than 100 levels (a cycle?); cannot write it");
+            throw new TorchFormatException(
+                    "'" + key + "' is nested deeper than 100 levels (a cycle?); cannot write it");
         }
         if (v == null) {
             out.write('N');

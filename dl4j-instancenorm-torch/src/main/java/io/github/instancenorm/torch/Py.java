@@ -12,8 +12,7 @@ import java.util.Map;
  * str is {@link String} and bytes is {@code byte[]}.
  */
 final class Py {
-    private Py() {
-    }
+    private Py() {}
 
     /** A Python tuple. */
     record Tuple(List<Object> items) {
@@ -56,8 +55,7 @@ final class Py {
     }
 
     /** A storage named by a persistent id; {@code offset} is the element offset of a legacy storage view. */
-    record Storage(TorchDType dtype, String key, long numel, long offset) {
-    }
+    record Storage(TorchDType dtype, String key, long numel, long offset) {}
 
     /** A tensor described by {@code _rebuild_tensor_v2}: a view of a storage. */
     record Tensor(Storage storage, long offset, long[] size, long[] stride) {

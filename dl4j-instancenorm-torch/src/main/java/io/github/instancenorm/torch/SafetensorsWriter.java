@@ -11,7 +11,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -20,8 +19,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * multiple of 8, then the C-order little-endian bytes of every tensor in header order.
  */
 final class SafetensorsWriter {
-    private SafetensorsWriter() {
-    }
+    private SafetensorsWriter() {}
 
     static void write(StateDict sd, Path path) throws IOException {
         List<ByteBuffer> data = new ArrayList<>();
@@ -29,7 +27,8 @@ final class SafetensorsWriter {
         for (Map.Entry<String, Object> e : sd.entries().entrySet()) {
             if (!(e.getValue() instanceof INDArray a)) {
                 throw new TorchFormatException("safetensors holds tensors only, but '" + e.getKey() + "' is a "
-                        + StateDict.describe(e.getValue()) + "; write a dict of tensors (select(...) it first) or use writeTorch");
+                        + StateDict.describe(e.getValue())
+                        + "; write a dict of tensors (select(...) it first) or use writeTorch");
             }
             dtypes.add(TorchDType.of(a.dataType()).safetensorsCode());
             data.add(TensorBytes.of(a));
@@ -74,9 +73,10 @@ final class SafetensorsWriter {
             h.append(' ');
         }
         byte[] header = h.toString().getBytes(StandardCharsets.UTF_8);
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
-            ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length);
+        try (FileChannel ch = FileChannel.open(
+                path, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+            ByteBuffer len =
+                    ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length);
             writeAll(ch, len);
             writeAll(ch, ByteBuffer.wrap(header));
             for (ByteBuffer b : data) {

@@ -10,7 +10,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -66,7 +65,8 @@ public final class StateDict {
      */
     public static StateDict read(Path path) throws IOException {
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            return CheckpointReader.read(new ByteSource.OfChannel(ch), path.getFileName().toString());
+            return CheckpointReader.read(
+                    new ByteSource.OfChannel(ch), path.getFileName().toString());
         }
     }
 
@@ -136,7 +136,8 @@ public final class StateDict {
         if (v instanceof INDArray a) {
             return a;
         }
-        throw new IllegalArgumentException("'" + key + "' is a " + describe(v) + ", not a tensor; use value(\"" + key + "\")");
+        throw new IllegalArgumentException(
+                "'" + key + "' is a " + describe(v) + ", not a tensor; use value(\"" + key + "\")");
     }
 
     /**
@@ -160,8 +161,9 @@ public final class StateDict {
         if (v instanceof StateDict s) {
             return s;
         }
-        throw new IllegalArgumentException("'" + key + "' is a " + describe(v) + ", not a dict; select() takes the key of a"
-                + " nested state dict, e.g. \"G\" in {\"G\": G.state_dict(), \"step\": 5}");
+        throw new IllegalArgumentException(
+                "'" + key + "' is a " + describe(v) + ", not a dict; select() takes the key of a"
+                        + " nested state dict, e.g. \"G\" in {\"G\": G.state_dict(), \"step\": 5}");
     }
 
     /**

@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
-
 import org.nd4j.linalg.api.concurrency.AffinityManager;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -19,11 +18,9 @@ final class TensorBuilder {
     static final int MAX_RANK = 32;
 
     /** Where a storage's bytes are: {@code numBytes} bytes of {@code src} from {@code pos}. */
-    record Blob(ByteSource src, long pos, long numBytes, boolean bigEndian) {
-    }
+    record Blob(ByteSource src, long pos, long numBytes, boolean bigEndian) {}
 
-    private TensorBuilder() {
-    }
+    private TensorBuilder() {}
 
     /**
      * @param name   checkpoint key, for error messages
@@ -51,7 +48,10 @@ final class TensorBuilder {
         try {
             for (int i = 0; i < size.length; i++) {
                 if (size[i] < 0 || stride[i] < 0) {
-                    throw bad(name, "has negative size or stride: size " + Arrays.toString(size) + ", stride " + Arrays.toString(stride));
+                    throw bad(
+                            name,
+                            "has negative size or stride: size " + Arrays.toString(size) + ", stride "
+                                    + Arrays.toString(stride));
                 }
                 numel = Math.multiplyExact(numel, size[i]);
             }
@@ -62,18 +62,25 @@ final class TensorBuilder {
                 maxIndex = Math.addExact(maxIndex, t.offset());
             }
         } catch (ArithmeticException e) {
-            throw bad(name, "declares size " + Arrays.toString(size) + " and stride " + Arrays.toString(stride) + " that overflow 64 bits");
+            throw bad(
+                    name,
+                    "declares size " + Arrays.toString(size) + " and stride " + Arrays.toString(stride)
+                            + " that overflow 64 bits");
         }
         long storageNumel = t.storage().numel();
         if (numel > 0 && maxIndex >= storageNumel) {
-            throw bad(name, "with offset " + t.offset() + ", size " + Arrays.toString(size) + " and stride "
-                    + Arrays.toString(stride) + " reaches element " + maxIndex + " of a storage of " + storageNumel + " elements");
+            throw bad(
+                    name,
+                    "with offset " + t.offset() + ", size " + Arrays.toString(size) + " and stride "
+                            + Arrays.toString(stride) + " reaches element " + maxIndex + " of a storage of "
+                            + storageNumel + " elements");
         }
         long storageStart = t.storage().offset();
-        if (storageStart < 0 || storageNumel < 0
-                || (storageStart + storageNumel) > blob.numBytes() / es) {
-            throw bad(name, "uses a storage of " + storageNumel + " elements at element " + storageStart
-                    + " but only " + blob.numBytes() + " bytes are stored");
+        if (storageStart < 0 || storageNumel < 0 || (storageStart + storageNumel) > blob.numBytes() / es) {
+            throw bad(
+                    name,
+                    "uses a storage of " + storageNumel + " elements at element " + storageStart + " but only "
+                            + blob.numBytes() + " bytes are stored");
         }
         if (numel == 0) {
             return Nd4j.create(dtype.nd4j(), size, 'c');

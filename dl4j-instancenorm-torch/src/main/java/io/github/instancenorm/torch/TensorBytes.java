@@ -2,14 +2,12 @@ package io.github.instancenorm.torch;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-
 import org.nd4j.linalg.api.concurrency.AffinityManager;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /** The raw little-endian C-order bytes of an array, as both writers store them. */
 final class TensorBytes {
-    private TensorBytes() {
-    }
+    private TensorBytes() {}
 
     /**
      * @param arr any array
@@ -21,7 +19,10 @@ final class TensorBytes {
             return ByteBuffer.allocate(0);
         }
         INDArray c = arr;
-        if (c.isView() || c.ordering() != 'c' || c.data().offset() != 0 || c.data().length() != c.length()) {
+        if (c.isView()
+                || c.ordering() != 'c'
+                || c.data().offset() != 0
+                || c.data().length() != c.length()) {
             c = c.dup('c');
         }
         org.nd4j.linalg.factory.Nd4j.getAffinityManager().ensureLocation(c, AffinityManager.Location.HOST);

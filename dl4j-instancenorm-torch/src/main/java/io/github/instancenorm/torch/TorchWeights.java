@@ -6,7 +6,6 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.conf.layers.misc.FrozenLayer;
 import org.deeplearning4j.nn.conf.layers.wrapper.BaseWrapperLayer;
@@ -28,8 +27,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * mismatch (with both shapes), and leaves the network unchanged.
  */
 public final class TorchWeights {
-    private TorchWeights() {
-    }
+    private TorchWeights() {}
 
     /**
      * Strict load into a MultiLayerNetwork.
@@ -110,8 +108,10 @@ public final class TorchWeights {
             }
             ParamMapper mapper = ParamMappers.find(conf.getClass());
             if (mapper == null) {
-                unmapped.add("layer '" + name + "' (" + conf.getClass().getSimpleName() + ") has parameters " + params.keySet()
-                        + " but no ParamMapper; register one with ParamMappers.register(" + conf.getClass().getSimpleName()
+                unmapped.add("layer '" + name + "' (" + conf.getClass().getSimpleName() + ") has parameters "
+                        + params.keySet()
+                        + " but no ParamMapper; register one with ParamMappers.register("
+                        + conf.getClass().getSimpleName()
                         + ".class, ...)");
                 continue;
             }
@@ -174,15 +174,17 @@ public final class TorchWeights {
                     continue;
                 }
                 if (!Arrays.equals(t.shape(), p.torchShape())) {
-                    mismatches.add("size mismatch for " + key + ": copying a param with shape " + Arrays.toString(t.shape())
-                            + " from checkpoint, the shape in current model is " + Arrays.toString(p.torchShape()) + ".");
+                    mismatches.add("size mismatch for " + key + ": copying a param with shape "
+                            + Arrays.toString(t.shape()) + " from checkpoint, the shape in current model is "
+                            + Arrays.toString(p.torchShape()) + ".");
                     continue;
                 }
                 INDArray target = b.params().get(p.dl4jKey());
                 INDArray value = p.toDl4j(t).castTo(target.dataType());
                 if (!Arrays.equals(value.shape(), target.shape())) {
-                    throw new IllegalStateException("ParamMapper bug: " + key + " converts to " + Arrays.toString(value.shape())
-                            + " but DL4J parameter '" + p.dl4jKey() + "' has shape " + Arrays.toString(target.shape()));
+                    throw new IllegalStateException("ParamMapper bug: " + key + " converts to "
+                            + Arrays.toString(value.shape()) + " but DL4J parameter '" + p.dl4jKey() + "' has shape "
+                            + Arrays.toString(target.shape()));
                 }
                 assignments.add(new INDArray[] {target, value});
                 loaded.add(key);
@@ -200,7 +202,8 @@ public final class TorchWeights {
         LoadReport report = new LoadReport(loaded, missing, unexpected, mismatches, unmapped);
         if (options.isStrict() && !report.isComplete()) {
             String hint = nested && loaded.isEmpty()
-                    ? "\n  The state dict holds nested dicts " + nestedKeys(sd) + ": select one first, e.g. sd.select(\"G\")"
+                    ? "\n  The state dict holds nested dicts " + nestedKeys(sd)
+                            + ": select one first, e.g. sd.select(\"G\")"
                     : "";
             boolean prefixed = false;
             for (String k : unexpected) {
@@ -209,8 +212,10 @@ public final class TorchWeights {
             if (prefixed) {
                 hint += "\n  Keys start with 'module.' (DataParallel): use sd.stripPrefix(\"module.\")";
             }
-            throw new StateDictMismatchException("Error(s) in loading state_dict into the DL4J network, nothing was changed: "
-                    + report + hint + "\n  Use LoadOptions.defaults().strict(false) to load what matches.", report);
+            throw new StateDictMismatchException(
+                    "Error(s) in loading state_dict into the DL4J network, nothing was changed: " + report + hint
+                            + "\n  Use LoadOptions.defaults().strict(false) to load what matches.",
+                    report);
         }
         for (INDArray[] a : assignments) {
             a[0].assign(a[1]);
@@ -240,8 +245,8 @@ public final class TorchWeights {
         List<String> unmapped = new ArrayList<>();
         List<Bound> bound = bind(layers, options, unmapped);
         if (!unmapped.isEmpty()) {
-            throw new IllegalStateException("cannot express the network as a PyTorch state dict:\n  "
-                    + String.join("\n  ", unmapped));
+            throw new IllegalStateException(
+                    "cannot express the network as a PyTorch state dict:\n  " + String.join("\n  ", unmapped));
         }
         StateDict sd = new StateDict();
         for (Bound b : bound) {
@@ -251,7 +256,8 @@ public final class TorchWeights {
                 }
                 String key = b.key(p);
                 if (sd.contains(key)) {
-                    throw new IllegalStateException("two layers write PyTorch key '" + key + "'; give the layers distinct names");
+                    throw new IllegalStateException(
+                            "two layers write PyTorch key '" + key + "'; give the layers distinct names");
                 }
                 sd.put(key, p.toTorch(b.params().get(p.dl4jKey())));
             }

@@ -15,7 +15,6 @@ import java.util.Map;
 import java.util.zip.CRC32;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipOutputStream;
-
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -28,18 +27,18 @@ final class TorchZipWriter {
     private static final int ALIGN = 64;
     private static final long FIXED_TIME = 946684800000L; // 2000-01-01, for reproducible files
 
-    private TorchZipWriter() {
-    }
+    private TorchZipWriter() {}
 
     static void write(StateDict sd, Path path) throws IOException {
         Map<INDArray, Integer> keys = new IdentityHashMap<>();
         List<INDArray> order = new ArrayList<>();
         byte[] pickle = new PickleWriter(a -> keys.computeIfAbsent(a, x -> {
-            order.add(x);
-            return order.size() - 1;
-        })).write(sd);
+                    order.add(x);
+                    return order.size() - 1;
+                }))
+                .write(sd);
         try (Counting count = new Counting(new BufferedOutputStream(Files.newOutputStream(path), 1 << 20));
-             ZipOutputStream zip = new ZipOutputStream(count)) {
+                ZipOutputStream zip = new ZipOutputStream(count)) {
             zip.setLevel(0);
             entry(zip, count, PREFIX + "data.pkl", ByteBuffer.wrap(pickle));
             for (int i = 0; i < order.size(); i++) {

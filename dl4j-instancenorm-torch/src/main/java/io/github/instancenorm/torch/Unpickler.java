@@ -37,8 +37,23 @@ final class Unpickler {
     private static final int MAX_LONG_BYTES = 256;
     private static final int MAX_LINE = 1 << 16;
 
-    private static final Set<String> TORCH_DTYPES = Set.of("float32", "float", "float64", "double", "float16", "half",
-            "bfloat16", "int64", "long", "int32", "int", "int16", "short", "int8", "uint8", "bool");
+    private static final Set<String> TORCH_DTYPES = Set.of(
+            "float32",
+            "float",
+            "float64",
+            "double",
+            "float16",
+            "half",
+            "bfloat16",
+            "int64",
+            "long",
+            "int32",
+            "int",
+            "int16",
+            "short",
+            "int8",
+            "uint8",
+            "bool");
 
     private final Cursor in;
     private final PersistentLoader persistent;
@@ -131,7 +146,8 @@ final class Unpickler {
                 case 0x80 -> { // PROTO
                     int v = in.u8("protocol");
                     if (v > 5) {
-                        throw error("pickle protocol " + v + " is newer than 5; save with protocol 2 (torch.save's default)");
+                        throw error("pickle protocol " + v
+                                + " is newer than 5; save with protocol 2 (torch.save's default)");
                     }
                 }
                 case 0x95 -> in.i64("frame length"); // FRAME: framing is only a read-ahead hint
@@ -171,10 +187,11 @@ final class Unpickler {
                 case 0x8c -> push(text(in.u8("SHORT_BINUNICODE length"), "SHORT_BINUNICODE"));
                 case 'X' -> push(text(in.i32("BINUNICODE length") & 0xffffffffL, "BINUNICODE"));
                 case 0x8d -> push(text(in.i64("BINUNICODE8 length"), "BINUNICODE8"));
-                case 'U' -> push(new String(in.bytes(in.u8("SHORT_BINSTRING length"), "SHORT_BINSTRING"),
-                        StandardCharsets.ISO_8859_1));
-                case 'T' -> push(new String(in.bytes(in.i32("BINSTRING length"), "BINSTRING"),
-                        StandardCharsets.ISO_8859_1));
+                case 'U' ->
+                    push(new String(
+                            in.bytes(in.u8("SHORT_BINSTRING length"), "SHORT_BINSTRING"), StandardCharsets.ISO_8859_1));
+                case 'T' ->
+                    push(new String(in.bytes(in.i32("BINSTRING length"), "BINSTRING"), StandardCharsets.ISO_8859_1));
                 case 'C' -> push(in.bytes(in.u8("SHORT_BINBYTES length"), "SHORT_BINBYTES"));
                 case 'B' -> push(in.bytes(in.i32("BINBYTES length") & 0xffffffffL, "BINBYTES"));
                 case 0x8e -> push(in.bytes(in.i64("BINBYTES8 length"), "BINBYTES8"));
@@ -249,7 +266,8 @@ final class Unpickler {
                     Object name = pop();
                     Object module = pop();
                     if (!(module instanceof String m) || !(name instanceof String n)) {
-                        throw error("STACK_GLOBAL needs two strings, got " + Py.typeName(module) + " and " + Py.typeName(name));
+                        throw error("STACK_GLOBAL needs two strings, got " + Py.typeName(module) + " and "
+                                + Py.typeName(name));
                     }
                     push(global(m, n));
                 }
@@ -278,13 +296,17 @@ final class Unpickler {
                 }
                 case 'Q' -> push(persistentLoad(pop()));
                 case 'P' -> push(persistentLoad(in.line(MAX_LINE, "PERSID")));
-                case 'i', 'o' -> throw error("INST/OBJ opcodes create arbitrary objects and are refused;"
-                        + " only state dicts (tensors, dicts, numbers, strings) can be read");
-                case 0x82, 0x83, 0x84 -> throw error("EXT opcodes (copyreg extension registry) are refused;"
-                        + " only state dicts can be read");
-                case 0x96, 0x97, 0x98 -> throw error("protocol 5 out-of-band buffers are not supported;"
-                        + " save with torch.save's default protocol 2");
-                default -> throw error(String.format("unknown pickle opcode 0x%02x; the file is damaged or not a pickle", op));
+                case 'i', 'o' ->
+                    throw error("INST/OBJ opcodes create arbitrary objects and are refused;"
+                            + " only state dicts (tensors, dicts, numbers, strings) can be read");
+                case 0x82, 0x83, 0x84 ->
+                    throw error(
+                            "EXT opcodes (copyreg extension registry) are refused;" + " only state dicts can be read");
+                case 0x96, 0x97, 0x98 ->
+                    throw error("protocol 5 out-of-band buffers are not supported;"
+                            + " save with torch.save's default protocol 2");
+                default ->
+                    throw error(String.format("unknown pickle opcode 0x%02x; the file is damaged or not a pickle", op));
             }
         }
     }
@@ -351,7 +373,8 @@ final class Unpickler {
             return Boolean.FALSE;
         }
         if (t.length() > MAX_LONG_BYTES * 3 || !t.matches("[+-]?[0-9]+")) {
-            throw error("INT/LONG opcode holds '" + (t.length() > 40 ? t.substring(0, 40) + "..." : t) + "', not an integer");
+            throw error("INT/LONG opcode holds '" + (t.length() > 40 ? t.substring(0, 40) + "..." : t)
+                    + "', not an integer");
         }
         BigInteger v = new BigInteger(t);
         return v.bitLength() < 64 ? (Object) v.longValue() : v;
@@ -369,17 +392,24 @@ final class Unpickler {
     private Py.Global global(String module, String name) throws TorchFormatException {
         boolean ok = switch (module) {
             case "collections" -> name.equals("OrderedDict");
-            case "torch._utils" -> name.equals("_rebuild_tensor_v2") || name.equals("_rebuild_tensor")
-                    || name.equals("_rebuild_parameter") || name.equals("_rebuild_parameter_with_state");
-            case "torch" -> TorchDType.ofStorageClass(name) != null || name.equals("Size") || name.equals("device")
-                    || TORCH_DTYPES.contains(name);
+            case "torch._utils" ->
+                name.equals("_rebuild_tensor_v2")
+                        || name.equals("_rebuild_tensor")
+                        || name.equals("_rebuild_parameter")
+                        || name.equals("_rebuild_parameter_with_state");
+            case "torch" ->
+                TorchDType.ofStorageClass(name) != null
+                        || name.equals("Size")
+                        || name.equals("device")
+                        || TORCH_DTYPES.contains(name);
             case "_codecs" -> name.equals("encode");
             case "builtins", "__builtin__" -> name.equals("set") || name.equals("frozenset");
             default -> false;
         };
         if (!ok) {
             String hint = module.equals("torch") && name.endsWith("Storage")
-                    ? " (storage type " + name + " is not supported; convert the tensor to a supported dtype before saving)"
+                    ? " (storage type " + name
+                            + " is not supported; convert the tensor to a supported dtype before saving)"
                     : "; a state dict needs none: save model.state_dict() rather than the model or other objects";
             throw error("refusing pickle global '" + module + "." + name + "'" + hint);
         }
@@ -394,7 +424,8 @@ final class Unpickler {
     }
 
     private Object newObject(Object cls, Object args) throws TorchFormatException {
-        if (cls instanceof Py.Global g && (g.name().equals("OrderedDict") || g.name().endsWith("set"))) {
+        if (cls instanceof Py.Global g
+                && (g.name().equals("OrderedDict") || g.name().endsWith("set"))) {
             return reduce(cls, args);
         }
         throw error("NEWOBJ of " + Py.typeName(cls) + " is refused; only OrderedDict and set are constructed");
@@ -472,7 +503,10 @@ final class Unpickler {
                 }
                 throw error("_codecs.encode with encoding '" + enc + "' is not supported");
             }
-            case "builtins.set": case "builtins.frozenset": case "__builtin__.set": case "__builtin__.frozenset": {
+            case "builtins.set":
+            case "builtins.frozenset":
+            case "__builtin__.set":
+            case "__builtin__.frozenset": {
                 Py.PyList l = new Py.PyList();
                 if (args.size() == 1 && args.get(0) instanceof Py.PyList src) {
                     l.addAll(src);
@@ -495,7 +529,10 @@ final class Unpickler {
             }
             return;
         }
-        if (target instanceof Py.Dict && state instanceof Py.Tuple t && t.size() == 2 && t.get(1) == null
+        if (target instanceof Py.Dict
+                && state instanceof Py.Tuple t
+                && t.size() == 2
+                && t.get(1) == null
                 && t.get(0) instanceof Py.Dict s) {
             build(target, s);
             return;

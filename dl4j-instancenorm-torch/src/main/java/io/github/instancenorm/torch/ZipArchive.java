@@ -24,8 +24,7 @@ final class ZipArchive {
     private static final long MAX_ENTRIES = 1_000_000;
 
     /** One file in the archive. */
-    record Entry(String name, int method, long compressedSize, long size, long headerOffset) {
-    }
+    record Entry(String name, int method, long compressedSize, long size, long headerOffset) {}
 
     private final ByteSource src;
     private final Map<String, Entry> entries = new LinkedHashMap<>();
@@ -191,11 +190,13 @@ final class ZipArchive {
                 out.write(buf, 0, n);
             }
             if (out.size() != e.size()) {
-                throw bad("deflated entry '" + e.name() + "' inflates to " + out.size() + " bytes, not the declared " + e.size());
+                throw bad("deflated entry '" + e.name() + "' inflates to " + out.size() + " bytes, not the declared "
+                        + e.size());
             }
             return out.toByteArray();
         } catch (DataFormatException ex) {
-            throw new TorchFormatException("zip entry '" + e.name() + "' is not valid deflate data: " + ex.getMessage(), ex);
+            throw new TorchFormatException(
+                    "zip entry '" + e.name() + "' is not valid deflate data: " + ex.getMessage(), ex);
         } finally {
             inf.end();
         }

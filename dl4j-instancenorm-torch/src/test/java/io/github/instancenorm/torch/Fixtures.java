@@ -10,7 +10,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
-
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.shade.jackson.databind.JsonNode;
@@ -21,14 +20,14 @@ import org.nd4j.shade.jackson.databind.ObjectMapper;
  * the reader returns with the independent JSON description the script wrote next to each file.
  */
 final class Fixtures {
-    private Fixtures() {
-    }
+    private Fixtures() {}
 
     static Path path(String file) {
         try {
             return Path.of(Fixtures.class.getResource("/torch-io/" + file).toURI());
         } catch (URISyntaxException | NullPointerException e) {
-            throw new IllegalStateException("fixture " + file + " missing; run src/test/python/gen_torch_io_fixtures.py", e);
+            throw new IllegalStateException(
+                    "fixture " + file + " missing; run src/test/python/gen_torch_io_fixtures.py", e);
         }
     }
 

@@ -1,10 +1,8 @@
 package io.github.instancenorm.torch;
 
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -18,18 +16,23 @@ import java.util.List;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipFile;
 import java.util.zip.ZipOutputStream;
-
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /** The records around the tensors: the safetensors JSON header and a zip checkpoint's {@code archive/version}. */
 class FormatRecordsTest {
 
     private static byte[] safetensors(String header) {
         byte[] h = header.getBytes(StandardCharsets.UTF_8);
-        return ByteBuffer.allocate(8 + h.length + 4).order(ByteOrder.LITTLE_ENDIAN).putLong(h.length).put(h)
-                .putFloat(1.5f).array();
+        return ByteBuffer.allocate(8 + h.length + 4)
+                .order(ByteOrder.LITTLE_ENDIAN)
+                .putLong(h.length)
+                .put(h)
+                .putFloat(1.5f)
+                .array();
     }
 
     private static final String ONE_TENSOR = "\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}";
@@ -43,9 +46,12 @@ class FormatRecordsTest {
 
     @Test
     void safetensorsHeaderIsParsedStrictly() throws Exception {
-        assertEquals(1.5f, StateDict.read(safetensors("{" + ONE_TENSOR + "}")).get("w").getFloat(0));
+        assertEquals(
+                1.5f,
+                StateDict.read(safetensors("{" + ONE_TENSOR + "}")).get("w").getFloat(0));
         String deep = "[".repeat(Json.MAX_DEPTH) + "]".repeat(Json.MAX_DEPTH);
-        assertRefused(safetensors("{\"__metadata__\":{\"x\":" + deep + "}," + ONE_TENSOR + "}"),
+        assertRefused(
+                safetensors("{\"__metadata__\":{\"x\":" + deep + "}," + ONE_TENSOR + "}"),
                 "nesting deeper than " + Json.MAX_DEPTH);
         assertRefused(safetensors("{" + ONE_TENSOR + "," + ONE_TENSOR + "}"), "duplicate key 'w'");
         assertRefused(safetensors("{" + ONE_TENSOR), "invalid JSON");
@@ -58,13 +64,14 @@ class FormatRecordsTest {
         String name = "la\"yer\\0/\u00fc\u2603\t.weight";
         INDArray value = Nd4j.createFromArray(new float[] {1, -2, 3.25f}).reshape(1, 3);
         Path file = dir.resolve("escaped.safetensors");
-        StateDict withMetadata = StateDict.read(safetensors(
-                "{\"__metadata__\":{\"format\":\"pt\\nline \\\"two\\\"\"}," + ONE_TENSOR + "}"));
+        StateDict withMetadata = StateDict.read(
+                safetensors("{\"__metadata__\":{\"format\":\"pt\\nline \\\"two\\\"\"}," + ONE_TENSOR + "}"));
         assertEquals("pt\nline \"two\"", withMetadata.metadata().get("format"));
         StateDict sd = withMetadata.put(name, value).put("b", Nd4j.createFromArray(7L));
         sd.writeSafetensors(file);
 
-        long headerLength = ByteBuffer.wrap(Files.readAllBytes(file), 0, 8).order(ByteOrder.LITTLE_ENDIAN)
+        long headerLength = ByteBuffer.wrap(Files.readAllBytes(file), 0, 8)
+                .order(ByteOrder.LITTLE_ENDIAN)
                 .getLong();
         assertEquals(0, (8 + headerLength) % 8, "the data section starts 8-byte aligned");
         StateDict back = StateDict.read(file);
@@ -81,7 +88,7 @@ class FormatRecordsTest {
     private static byte[] withVersion(String version) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         try (ZipFile in = new ZipFile(Fixtures.path("generator.pt").toFile());
-             ZipOutputStream z = new ZipOutputStream(out)) {
+                ZipOutputStream z = new ZipOutputStream(out)) {
             for (ZipEntry e : Collections.list(in.entries())) {
                 byte[] data = in.getInputStream(e).readAllBytes();
                 if (e.getName().endsWith("/version")) {
@@ -104,7 +111,8 @@ class FormatRecordsTest {
         for (String accepted : List.of("1\n", "3\n", "10")) {
             StateDict sd = StateDict.read(withVersion(accepted));
             assertEquals(original.keys(), sd.keys(), "version " + accepted.trim());
-            assertEquals(original.get(original.keys().get(0)), sd.get(original.keys().get(0)));
+            assertEquals(
+                    original.get(original.keys().get(0)), sd.get(original.keys().get(0)));
         }
         assertRefused(withVersion("11\n"), "file-format version 11", "[1, 10]");
         assertRefused(withVersion("0"), "file-format version 0");

@@ -16,7 +16,6 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-
 import org.junit.jupiter.api.Test;
 import org.nd4j.shade.jackson.databind.JsonNode;
 import org.nd4j.shade.jackson.databind.ObjectMapper;
@@ -26,21 +25,34 @@ import org.nd4j.shade.jackson.databind.ObjectMapper;
  * a message, never another exception, an out-of-memory, a hang, or code running.
  */
 class HostileInputTest {
-    private static final List<String> SEEDS = List.of("dtypes.pt", "dtypes_legacy.pt", "views.pt", "views_legacy.pt",
-            "wrapped.pt", "wrapped_legacy.pt", "dtypes_st.safetensors", "dtypes_repacked.pt");
+    private static final List<String> SEEDS = List.of(
+            "dtypes.pt",
+            "dtypes_legacy.pt",
+            "views.pt",
+            "views_legacy.pt",
+            "wrapped.pt",
+            "wrapped_legacy.pt",
+            "dtypes_st.safetensors",
+            "dtypes_repacked.pt");
     /** Time box for the whole fuzz run, so the suite stays fast on two cores. */
     private static final long FUZZ_MILLIS = 20_000;
+
     private static final int ITERATIONS_PER_SEED = 700;
 
     @Test
     void picklesThatWouldRunCodeAreRefusedNamingTheGlobal() throws Exception {
-        JsonNode expected = new ObjectMapper().readTree(Fixtures.path("malicious.expected.json").toFile());
+        JsonNode expected = new ObjectMapper()
+                .readTree(Fixtures.path("malicious.expected.json").toFile());
         Iterator<Map.Entry<String, JsonNode>> it = expected.fields();
         int n = 0;
         while (it.hasNext()) {
             Map.Entry<String, JsonNode> e = it.next();
-            TorchFormatException ex = assertThrows(TorchFormatException.class, () -> StateDict.read(Fixtures.path(e.getKey())));
-            assertTrue(ex.getMessage().contains("refusing pickle global '" + e.getValue().asText() + "'"), ex.getMessage());
+            TorchFormatException ex =
+                    assertThrows(TorchFormatException.class, () -> StateDict.read(Fixtures.path(e.getKey())));
+            assertTrue(
+                    ex.getMessage()
+                            .contains("refusing pickle global '" + e.getValue().asText() + "'"),
+                    ex.getMessage());
             n++;
         }
         assertEquals(3, n);
@@ -50,25 +62,35 @@ class HostileInputTest {
     void handWrittenHostilePicklesAreRefused() {
         // protocol-2 pickles as a zip's data.pkl would hold them; each must fail cleanly
         List<byte[]> pickles = List.of(
-                pickle("c", "builtins\neval\n", "X", str("1"), "\u0085R."),                 // eval via REDUCE
-                pickle("c", "os\nsystem\n", "."),                                              // just naming it
-                pickle("\u008c", "\u0008builtins", "\u008c", "\u0004exec", "\u0093."),            // STACK_GLOBAL
-                pickle("c", "torch\nload\n", "."),                                              // torch, not allowlisted
-                pickle("}(", "i", "os\nsystem\n", "."),                                        // INST
-                pickle("J\u00ff\u00ff\u00ff\u007fh\u00ff."),                                   // BINGET never stored
-                pickle("X\u00ff\u00ff\u00ff\u007f"),                                          // huge string length
-                pickle("\u008b\u00ff\u00ff\u00ff\u007f"),                                       // huge LONG4
-                pickle("((((((((((((((((."));                                                // marks only
+                pickle("c", "builtins\neval\n", "X", str("1"), "\u0085R."), // eval via REDUCE
+                pickle("c", "os\nsystem\n", "."), // just naming it
+                pickle("\u008c", "\u0008builtins", "\u008c", "\u0004exec", "\u0093."), // STACK_GLOBAL
+                pickle("c", "torch\nload\n", "."), // torch, not allowlisted
+                pickle("}(", "i", "os\nsystem\n", "."), // INST
+                pickle("J\u00ff\u00ff\u00ff\u007fh\u00ff."), // BINGET never stored
+                pickle("X\u00ff\u00ff\u00ff\u007f"), // huge string length
+                pickle("\u008b\u00ff\u00ff\u00ff\u007f"), // huge LONG4
+                pickle("((((((((((((((((.")); // marks only
         for (byte[] p : pickles) {
-            TorchFormatException e = assertThrows(TorchFormatException.class,
+            TorchFormatException e = assertThrows(
+                    TorchFormatException.class,
                     () -> new Unpickler(new Cursor(new ByteSource.OfArray(p), 0, "test"), null).load());
             assertFalse(e.getMessage().isBlank());
         }
         // the one class NEWOBJ may build is OrderedDict
-        assertTrue(assertDoesNotThrow(() -> new Unpickler(new Cursor(new ByteSource.OfArray(
-                pickle("c", "collections\nOrderedDict\n", ")\u0081.")), 0, "test"), null).load()) instanceof Py.Dict);
-        TorchFormatException e = assertThrows(TorchFormatException.class, () -> new Unpickler(
-                new Cursor(new ByteSource.OfArray(pickles.get(0)), 0, "test"), null).load());
+        assertTrue(
+                assertDoesNotThrow(() -> new Unpickler(
+                                        new Cursor(
+                                                new ByteSource.OfArray(
+                                                        pickle("c", "collections\nOrderedDict\n", ")\u0081.")),
+                                                0,
+                                                "test"),
+                                        null)
+                                .load())
+                        instanceof Py.Dict);
+        TorchFormatException e = assertThrows(
+                TorchFormatException.class,
+                () -> new Unpickler(new Cursor(new ByteSource.OfArray(pickles.get(0)), 0, "test"), null).load());
         assertTrue(e.getMessage().contains("'builtins.eval'"), e.getMessage());
     }
 
@@ -105,8 +127,11 @@ class HostileInputTest {
         TorchFormatException e = assertThrows(TorchFormatException.class, () -> {
             Object root = new Unpickler(new Cursor(new ByteSource.OfArray(pickle), 0, what), null).load();
             // the value tree is walked the way a checkpoint's is
-            java.lang.reflect.Method m = CheckpointReader.class.getDeclaredMethod("toStateDict", Object.class,
-                    Class.forName("io.github.instancenorm.torch.CheckpointReader$Tensors"), String.class);
+            java.lang.reflect.Method m = CheckpointReader.class.getDeclaredMethod(
+                    "toStateDict",
+                    Object.class,
+                    Class.forName("io.github.instancenorm.torch.CheckpointReader$Tensors"),
+                    String.class);
             m.setAccessible(true);
             try {
                 m.invoke(null, root, null, what);
@@ -146,7 +171,8 @@ class HostileInputTest {
                         case 2 -> {
                             m = original.clone();
                             int at = rnd.nextInt(m.length - 8);
-                            long huge = List.of(0xFFFFFFFFL, 0x7FFFFFFFL, 1L << 40, Long.MAX_VALUE, -1L).get(rnd.nextInt(5));
+                            long huge = List.of(0xFFFFFFFFL, 0x7FFFFFFFL, 1L << 40, Long.MAX_VALUE, -1L)
+                                    .get(rnd.nextInt(5));
                             int width = rnd.nextBoolean() ? 4 : 8;
                             for (int k = 0; k < width; k++) {
                                 m[at + k] = (byte) (huge >>> (8 * k));
@@ -160,7 +186,9 @@ class HostileInputTest {
                             how = "random byte at " + at;
                         }
                         default -> {
-                            m = replaceAll(original, rnd.nextBoolean() ? "OrderedDict" : "FloatStorage",
+                            m = replaceAll(
+                                    original,
+                                    rnd.nextBoolean() ? "OrderedDict" : "FloatStorage",
                                     rnd.nextBoolean() ? "OrderedDicX" : "FloatStorXge");
                             how = "renamed global";
                         }

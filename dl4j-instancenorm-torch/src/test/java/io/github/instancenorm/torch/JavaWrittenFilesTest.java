@@ -1,11 +1,7 @@
 package io.github.instancenorm.torch;
 
-import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -15,9 +11,12 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * The files this library's writers produce, committed under {@code torch-io/java-written} so that real PyTorch
@@ -29,8 +28,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class JavaWrittenFilesTest {
 
     private static final Path COMMITTED = Path.of("src", "test", "resources", "torch-io", "java-written");
-    private static final List<String> FILES = List.of("net.pt", "net.safetensors", "net.txt", "dtypes.pt",
-            "dtypes.safetensors", "wrapped.pt");
+    private static final List<String> FILES =
+            List.of("net.pt", "net.safetensors", "net.txt", "dtypes.pt", "dtypes.safetensors", "wrapped.pt");
 
     /** TorchWeightsTest's generator-like network with every parameter distinct, from java.util.Random (the same on
      * every machine and backend). */
@@ -54,7 +53,7 @@ class JavaWrittenFilesTest {
             double[] v = e.getValue().castTo(DataType.DOUBLE).data().asDouble();
             StringBuilder line = new StringBuilder(e.getKey()).append(" [");
             for (int i = 0; i < v.length; i++) {
-                line.append(i == 0 ? "" : ", ").append(v[i]);   // shortest repr: parses back to the same double
+                line.append(i == 0 ? "" : ", ").append(v[i]); // shortest repr: parses back to the same double
             }
             lines.add(line.append(']').toString());
         }
@@ -77,7 +76,9 @@ class JavaWrittenFilesTest {
         for (String f : FILES) {
             Path committed = COMMITTED.resolve(f);
             assertTrue(Files.exists(committed), committed + " is missing; run this test with -Dtorchio.update=true");
-            assertArrayEquals(Files.readAllBytes(committed), Files.readAllBytes(dir.resolve(f)),
+            assertArrayEquals(
+                    Files.readAllBytes(committed),
+                    Files.readAllBytes(dir.resolve(f)),
                     f + " differs from what the writer writes now: rerun with -Dtorchio.update=true, then check the"
                             + " files in PyTorch with src/test/python/verify_java_written.py");
         }

@@ -7,7 +7,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
-
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -25,8 +24,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * and the ratio read / plain read.
  */
 public final class ReadBenchmark {
-    private ReadBenchmark() {
-    }
+    private ReadBenchmark() {}
 
     /**
      * @param args optional checkpoint path, optional repetitions (default 9)
@@ -47,7 +45,8 @@ public final class ReadBenchmark {
         }
         int reps = args.length > 1 ? Integer.parseInt(args[1]) : 9;
         long size = Files.size(path);
-        System.out.printf("file %s, %.1f MB, %d repetitions (first run of each discarded as warm-up)%n", path, size / 1e6, reps);
+        System.out.printf(
+                "file %s, %.1f MB, %d repetitions (first run of each discarded as warm-up)%n", path, size / 1e6, reps);
         double[] bytes = new double[reps];
         double[] channel = new double[reps];
         double[] read = new double[reps];
@@ -78,7 +77,9 @@ public final class ReadBenchmark {
         System.out.printf("Files.readAllBytes      %8.1f ms  (%.2f GB/s)%n", b, size / b / 1e6);
         System.out.printf("FileChannel -> direct   %8.1f ms  (%.2f GB/s)%n", c, size / c / 1e6);
         System.out.printf("StateDict.read          %8.1f ms  (%.2f GB/s)%n", s, size / s / 1e6);
-        System.out.printf("ratio StateDict.read / readAllBytes = %.2f, / FileChannel read = %.2f   (%d)%n", s / b, s / c, sink % 7);
+        System.out.printf(
+                "ratio StateDict.read / readAllBytes = %.2f, / FileChannel read = %.2f   (%d)%n",
+                s / b, s / c, sink % 7);
     }
 
     private static double median(double[] v) {

@@ -12,7 +12,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipInputStream;
-
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -35,8 +34,17 @@ class RoundTripTest {
     void networkThroughTorchZipAndSafetensorsIntoFreshNetwork(@TempDir Path dir) throws Exception {
         MultiLayerNetwork net = randomGenerator(false, 42);
         StateDict sd = StateDict.of(net);
-        assertEquals(List.of("main.0.weight", "main.0.bias", "main.1.weight", "main.1.bias", "main.1.running_mean",
-                "main.1.running_var", "main.3.weight", "main.3.bias"), sd.keys());
+        assertEquals(
+                List.of(
+                        "main.0.weight",
+                        "main.0.bias",
+                        "main.1.weight",
+                        "main.1.bias",
+                        "main.1.running_mean",
+                        "main.1.running_var",
+                        "main.3.weight",
+                        "main.3.bias"),
+                sd.keys());
         assertEquals(net.getLayer(0).getParam("W"), sd.get("main.0.weight"));
         for (String file : List.of("g.pt", "g.safetensors")) {
             Path p = dir.resolve(file);
@@ -89,7 +97,8 @@ class RoundTripTest {
         Path p = dir.resolve("w.pt");
         ckpt.writeTorch(p);
         Fixtures.assertMatches(Fixtures.expected("wrapped"), StateDict.read(p), "rewritten wrapped.pt");
-        TorchFormatException e = assertThrows(TorchFormatException.class, () -> ckpt.writeSafetensors(dir.resolve("w.st")));
+        TorchFormatException e =
+                assertThrows(TorchFormatException.class, () -> ckpt.writeSafetensors(dir.resolve("w.st")));
         assertTrue(e.getMessage().contains("tensors only"), e.getMessage());
     }
 
@@ -98,7 +107,8 @@ class RoundTripTest {
         Path p = dir.resolve("d.pt");
         StateDict.read(Fixtures.path("views.pt")).writeTorch(p);
         List<String> names = new ArrayList<>();
-        try (InputStream in = Files.newInputStream(p); ZipInputStream zip = new ZipInputStream(in)) {
+        try (InputStream in = Files.newInputStream(p);
+                ZipInputStream zip = new ZipInputStream(in)) {
             for (ZipEntry e; (e = zip.getNextEntry()) != null; ) {
                 assertEquals(ZipEntry.STORED, e.getMethod());
                 zip.readAllBytes(); // verifies size and CRC-32

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -19,9 +18,22 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 class StateDictReadTest {
 
     @ParameterizedTest
-    @ValueSource(strings = {"dtypes.pt", "dtypes_legacy.pt", "views.pt", "views_legacy.pt", "generator.pt", "generator_io.pt",
-            "mlp.pt", "mlp_io.pt", "wrapped.pt", "wrapped_legacy.pt", "misc.pt", "dtypes_st.safetensors",
-            "dtypes_repacked.pt"})
+    @ValueSource(
+            strings = {
+                "dtypes.pt",
+                "dtypes_legacy.pt",
+                "views.pt",
+                "views_legacy.pt",
+                "generator.pt",
+                "generator_io.pt",
+                "mlp.pt",
+                "mlp_io.pt",
+                "wrapped.pt",
+                "wrapped_legacy.pt",
+                "misc.pt",
+                "dtypes_st.safetensors",
+                "dtypes_repacked.pt"
+            })
     void everyValueMatchesWhatPyTorchSaved(String file) throws Exception {
         StateDict sd = StateDict.read(Fixtures.path(file));
         Fixtures.assertMatches(Fixtures.expected(file.substring(0, file.lastIndexOf('.'))), sd, file);
@@ -33,7 +45,10 @@ class StateDictReadTest {
             Path renamed = dir.resolve("200000-G.ckpt");
             Files.copy(Fixtures.path(f), renamed, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
             assertEquals(DataType.BFLOAT16, StateDict.read(renamed).get("bf16").dataType(), f);
-            assertEquals(DataType.BFLOAT16, StateDict.read(Files.readAllBytes(renamed)).get("bf16").dataType(), f);
+            assertEquals(
+                    DataType.BFLOAT16,
+                    StateDict.read(Files.readAllBytes(renamed)).get("bf16").dataType(),
+                    f);
         }
     }
 
@@ -43,8 +58,18 @@ class StateDictReadTest {
         assertEquals(List.of("G", "step", "name", "lr", "done", "nothing", "betas"), ckpt.keys());
         assertEquals(5L, ckpt.value("step"));
         StateDict g = ckpt.select("G").stripPrefix("module.");
-        assertEquals(List.of("main.0.weight", "main.0.bias", "main.1.weight", "main.1.bias", "main.1.running_mean",
-                "main.1.running_var", "main.1.num_batches_tracked", "main.3.weight", "main.3.bias"), g.keys());
+        assertEquals(
+                List.of(
+                        "main.0.weight",
+                        "main.0.bias",
+                        "main.1.weight",
+                        "main.1.bias",
+                        "main.1.running_mean",
+                        "main.1.running_var",
+                        "main.1.num_batches_tracked",
+                        "main.3.weight",
+                        "main.3.bias"),
+                g.keys());
         assertEquals(DataType.LONG, g.get("main.1.num_batches_tracked").dataType());
         assertEquals(11L, g.get("main.1.num_batches_tracked").getLong(0));
         // OrderedDict attributes survive: PyTorch's _metadata with module versions
@@ -74,8 +99,10 @@ class StateDictReadTest {
 
     @Test
     void notACheckpointIsRefusedWithTheLibrarysException() {
-        TorchFormatException e = assertThrows(TorchFormatException.class,
-                () -> StateDict.read("hello, world, this is text".getBytes(java.nio.charset.StandardCharsets.US_ASCII)));
+        TorchFormatException e = assertThrows(
+                TorchFormatException.class,
+                () -> StateDict.read(
+                        "hello, world, this is text".getBytes(java.nio.charset.StandardCharsets.US_ASCII)));
         assertTrue(e.getMessage().contains("not a PyTorch checkpoint"), e.getMessage());
     }
 }

@@ -1,11 +1,13 @@
 package io.github.instancenorm.zoo;
 
 import io.github.instancenorm.conf.InstanceNormalization;
-import io.github.instancenorm.zoo.conf.graph.GradientTapVertex;
-import io.github.instancenorm.zoo.conf.graph.TiledLabelConcatVertex;
 import io.github.instancenorm.conv.FastConvolutions;
 import io.github.instancenorm.torch.StateDict;
 import io.github.instancenorm.torch.TorchWeights;
+import io.github.instancenorm.zoo.conf.graph.GradientTapVertex;
+import io.github.instancenorm.zoo.conf.graph.TiledLabelConcatVertex;
+import java.io.IOException;
+import java.nio.file.Path;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
@@ -22,9 +24,6 @@ import org.nd4j.linalg.activations.impl.ActivationLReLU;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.learning.config.IUpdater;
-
-import java.io.IOException;
-import java.nio.file.Path;
 
 /**
  * StarGAN v1 (Choi et al., 2018; the yunjey/stargan code) as DL4J {@link ComputationGraph}s with the same
@@ -70,8 +69,7 @@ public final class StarGan {
     /** Name of the optional {@link GradientTapVertex} that records the gradient with respect to the image. */
     public static final String IMAGE_GRADIENT = "image.grad";
 
-    private StarGan() {
-    }
+    private StarGan() {}
 
     /** @return a builder for the generator, with StarGAN's defaults */
     public static GeneratorBuilder generator() {
@@ -108,7 +106,8 @@ public final class StarGan {
      * @throws IllegalStateException if the graph records no input gradient or has not been backpropagated
      */
     public static org.nd4j.linalg.api.ndarray.INDArray imageGradient(ComputationGraph graph) {
-        if (!(graph.getVertex(IMAGE_GRADIENT) instanceof io.github.instancenorm.zoo.layers.graph.GradientTapVertex tap)) {
+        if (!(graph.getVertex(IMAGE_GRADIENT)
+                instanceof io.github.instancenorm.zoo.layers.graph.GradientTapVertex tap)) {
             throw new IllegalStateException("The graph records no image gradient: build it with inputGradients(true)");
         }
         if (tap.lastGradient() == null) {
@@ -134,8 +133,12 @@ public final class StarGan {
         while (sd.keys().contains("main." + (9 + repeat) + ".main.0.weight")) {
             repeat++;
         }
-        ComputationGraph g = generator().convDim((int) first[0]).cDim((int) first[1] - 3).repeatNum(repeat)
-                .statistics(statistics).build();
+        ComputationGraph g = generator()
+                .convDim((int) first[0])
+                .cDim((int) first[1] - 3)
+                .repeatNum(repeat)
+                .statistics(statistics)
+                .build();
         TorchWeights.load(g, sd);
         return g;
     }
@@ -157,8 +160,12 @@ public final class StarGan {
             repeat++;
         }
         long[] cls = shapeOf(sd, "conv2.weight", checkpoint);
-        ComputationGraph d = discriminator().convDim((int) first[0]).cDim((int) cls[0]).repeatNum(repeat)
-                .imageSize((int) (cls[2] << repeat)).build();
+        ComputationGraph d = discriminator()
+                .convDim((int) first[0])
+                .cDim((int) cls[0])
+                .repeatNum(repeat)
+                .imageSize((int) (cls[2] << repeat))
+                .build();
         TorchWeights.load(d, sd);
         return d;
     }
@@ -279,8 +286,7 @@ public final class StarGan {
     public static final class GeneratorBuilder extends Common<GeneratorBuilder> {
         private Statistics statistics = Statistics.RUNNING;
 
-        GeneratorBuilder() {
-        }
+        GeneratorBuilder() {}
 
         /** @param statistics which statistics inference uses; default {@link Statistics#RUNNING} (PyTorch eval) */
         public GeneratorBuilder statistics(Statistics statistics) {
@@ -294,8 +300,7 @@ public final class StarGan {
                 throw new IllegalArgumentException("The generator down-samples twice by 2: imageSize must be a"
                         + " multiple of 4, got " + imageSize);
             }
-            ComputationGraphConfiguration.GraphBuilder g = graph()
-                    .addInputs(IMAGE, LABEL)
+            ComputationGraphConfiguration.GraphBuilder g = graph().addInputs(IMAGE, LABEL)
                     .setInputTypes(InputType.convolutional(imageSize, imageSize, 3), InputType.feedForward(cDim));
             g.addVertex("input", new TiledLabelConcatVertex(), imageSource(g), LABEL);
             Stack s = new Stack(g, "main", "input");
@@ -337,8 +342,7 @@ public final class StarGan {
     /** Builds StarGAN's {@code Discriminator(image_size, conv_dim, c_dim, repeat_num)}. */
     public static final class DiscriminatorBuilder extends Common<DiscriminatorBuilder> {
 
-        DiscriminatorBuilder() {
-        }
+        DiscriminatorBuilder() {}
 
         /** @return the configuration */
         public ComputationGraphConfiguration configuration() {
@@ -348,9 +352,8 @@ public final class StarGan {
                         + " imageSize must be a multiple of 2^repeatNum = " + (1 << repeatNum) + ", got "
                         + imageSize);
             }
-            ComputationGraphConfiguration.GraphBuilder g = graph()
-                    .addInputs(IMAGE)
-                    .setInputTypes(InputType.convolutional(imageSize, imageSize, 3));
+            ComputationGraphConfiguration.GraphBuilder g =
+                    graph().addInputs(IMAGE).setInputTypes(InputType.convolutional(imageSize, imageSize, 3));
             Stack s = new Stack(g, "main", imageSource(g));
             int dim = convDim;
             s.biasedConv(dim, 4, 2, 1).activation(new ActivationLReLU(0.01));
@@ -378,8 +381,13 @@ public final class StarGan {
     }
 
     private static ConvolutionLayer convolution(int nOut, int kernel, int stride, int padding, boolean bias) {
-        return new ConvolutionLayer.Builder(kernel, kernel).stride(stride, stride).padding(padding, padding)
-                .nOut(nOut).hasBias(bias).activation(Activation.IDENTITY).build();
+        return new ConvolutionLayer.Builder(kernel, kernel)
+                .stride(stride, stride)
+                .padding(padding, padding)
+                .nOut(nOut)
+                .hasBias(bias)
+                .activation(Activation.IDENTITY)
+                .build();
     }
 
     /** Appends layers named like the entries of a PyTorch {@code nn.Sequential}: prefix.0, prefix.1, ... */
@@ -417,12 +425,20 @@ public final class StarGan {
         }
 
         Stack deconv(int nOut) {
-            return add(new Deconvolution2D.Builder(4, 4).stride(2, 2).padding(1, 1).nOut(nOut).hasBias(false)
-                    .activation(Activation.IDENTITY).build());
+            return add(new Deconvolution2D.Builder(4, 4)
+                    .stride(2, 2)
+                    .padding(1, 1)
+                    .nOut(nOut)
+                    .hasBias(false)
+                    .activation(Activation.IDENTITY)
+                    .build());
         }
 
         Stack norm(int channels) {
-            return add(new InstanceNormalization.Builder().nOut(channels).affine(true).trackRunningStats(true)
+            return add(new InstanceNormalization.Builder()
+                    .nOut(channels)
+                    .affine(true)
+                    .trackRunningStats(true)
                     .build());
         }
 

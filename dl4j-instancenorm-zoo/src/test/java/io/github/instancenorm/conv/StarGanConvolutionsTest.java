@@ -1,19 +1,18 @@
 package io.github.instancenorm.conv;
 
+import static io.github.instancenorm.testutil.Compare.assertClose;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
 import io.github.instancenorm.zoo.StarGan;
+import java.util.Map;
 import org.deeplearning4j.nn.gradient.Gradient;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-
-import java.util.Map;
-
-import static io.github.instancenorm.testutil.Compare.assertClose;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * {@link FastConvolutions} on the zoo's StarGAN graphs: the helper goes into every {@code ConvolutionLayer}, and
@@ -25,7 +24,8 @@ class StarGanConvolutionsTest {
     private static final double TOL = 1e-4;
 
     private static void assumeOneDnn() {
-        assumeTrue(FastConvolutions.path() == FastConvolutions.Path.ONEDNN,
+        assumeTrue(
+                FastConvolutions.path() == FastConvolutions.Path.ONEDNN,
                 "no oneDNN in this nd4j-native build (nd4j.classifier without -onednn)");
     }
 
@@ -34,7 +34,8 @@ class StarGanConvolutionsTest {
         assumeOneDnn();
         INDArray image = Nd4j.rand(DataType.FLOAT, 2, 3, 16, 16).muli(2).subi(1);
         INDArray label = Nd4j.rand(DataType.FLOAT, 2, 3).gt(0.5).castTo(DataType.FLOAT);
-        StarGan.GeneratorBuilder g = StarGan.generator().convDim(4).cDim(3).repeatNum(1).imageSize(16);
+        StarGan.GeneratorBuilder g =
+                StarGan.generator().convDim(4).cDim(3).repeatNum(1).imageSize(16);
         ComputationGraph referenceG = new ComputationGraph(g.configuration());
         referenceG.init();
         ComputationGraph fastG = g.build();
@@ -43,7 +44,8 @@ class StarGanConvolutionsTest {
         fastG.setParams(referenceG.params().dup());
         compareSteps("generator", referenceG, fastG, image, label);
 
-        StarGan.DiscriminatorBuilder d = StarGan.discriminator().convDim(4).cDim(3).repeatNum(2).imageSize(16);
+        StarGan.DiscriminatorBuilder d =
+                StarGan.discriminator().convDim(4).cDim(3).repeatNum(2).imageSize(16);
         ComputationGraph referenceD = new ComputationGraph(d.configuration());
         referenceD.init();
         ComputationGraph fastD = d.build();
@@ -63,8 +65,8 @@ class StarGanConvolutionsTest {
     }
 
     /** Two training forwards and backwards; outputs, gradients and the running statistics must agree. */
-    private static void compareSteps(String what, ComputationGraph reference, ComputationGraph fast,
-                                     INDArray... inputs) {
+    private static void compareSteps(
+            String what, ComputationGraph reference, ComputationGraph fast, INDArray... inputs) {
         for (int step = 0; step < 2; step++) {
             Map<String, INDArray> e = reference.feedForward(inputs, true, false);
             Map<String, INDArray> a = fast.feedForward(inputs, true, false);
@@ -80,8 +82,11 @@ class StarGanConvolutionsTest {
             Gradient eg = reference.backpropGradient(eps);
             Gradient ag = fast.backpropGradient(eps);
             for (Map.Entry<String, INDArray> entry : eg.gradientForVariable().entrySet()) {
-                assertClose(what + " gradient " + entry.getKey(), entry.getValue(),
-                        ag.gradientForVariable().get(entry.getKey()), TOL);
+                assertClose(
+                        what + " gradient " + entry.getKey(),
+                        entry.getValue(),
+                        ag.gradientForVariable().get(entry.getKey()),
+                        TOL);
             }
             assertTrue(e.keySet().equals(a.keySet()));
         }

@@ -1,21 +1,20 @@
 package io.github.instancenorm.zoo;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import io.github.instancenorm.testutil.Fixtures;
 import io.github.instancenorm.torch.StateDict;
 import io.github.instancenorm.torch.TorchWeights;
+import java.nio.file.Path;
+import java.util.Map;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.ops.transforms.Transforms;
-
-import java.nio.file.Path;
-import java.util.Map;
-
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * StarGAN networks trained a few steps in real PyTorch (so their running statistics moved), saved with
@@ -50,25 +49,36 @@ class StarGanGoldenTest {
 
         assertTrue(StarGan.useStatistics(g, StarGan.Statistics.INSTANCE) >= 5, "every instance norm switched");
         double trainError = maxError(expected.get("g_train"), g.outputSingle(image, label));
-        assertTrue(trainError <= INSTANCE_STATS_TOLERANCE, "training mode (instance statistics): max error " + trainError);
+        assertTrue(
+                trainError <= INSTANCE_STATS_TOLERANCE, "training mode (instance statistics): max error " + trainError);
         assertEquals(params, g.params(), "inference in either mode leaves the running statistics alone");
-        System.out.printf("%s: max |DL4J - PyTorch| eval %.2e, train-mode %.2e%n", checkpoint.getFileName(),
-                evalError, trainError);
+        System.out.printf(
+                "%s: max |DL4J - PyTorch| eval %.2e, train-mode %.2e%n",
+                checkpoint.getFileName(), evalError, trainError);
     }
 
     @Test
     void generatorMatchesPyTorchInBothModes() throws Exception {
-        checkGenerator(Fixtures.resource("fixtures/stargan/G.ckpt"),
+        checkGenerator(
+                Fixtures.resource("fixtures/stargan/G.ckpt"),
                 Nd4j.createFromNpzFile(Fixtures.file("fixtures/stargan/expected.npz")));
     }
 
     @Test
     void generatorLoadsThroughTheGenericLoaderByLayerName() throws Exception {
-        ComputationGraph g = StarGan.generator().convDim(8).cDim(3).repeatNum(2).imageSize(32).build();
+        ComputationGraph g = StarGan.generator()
+                .convDim(8)
+                .cDim(3)
+                .repeatNum(2)
+                .imageSize(32)
+                .build();
         StateDict sd = StateDict.read(Fixtures.resource("fixtures/stargan/G.ckpt"));
         TorchWeights.load(g, sd);
-        assertEquals(sd.get("main.9.main.4.running_var"), g.getLayer("main.9.main.4").getParam("var")
-                .reshape(sd.get("main.9.main.4.running_var").shape()));
+        assertEquals(
+                sd.get("main.9.main.4.running_var"),
+                g.getLayer("main.9.main.4")
+                        .getParam("var")
+                        .reshape(sd.get("main.9.main.4.running_var").shape()));
     }
 
     @Test
@@ -91,7 +101,8 @@ class StarGanGoldenTest {
     @EnabledIfSystemProperty(named = "stargan.full", matches = ".+")
     void fullSizeGeneratorMatchesPyTorch() throws Exception {
         Path dir = Path.of(System.getProperty("stargan.full"));
-        Map<String, INDArray> expected = Nd4j.createFromNpzFile(dir.resolve("expected.npz").toFile());
+        Map<String, INDArray> expected =
+                Nd4j.createFromNpzFile(dir.resolve("expected.npz").toFile());
         checkGenerator(dir.resolve("G.ckpt"), expected);
         checkGenerator(dir.resolve("G-legacy.ckpt"), expected);
     }

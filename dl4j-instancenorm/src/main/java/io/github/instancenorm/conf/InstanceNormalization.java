@@ -4,6 +4,11 @@ import io.github.instancenorm.layers.InstanceNormalizationLayer;
 import io.github.instancenorm.ops.InstanceNorm;
 import io.github.instancenorm.ops.InstanceNormLayout;
 import io.github.instancenorm.params.InstanceNormalizationParamInitializer;
+import java.util.Collection;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
 import org.deeplearning4j.nn.api.ParamInitializer;
 import org.deeplearning4j.nn.conf.CNN2DFormat;
 import org.deeplearning4j.nn.conf.InputPreProcessor;
@@ -22,12 +27,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.learning.config.IUpdater;
 import org.nd4j.linalg.learning.config.NoOp;
 import org.nd4j.linalg.learning.regularization.Regularization;
-
-import java.util.Collection;
-import java.util.Collections;
-import java.util.List;
-import java.util.Map;
-import java.util.Objects;
 
 /**
  * Instance normalization with the semantics of PyTorch's {@code nn.InstanceNorm1d}, {@code InstanceNorm2d} and
@@ -82,6 +81,7 @@ public class InstanceNormalization extends FeedForwardLayer {
     private boolean useInputStatsInInference = false;
     /** Expected input rank; 0 while unknown (no input type and no data format given), then any rank 3-5 goes. */
     private int inputRank = 0;
+
     private boolean channelsLast = false;
 
     private InstanceNormalization(Builder builder) {
@@ -102,10 +102,13 @@ public class InstanceNormalization extends FeedForwardLayer {
     }
 
     @Override
-    public org.deeplearning4j.nn.api.Layer instantiate(NeuralNetConfiguration conf,
-                                                       Collection<TrainingListener> trainingListeners,
-                                                       int layerIndex, INDArray layerParamsView,
-                                                       boolean initializeParams, DataType networkDataType) {
+    public org.deeplearning4j.nn.api.Layer instantiate(
+            NeuralNetConfiguration conf,
+            Collection<TrainingListener> trainingListeners,
+            int layerIndex,
+            INDArray layerParamsView,
+            boolean initializeParams,
+            DataType networkDataType) {
         LayerValidation.assertNOutSet("InstanceNormalization", getLayerName(), layerIndex, getNOut());
         InstanceNormalizationLayer layer = new InstanceNormalizationLayer(conf, networkDataType);
         layer.setListeners(trainingListeners);
@@ -124,7 +127,7 @@ public class InstanceNormalization extends FeedForwardLayer {
 
     @Override
     public InputType getOutputType(int layerIndex, InputType inputType) {
-        layoutOf(inputType);   // validates
+        layoutOf(inputType); // validates
         return inputType;
     }
 
@@ -163,8 +166,9 @@ public class InstanceNormalization extends FeedForwardLayer {
             return new NoOp();
         }
         if (!initializer().paramKeys(this).contains(paramName)) {
-            throw new IllegalArgumentException("InstanceNormalization layer \"" + getLayerName()
-                    + "\" has no parameter \"" + paramName + "\"; it has " + initializer().paramKeys(this));
+            throw new IllegalArgumentException(
+                    "InstanceNormalization layer \"" + getLayerName() + "\" has no parameter \"" + paramName
+                            + "\"; it has " + initializer().paramKeys(this));
         }
         return super.getUpdaterByParam(paramName);
     }
@@ -212,8 +216,7 @@ public class InstanceNormalization extends FeedForwardLayer {
         return training || !trackRunningStats || useInputStatsInInference;
     }
 
-    private record Layout(int rank, boolean channelsLast, long channels) {
-    }
+    private record Layout(int rank, boolean channelsLast, long channels) {}
 
     private Layout layoutOf(InputType inputType) {
         if (inputType == null) {
@@ -234,10 +237,11 @@ public class InstanceNormalization extends FeedForwardLayer {
                 InputType.InputTypeConvolutional3D c = (InputType.InputTypeConvolutional3D) inputType;
                 yield new Layout(5, c.getDataFormat() == Convolution3D.DataFormat.NDHWC, c.getChannels());
             }
-            default -> throw new IllegalArgumentException("InstanceNormalization layer \"" + getLayerName()
-                    + "\" expected recurrent (1d), convolutional (2d) or convolutional3D (3d) input, got "
-                    + inputType + ". Instance statistics need spatial axes; for feed-forward input use"
-                    + " LayerNormalization or BatchNormalization");
+            default ->
+                throw new IllegalArgumentException("InstanceNormalization layer \"" + getLayerName()
+                        + "\" expected recurrent (1d), convolutional (2d) or convolutional3D (3d) input, got "
+                        + inputType + ". Instance statistics need spatial axes; for feed-forward input use"
+                        + " LayerNormalization or BatchNormalization");
         };
     }
 
@@ -299,7 +303,7 @@ public class InstanceNormalization extends FeedForwardLayer {
     /** @param inputRank the expected input rank (3, 4 or 5), or 0 for unknown */
     public void setInputRank(int inputRank) {
         if (inputRank != 0) {
-            new InstanceNormLayout(inputRank, channelsLast);   // validates
+            new InstanceNormLayout(inputRank, channelsLast); // validates
         }
         this.inputRank = inputRank;
     }
@@ -327,16 +331,26 @@ public class InstanceNormalization extends FeedForwardLayer {
         if (!(o instanceof InstanceNormalization other) || !super.equals(o)) {
             return false;
         }
-        return Double.compare(eps, other.eps) == 0 && Objects.equals(momentum, other.momentum)
-                && affine == other.affine && trackRunningStats == other.trackRunningStats
+        return Double.compare(eps, other.eps) == 0
+                && Objects.equals(momentum, other.momentum)
+                && affine == other.affine
+                && trackRunningStats == other.trackRunningStats
                 && useInputStatsInInference == other.useInputStatsInInference
-                && inputRank == other.inputRank && channelsLast == other.channelsLast;
+                && inputRank == other.inputRank
+                && channelsLast == other.channelsLast;
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(super.hashCode(), eps, momentum, affine, trackRunningStats, useInputStatsInInference,
-                inputRank, channelsLast);
+        return Objects.hash(
+                super.hashCode(),
+                eps,
+                momentum,
+                affine,
+                trackRunningStats,
+                useInputStatsInInference,
+                inputRank,
+                channelsLast);
     }
 
     @Override
@@ -359,8 +373,7 @@ public class InstanceNormalization extends FeedForwardLayer {
         private boolean channelsLast = false;
 
         /** Starts from PyTorch's defaults except affine and trackRunningStats, which default to true. */
-        public Builder() {
-        }
+        public Builder() {}
 
         /**
          * @param eps added to the variance for numerical stability; default {@value InstanceNorm#DEFAULT_EPS}

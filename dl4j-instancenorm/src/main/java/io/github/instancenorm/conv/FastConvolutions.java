@@ -1,17 +1,16 @@
 package io.github.instancenorm.conv;
 
+import java.lang.invoke.VarHandle;
+import java.util.Locale;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.deeplearning4j.nn.layers.wrapper.BaseWrapperLayer;
 import org.deeplearning4j.nn.layers.convolution.ConvolutionHelper;
 import org.deeplearning4j.nn.layers.convolution.ConvolutionLayer;
+import org.deeplearning4j.nn.layers.wrapper.BaseWrapperLayer;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.factory.Nd4j;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-
-import java.lang.invoke.VarHandle;
-import java.util.Locale;
 
 /**
  * Puts a network's convolutions on oneDNN, forward and backward, in one line:
@@ -47,12 +46,11 @@ public final class FastConvolutions {
     public static final String PROPERTY = "io.github.instancenorm.onednn";
 
     private static final Logger LOG = LoggerFactory.getLogger(FastConvolutions.class);
-    private static final VarHandle HELPER = LibNd4jConvolutionHelper.protectedField(ConvolutionLayer.class, "helper",
-            ConvolutionHelper.class);
+    private static final VarHandle HELPER =
+            LibNd4jConvolutionHelper.protectedField(ConvolutionLayer.class, "helper", ConvolutionHelper.class);
     private static volatile boolean logged;
 
-    private FastConvolutions() {
-    }
+    private FastConvolutions() {}
 
     /** Which convolution path {@link #install} gives a network in this process. */
     public enum Path {
@@ -82,8 +80,8 @@ public final class FastConvolutions {
 
     private static int install(Layer[] layers) {
         if (layers == null) {
-            throw new IllegalStateException("The network has no layers yet: call init() before"
-                    + " FastConvolutions.install");
+            throw new IllegalStateException(
+                    "The network has no layers yet: call init() before" + " FastConvolutions.install");
         }
         String dl4jBecause = why();
         int installed = 0;
@@ -103,10 +101,12 @@ public final class FastConvolutions {
         if (!logged) {
             logged = true;
             if (dl4jBecause == null) {
-                LOG.info("Convolutions: oneDNN through libnd4j's conv2d ops ({} layers of the first network)",
+                LOG.info(
+                        "Convolutions: oneDNN through libnd4j's conv2d ops ({} layers of the first network)",
                         installed);
             } else {
-                LOG.info("Convolutions: DL4J's built-in path ({}); for oneDNN use nd4j-native's -onednn classifiers",
+                LOG.info(
+                        "Convolutions: DL4J's built-in path ({}); for oneDNN use nd4j-native's -onednn classifiers",
                         dl4jBecause);
             }
         }

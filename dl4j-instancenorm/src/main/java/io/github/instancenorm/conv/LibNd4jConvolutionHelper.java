@@ -1,5 +1,9 @@
 package io.github.instancenorm.conv;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.Collections;
+import java.util.Map;
 import org.deeplearning4j.nn.conf.CNN2DFormat;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
 import org.deeplearning4j.nn.conf.layers.ConvolutionLayer.AlgoMode;
@@ -23,11 +27,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.DynamicCustomOp;
 import org.nd4j.linalg.api.shape.Shape;
 import org.nd4j.linalg.factory.Nd4j;
-
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
-import java.util.Collections;
-import java.util.Map;
 
 /**
  * Runs one DL4J {@link ConvolutionLayer} through libnd4j's {@code conv2d} / {@code conv2d_bp} ops, which the
@@ -80,22 +79,34 @@ final class LibNd4jConvolutionHelper implements ConvolutionHelper {
      * not create a descriptor for a dilated convolution forward propagation primitive").
      */
     private static boolean supported(INDArray input, INDArray weights, int[] dilation) {
-        return input.dataType() == DataType.FLOAT && weights.dataType() == DataType.FLOAT && dilation[0] == 1
+        return input.dataType() == DataType.FLOAT
+                && weights.dataType() == DataType.FLOAT
+                && dilation[0] == 1
                 && dilation[1] == 1;
     }
 
     @Override
-    public INDArray preOutput(INDArray input, INDArray weights, INDArray bias, int[] kernel, int[] strides, int[] pad,
-                              AlgoMode mode, FwdAlgo fwdAlgo, ConvolutionMode convolutionMode, int[] dilation,
-                              CNN2DFormat format, LayerWorkspaceMgr workspaceMgr) {
+    public INDArray preOutput(
+            INDArray input,
+            INDArray weights,
+            INDArray bias,
+            int[] kernel,
+            int[] strides,
+            int[] pad,
+            AlgoMode mode,
+            FwdAlgo fwdAlgo,
+            ConvolutionMode convolutionMode,
+            int[] dilation,
+            CNN2DFormat format,
+            LayerWorkspaceMgr workspaceMgr) {
         forwardWorkspaces = null;
         if (!supported(input, weights, dilation)) {
             return null;
         }
         boolean same = convolutionMode == ConvolutionMode.Same;
         // Validates the sizes the way DL4J's own path does, with its messages.
-        int[] outSize = ConvolutionUtils.getOutputSize(input, kernel, strides, same ? null : pad, convolutionMode,
-                dilation, format);
+        int[] outSize = ConvolutionUtils.getOutputSize(
+                input, kernel, strides, same ? null : pad, convolutionMode, dilation, format);
         long outChannels = weights.size(0);
         long[] outShape = format == CNN2DFormat.NCHW
                 ? new long[] {input.size(0), outChannels, outSize[0], outSize[1]}
@@ -128,12 +139,24 @@ final class LibNd4jConvolutionHelper implements ConvolutionHelper {
     }
 
     @Override
-    public Pair<Gradient, INDArray> backpropGradient(INDArray input, INDArray weights, INDArray bias, INDArray delta,
-                                                     int[] kernel, int[] strides, int[] pad, INDArray biasGradView,
-                                                     INDArray weightGradView, IActivation afn, AlgoMode mode,
-                                                     BwdFilterAlgo bwdFilterAlgo, BwdDataAlgo bwdDataAlgo,
-                                                     ConvolutionMode convolutionMode, int[] dilation,
-                                                     CNN2DFormat format, LayerWorkspaceMgr workspaceMgr) {
+    public Pair<Gradient, INDArray> backpropGradient(
+            INDArray input,
+            INDArray weights,
+            INDArray bias,
+            INDArray delta,
+            int[] kernel,
+            int[] strides,
+            int[] pad,
+            INDArray biasGradView,
+            INDArray weightGradView,
+            IActivation afn,
+            AlgoMode mode,
+            BwdFilterAlgo bwdFilterAlgo,
+            BwdDataAlgo bwdDataAlgo,
+            ConvolutionMode convolutionMode,
+            int[] dilation,
+            CNN2DFormat format,
+            LayerWorkspaceMgr workspaceMgr) {
         PRE_OUTPUT.set(layer, null);
         if (!supported(input, weights, dilation)) {
             return null;
@@ -142,8 +165,8 @@ final class LibNd4jConvolutionHelper implements ConvolutionHelper {
         // For NHWC, DL4J hands over a permuted view of its NCHW delta; libnd4j's oneDNN conv2d_bp reads such a
         // view wrongly (measured against DL4J's path), so it gets a plain copy.
         delta = contiguous(delta);
-        INDArray inputGrad = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, input.dataType(),
-                input.shape());
+        INDArray inputGrad =
+                workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, input.dataType(), input.shape());
         DynamicCustomOp.DynamicCustomOpsBuilder op = DynamicCustomOp.builder("conv2d_bp")
                 .addIntegerArguments(arguments(kernel, strides, pad, dilation, same, format))
                 .callInplace(false);
@@ -168,10 +191,21 @@ final class LibNd4jConvolutionHelper implements ConvolutionHelper {
     }
 
     /** libnd4j's {@code conv2d} integer arguments; weights in DL4J's {@code [out, in, kH, kW]} order (format 1). */
-    private static int[] arguments(int[] kernel, int[] strides, int[] pad, int[] dilation, boolean same,
-                                   CNN2DFormat format) {
-        return new int[] {kernel[0], kernel[1], strides[0], strides[1], pad[0], pad[1], dilation[0], dilation[1],
-                same ? 1 : 0, format == CNN2DFormat.NCHW ? 0 : 1, 1};
+    private static int[] arguments(
+            int[] kernel, int[] strides, int[] pad, int[] dilation, boolean same, CNN2DFormat format) {
+        return new int[] {
+            kernel[0],
+            kernel[1],
+            strides[0],
+            strides[1],
+            pad[0],
+            pad[1],
+            dilation[0],
+            dilation[1],
+            same ? 1 : 0,
+            format == CNN2DFormat.NCHW ? 0 : 1,
+            1
+        };
     }
 
     @Override

@@ -1,8 +1,15 @@
 package io.github.instancenorm.layers;
 
+import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.BETA;
+import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.GAMMA;
+import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.NUM_BATCHES_TRACKED;
+import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.RUNNING_MEAN;
+import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.RUNNING_VAR;
+
 import io.github.instancenorm.conf.InstanceNormalization;
 import io.github.instancenorm.ops.InstanceNorm;
 import io.github.instancenorm.ops.InstanceNormLayout;
+import java.util.Arrays;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.gradient.DefaultGradient;
 import org.deeplearning4j.nn.gradient.Gradient;
@@ -14,14 +21,6 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-
-import java.util.Arrays;
-
-import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.BETA;
-import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.GAMMA;
-import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.NUM_BATCHES_TRACKED;
-import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.RUNNING_MEAN;
-import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.RUNNING_VAR;
 
 /**
  * The network-side implementation of {@link InstanceNormalization}; see that class for the semantics.
@@ -37,6 +36,7 @@ public class InstanceNormalizationLayer extends BaseLayer<InstanceNormalization>
     private InstanceNorm.Moments moments;
     /** The arrays training forwards write their statistics into, allocated again only when the shape changes. */
     private InstanceNorm.Moments statsBuffer;
+
     private boolean lastForwardUsedInstanceStats;
 
     /**
@@ -69,15 +69,21 @@ public class InstanceNormalizationLayer extends BaseLayer<InstanceNormalization>
 
         INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, dataType, x.shape(), 'c');
         if (instanceStats) {
-            InstanceNorm.Moments m = InstanceNorm.forwardWithInstanceStats(x, gamma(), beta(), conf.getEps(), layout,
-                    out, statsBuffer(x.size(0), x.size(layout.channelAxis())));
+            InstanceNorm.Moments m = InstanceNorm.forwardWithInstanceStats(
+                    x,
+                    gamma(),
+                    beta(),
+                    conf.getEps(),
+                    layout,
+                    out,
+                    statsBuffer(x.size(0), x.size(layout.channelAxis())));
             if (training && conf.isTrackRunningStats()) {
                 updateRunningStats(m, layout.spatialSize(x.shape()));
             }
             moments = m;
         } else {
-            InstanceNorm.normalizeWithRunningStats(x, getParam(RUNNING_MEAN), getParam(RUNNING_VAR), gamma(), beta(),
-                    conf.getEps(), layout, out);
+            InstanceNorm.normalizeWithRunningStats(
+                    x, getParam(RUNNING_MEAN), getParam(RUNNING_VAR), gamma(), beta(), conf.getEps(), layout, out);
             moments = null;
         }
         lastForwardUsedInstanceStats = instanceStats;
@@ -99,11 +105,19 @@ public class InstanceNormalizationLayer extends BaseLayer<InstanceNormalization>
         INDArray dGamma = conf.isAffine() ? gradientViews.get(GAMMA) : null;
         INDArray dBeta = conf.isAffine() ? gradientViews.get(BETA) : null;
         if (lastForwardUsedInstanceStats) {
-            InstanceNorm.backwardWithInstanceStats(x, grad, moments, gamma(), conf.getEps(), layout,
-                    dx, dGamma, dBeta);
+            InstanceNorm.backwardWithInstanceStats(x, grad, moments, gamma(), conf.getEps(), layout, dx, dGamma, dBeta);
         } else {
-            InstanceNorm.backwardWithRunningStats(x, grad, getParam(RUNNING_MEAN), getParam(RUNNING_VAR), gamma(),
-                    conf.getEps(), layout, dx, dGamma, dBeta);
+            InstanceNorm.backwardWithRunningStats(
+                    x,
+                    grad,
+                    getParam(RUNNING_MEAN),
+                    getParam(RUNNING_VAR),
+                    gamma(),
+                    conf.getEps(),
+                    layout,
+                    dx,
+                    dGamma,
+                    dBeta);
         }
 
         Gradient gradient = new DefaultGradient();
@@ -117,8 +131,8 @@ public class InstanceNormalizationLayer extends BaseLayer<InstanceNormalization>
 
     @Override
     public void fit(INDArray input, LayerWorkspaceMgr workspaceMgr) {
-        throw new UnsupportedOperationException(layerId() + ": InstanceNormalization has no unsupervised fit;"
-                + " train the network it belongs to");
+        throw new UnsupportedOperationException(
+                layerId() + ": InstanceNormalization has no unsupervised fit;" + " train the network it belongs to");
     }
 
     @Override
@@ -133,8 +147,13 @@ public class InstanceNormalizationLayer extends BaseLayer<InstanceNormalization>
     }
 
     private void updateRunningStats(InstanceNorm.Moments m, long spatialSize) {
-        InstanceNorm.foldInstanceStats(getParam(RUNNING_MEAN), getParam(RUNNING_VAR),
-                getParam(NUM_BATCHES_TRACKED), layerConf().getMomentum(), m, spatialSize);
+        InstanceNorm.foldInstanceStats(
+                getParam(RUNNING_MEAN),
+                getParam(RUNNING_VAR),
+                getParam(NUM_BATCHES_TRACKED),
+                layerConf().getMomentum(),
+                m,
+                spatialSize);
     }
 
     private InstanceNormLayout layoutFor(INDArray x) {
@@ -154,11 +173,12 @@ public class InstanceNormalizationLayer extends BaseLayer<InstanceNormalization>
     /** @return {@link #statsBuffer}, first allocated (outside any workspace) for {@code [batch, channels]} */
     private InstanceNorm.Moments statsBuffer(long batch, long channels) {
         long[] shape = {batch, channels};
-        if (statsBuffer == null || !Arrays.equals(statsBuffer.mean().shape(), shape)
+        if (statsBuffer == null
+                || !Arrays.equals(statsBuffer.mean().shape(), shape)
                 || statsBuffer.mean().dataType() != dataType) {
             try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
-                statsBuffer = new InstanceNorm.Moments(Nd4j.createUninitialized(dataType, shape),
-                        Nd4j.createUninitialized(dataType, shape));
+                statsBuffer = new InstanceNorm.Moments(
+                        Nd4j.createUninitialized(dataType, shape), Nd4j.createUninitialized(dataType, shape));
             }
         }
         return statsBuffer;

@@ -40,8 +40,16 @@ abstract sealed class BlockKernels permits DoubleBlocks, FloatBlocks {
     abstract void scaleBlock(BlockKernels dx, long index, int len, double scale, TaskMemory s);
 
     /** With {@code this} = g: {@code dx = a g + b (x - mean) + c} on one block. */
-    abstract void gradInputBlock(BlockKernels x, BlockKernels dx, long index, int len, double a, double b, double c,
-                                 double mean, TaskMemory s);
+    abstract void gradInputBlock(
+            BlockKernels x,
+            BlockKernels dx,
+            long index,
+            int len,
+            double a,
+            double b,
+            double c,
+            double mean,
+            TaskMemory s);
 
     // Channels-first, a group of {@code count} consecutive small instances of {@code m} elements, the first one
     // instance {@code first}. By default one block per instance; the float kernels copy the group at once.
@@ -56,22 +64,30 @@ abstract sealed class BlockKernels permits DoubleBlocks, FloatBlocks {
     }
 
     /** {@code out = this * scale + shift} on the group. */
-    void groupAffine(BlockKernels out, long index, int m, int count, double[] scale, double[] shift, int first,
-                     TaskMemory s) {
+    void groupAffine(
+            BlockKernels out, long index, int m, int count, double[] scale, double[] shift, int first, TaskMemory s) {
         for (int j = 0; j < count; j++) {
             affineBlock(out, index + (long) j * m, m, scale[first + j], shift[first + j], s);
         }
     }
 
     /** {@link #groupAffine} right after {@link #groupMoments} of the same group, which may have left it in cache. */
-    void groupAffineAfterMoments(BlockKernels out, long index, int m, int count, double[] scale, double[] shift,
-                                 int first, TaskMemory s) {
+    void groupAffineAfterMoments(
+            BlockKernels out, long index, int m, int count, double[] scale, double[] shift, int first, TaskMemory s) {
         groupAffine(out, index, m, count, scale, shift, first, s);
     }
 
     /** With {@code this} = x: {@link #blockGradSums} of each instance into {@code gradSum} and {@code dot}. */
-    void groupGradSums(BlockKernels g, long index, int m, int count, double[] mean, double[] gradSum, double[] dot,
-                       int first, TaskMemory s) {
+    void groupGradSums(
+            BlockKernels g,
+            long index,
+            int m,
+            int count,
+            double[] mean,
+            double[] gradSum,
+            double[] dot,
+            int first,
+            TaskMemory s) {
         for (int j = 0; j < count; j++) {
             blockGradSums(g, index + (long) j * m, m, mean[first + j], s);
             gradSum[first + j] = s.blockGradSum;
@@ -83,8 +99,18 @@ abstract sealed class BlockKernels permits DoubleBlocks, FloatBlocks {
      * With {@code this} = g: {@link #gradInputBlock} on each instance, right after {@link #groupGradSums} of the
      * same group, which may have left it in cache.
      */
-    void groupGradInputAfterSums(BlockKernels x, BlockKernels dx, long index, int m, int count, double[] a,
-                                 double[] b, double[] c, double[] mean, int first, TaskMemory s) {
+    void groupGradInputAfterSums(
+            BlockKernels x,
+            BlockKernels dx,
+            long index,
+            int m,
+            int count,
+            double[] a,
+            double[] b,
+            double[] c,
+            double[] mean,
+            int first,
+            TaskMemory s) {
         for (int j = 0; j < count; j++) {
             int i = first + j;
             gradInputBlock(x, dx, index + (long) j * m, m, a[i], b[i], c[i], mean[i], s);
@@ -113,8 +139,8 @@ abstract sealed class BlockKernels permits DoubleBlocks, FloatBlocks {
      * With {@code this} = x: adds {@code g} to {@code gradSum[at + k]} and {@code (x - s.mean) g} to
      * {@code dot[at + k]} for each channel {@code k}.
      */
-    abstract void rowGradSums(BlockKernels g, long index, int rows, int c, double[] gradSum, double[] dot, int at,
-                              TaskMemory s);
+    abstract void rowGradSums(
+            BlockKernels g, long index, int rows, int c, double[] gradSum, double[] dot, int at, TaskMemory s);
 
     /** With {@code this} = g: {@code dx = s.scale g + s.centredScale (x - s.mean) + s.shift} on the block. */
     abstract void gradInputRows(BlockKernels x, BlockKernels dx, long index, int rows, int c, TaskMemory s);

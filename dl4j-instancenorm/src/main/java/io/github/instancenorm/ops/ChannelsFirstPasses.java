@@ -10,19 +10,24 @@ import static io.github.instancenorm.ops.Geometry.BLOCK;
  */
 final class ChannelsFirstPasses {
 
-    private ChannelsFirstPasses() {
-    }
+    private ChannelsFirstPasses() {}
 
     /** Mean and biased variance of each instance, into {@code mean} and {@code var}. */
     static void moments(BlockKernels x, Geometry geo, double[] mean, double[] var) {
-        geo.run(geo.instanceTasks(), BLOCK, 1,
+        geo.run(
+                geo.instanceTasks(),
+                BLOCK,
+                1,
                 (t, s) -> moments(x, geo, geo.taskFirstInstance(t), geo.taskEndInstance(t), mean, var, s));
     }
 
     /** {@code out = x * scale + shift}, per instance. */
     static void affine(BlockKernels x, BlockKernels out, Geometry geo, double[] scale, double[] shift) {
-        geo.run(geo.instanceTasks(), BLOCK, 1, (t, s) -> affine(x, out, geo, geo.taskFirstInstance(t),
-                geo.taskEndInstance(t), scale, shift, s));
+        geo.run(
+                geo.instanceTasks(),
+                BLOCK,
+                1,
+                (t, s) -> affine(x, out, geo, geo.taskFirstInstance(t), geo.taskEndInstance(t), scale, shift, s));
     }
 
     /**
@@ -30,8 +35,15 @@ final class ChannelsFirstPasses {
      * from {@code coefficients}, and {@code y} right after, while it is still in the cache, so x is read from memory
      * once.
      */
-    static void forward(BlockKernels x, BlockKernels out, Geometry geo, double[] mean, double[] var,
-                        double[] scale, double[] shift, CpuKernels.InstanceRange coefficients) {
+    static void forward(
+            BlockKernels x,
+            BlockKernels out,
+            Geometry geo,
+            double[] mean,
+            double[] var,
+            double[] scale,
+            double[] shift,
+            CpuKernels.InstanceRange coefficients) {
         int step = geo.instancesPerBlock;
         geo.run(geo.instanceTasks(), BLOCK, 1, (t, s) -> {
             for (int i = geo.taskFirstInstance(t), end = geo.taskEndInstance(t); i < end; i += step) {
@@ -39,8 +51,8 @@ final class ChannelsFirstPasses {
                 if (geo.grouped()) {
                     x.groupMoments((long) i * geo.spatial, (int) geo.spatial, to - i, mean, var, i, s);
                     coefficients.compute(i, to);
-                    x.groupAffineAfterMoments(out, (long) i * geo.spatial, (int) geo.spatial, to - i, scale, shift,
-                            i, s);
+                    x.groupAffineAfterMoments(
+                            out, (long) i * geo.spatial, (int) geo.spatial, to - i, scale, shift, i, s);
                 } else {
                     moments(x, geo, i, to, mean, var, s);
                     coefficients.compute(i, to);
@@ -51,10 +63,12 @@ final class ChannelsFirstPasses {
     }
 
     /** {@code sum(g)} and {@code sum((x - mean) g)} of each instance, into {@code gradSum} and {@code dot}. */
-    static void gradSums(BlockKernels x, BlockKernels g, Geometry geo, double[] mean, double[] gradSum,
-                         double[] dot) {
-        geo.run(geo.instanceTasks(), BLOCK, 1, (t, s) -> gradSums(x, g, geo, geo.taskFirstInstance(t),
-                geo.taskEndInstance(t), mean, gradSum, dot, s));
+    static void gradSums(BlockKernels x, BlockKernels g, Geometry geo, double[] mean, double[] gradSum, double[] dot) {
+        geo.run(
+                geo.instanceTasks(),
+                BLOCK,
+                1,
+                (t, s) -> gradSums(x, g, geo, geo.taskFirstInstance(t), geo.taskEndInstance(t), mean, gradSum, dot, s));
     }
 
     /** {@code dx = scale * g}, per instance. */
@@ -64,8 +78,14 @@ final class ChannelsFirstPasses {
             int to = geo.taskEndInstance(t);
             if (geo.grouped()) {
                 for (int i = from; i < to; i += geo.instancesPerBlock) {
-                    g.groupScale(dx, (long) i * geo.spatial, (int) geo.spatial, Math.min(geo.instancesPerBlock,
-                            to - i), scale, i, s);
+                    g.groupScale(
+                            dx,
+                            (long) i * geo.spatial,
+                            (int) geo.spatial,
+                            Math.min(geo.instancesPerBlock, to - i),
+                            scale,
+                            i,
+                            s);
                 }
                 return;
             }
@@ -85,9 +105,18 @@ final class ChannelsFirstPasses {
      * its coefficients from {@code coefficients}, and {@code dx = a g + b (x - mean) + c} right after, while x and
      * g are cached.
      */
-    static void backward(BlockKernels x, BlockKernels g, BlockKernels dx, Geometry geo, double[] mean,
-                         double[] gradSum, double[] dot, double[] a, double[] b, double[] c,
-                         CpuKernels.InstanceRange coefficients) {
+    static void backward(
+            BlockKernels x,
+            BlockKernels g,
+            BlockKernels dx,
+            Geometry geo,
+            double[] mean,
+            double[] gradSum,
+            double[] dot,
+            double[] a,
+            double[] b,
+            double[] c,
+            CpuKernels.InstanceRange coefficients) {
         int step = geo.instancesPerBlock;
         geo.run(geo.instanceTasks(), BLOCK, 1, (t, s) -> {
             for (int i = geo.taskFirstInstance(t), end = geo.taskEndInstance(t); i < end; i += step) {
@@ -106,12 +135,18 @@ final class ChannelsFirstPasses {
         });
     }
 
-    private static void moments(BlockKernels x, Geometry geo, int from, int to, double[] mean, double[] var,
-                                TaskMemory s) {
+    private static void moments(
+            BlockKernels x, Geometry geo, int from, int to, double[] mean, double[] var, TaskMemory s) {
         if (geo.grouped()) {
             for (int i = from; i < to; i += geo.instancesPerBlock) {
-                x.groupMoments((long) i * geo.spatial, (int) geo.spatial, Math.min(geo.instancesPerBlock, to - i),
-                        mean, var, i, s);
+                x.groupMoments(
+                        (long) i * geo.spatial,
+                        (int) geo.spatial,
+                        Math.min(geo.instancesPerBlock, to - i),
+                        mean,
+                        var,
+                        i,
+                        s);
             }
             return;
         }
@@ -136,12 +171,26 @@ final class ChannelsFirstPasses {
         }
     }
 
-    private static void affine(BlockKernels x, BlockKernels out, Geometry geo, int from, int to, double[] scale,
-                               double[] shift, TaskMemory s) {
+    private static void affine(
+            BlockKernels x,
+            BlockKernels out,
+            Geometry geo,
+            int from,
+            int to,
+            double[] scale,
+            double[] shift,
+            TaskMemory s) {
         if (geo.grouped()) {
             for (int i = from; i < to; i += geo.instancesPerBlock) {
-                x.groupAffine(out, (long) i * geo.spatial, (int) geo.spatial,
-                        Math.min(geo.instancesPerBlock, to - i), scale, shift, i, s);
+                x.groupAffine(
+                        out,
+                        (long) i * geo.spatial,
+                        (int) geo.spatial,
+                        Math.min(geo.instancesPerBlock, to - i),
+                        scale,
+                        shift,
+                        i,
+                        s);
             }
             return;
         }
@@ -155,12 +204,28 @@ final class ChannelsFirstPasses {
         }
     }
 
-    private static void gradSums(BlockKernels x, BlockKernels g, Geometry geo, int from, int to, double[] mean,
-                                 double[] gradSum, double[] dot, TaskMemory s) {
+    private static void gradSums(
+            BlockKernels x,
+            BlockKernels g,
+            Geometry geo,
+            int from,
+            int to,
+            double[] mean,
+            double[] gradSum,
+            double[] dot,
+            TaskMemory s) {
         if (geo.grouped()) {
             for (int i = from; i < to; i += geo.instancesPerBlock) {
-                x.groupGradSums(g, (long) i * geo.spatial, (int) geo.spatial, Math.min(geo.instancesPerBlock, to - i),
-                        mean, gradSum, dot, i, s);
+                x.groupGradSums(
+                        g,
+                        (long) i * geo.spatial,
+                        (int) geo.spatial,
+                        Math.min(geo.instancesPerBlock, to - i),
+                        mean,
+                        gradSum,
+                        dot,
+                        i,
+                        s);
             }
             return;
         }
@@ -181,8 +246,18 @@ final class ChannelsFirstPasses {
     }
 
     /** {@code dx = a g + b (x - mean) + c} on instances {@code [from, to)}, each longer than half a block. */
-    private static void gradInput(BlockKernels x, BlockKernels g, BlockKernels dx, Geometry geo, int from, int to,
-                                  double[] a, double[] b, double[] c, double[] mean, TaskMemory s) {
+    private static void gradInput(
+            BlockKernels x,
+            BlockKernels g,
+            BlockKernels dx,
+            Geometry geo,
+            int from,
+            int to,
+            double[] a,
+            double[] b,
+            double[] c,
+            double[] mean,
+            TaskMemory s) {
         for (int i = from; i < to; i++) {
             long offset = (long) i * geo.spatial;
             for (long done = 0; done < geo.spatial; ) {

@@ -10,8 +10,7 @@ import java.util.Arrays;
  */
 final class ChannelsLastPasses {
 
-    private ChannelsLastPasses() {
-    }
+    private ChannelsLastPasses() {}
 
     /** Mean and biased variance of each instance, into {@code mean} and {@code var}. */
     static void moments(BlockKernels x, Geometry geo, double[] mean, double[] var) {
@@ -87,8 +86,15 @@ final class ChannelsLastPasses {
      * {@code coefficients}) and {@code y} in one task, x read from memory once, one hand-off to the threads instead
      * of two.
      */
-    static void forwardSamples(BlockKernels x, BlockKernels out, Geometry geo, double[] mean, double[] var,
-                               double[] scale, double[] shift, CpuKernels.InstanceRange coefficients) {
+    static void forwardSamples(
+            BlockKernels x,
+            BlockKernels out,
+            Geometry geo,
+            double[] mean,
+            double[] var,
+            double[] scale,
+            double[] shift,
+            CpuKernels.InstanceRange coefficients) {
         int c = geo.channels;
         int rows = (int) geo.spatial;
         geo.run(geo.batch, geo.blockRows * c, c, (t, s) -> {
@@ -107,8 +113,7 @@ final class ChannelsLastPasses {
     }
 
     /** {@code sum(g)} and {@code sum((x - mean) g)} of each instance, into {@code gradSum} and {@code dot}. */
-    static void gradSums(BlockKernels x, BlockKernels g, Geometry geo, double[] mean, double[] gradSum,
-                         double[] dot) {
+    static void gradSums(BlockKernels x, BlockKernels g, Geometry geo, double[] mean, double[] gradSum, double[] dot) {
         int c = geo.channels;
         int tasks = geo.rowTasks();
         double[][] partG = new double[tasks][];
@@ -139,8 +144,15 @@ final class ChannelsLastPasses {
     }
 
     /** {@code dx = a g + b (x - mean) + c}, per instance. */
-    static void gradInput(BlockKernels x, BlockKernels g, BlockKernels dx, Geometry geo, double[] a, double[] b,
-                          double[] c, double[] mean) {
+    static void gradInput(
+            BlockKernels x,
+            BlockKernels g,
+            BlockKernels dx,
+            Geometry geo,
+            double[] a,
+            double[] b,
+            double[] c,
+            double[] mean) {
         int ch = geo.channels;
         geo.run(geo.rowTasks(), geo.blockRows * ch, ch, (t, s) -> {
             int sample = geo.taskSample(t);
@@ -170,9 +182,18 @@ final class ChannelsLastPasses {
     }
 
     /** The backward of the training forward of samples that fit in one block, as {@link #forwardSamples}. */
-    static void backwardSamples(BlockKernels x, BlockKernels g, BlockKernels dx, Geometry geo, double[] mean,
-                                double[] gradSum, double[] dot, double[] a, double[] b, double[] cc,
-                                CpuKernels.InstanceRange coefficients) {
+    static void backwardSamples(
+            BlockKernels x,
+            BlockKernels g,
+            BlockKernels dx,
+            Geometry geo,
+            double[] mean,
+            double[] gradSum,
+            double[] dot,
+            double[] a,
+            double[] b,
+            double[] cc,
+            CpuKernels.InstanceRange coefficients) {
         int c = geo.channels;
         int rows = (int) geo.spatial;
         geo.run(geo.batch, geo.blockRows * c, c, (t, s) -> {
@@ -188,8 +209,8 @@ final class ChannelsLastPasses {
         });
     }
 
-    private static void setGradInputChannels(BlockKernels data, TaskMemory s, double[] a, double[] b, double[] c,
-                                             double[] mean, int from, int ch) {
+    private static void setGradInputChannels(
+            BlockKernels data, TaskMemory s, double[] a, double[] b, double[] c, double[] mean, int from, int ch) {
         data.setChannels(s.scale, a, from, ch);
         data.setChannels(s.centredScale, b, from, ch);
         data.setChannels(s.shift, c, from, ch);

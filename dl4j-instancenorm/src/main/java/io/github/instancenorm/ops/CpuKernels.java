@@ -1,16 +1,15 @@
 package io.github.instancenorm.ops;
 
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
-
-import java.util.Arrays;
-
 import static io.github.instancenorm.ops.SmallArrays.assignChannels;
 import static io.github.instancenorm.ops.SmallArrays.channelValues;
 import static io.github.instancenorm.ops.SmallArrays.instanceArray;
 import static io.github.instancenorm.ops.SmallArrays.values;
 import static io.github.instancenorm.ops.SmallArrays.write;
+
+import java.util.Arrays;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * The CPU fast path of {@link InstanceNorm}: the same math as its ND4J-op form, computed by plain Java loops
@@ -86,7 +85,9 @@ final class CpuKernels {
             } else if (a.dataType() != type) {
                 return false;
             }
-            if (a.isEmpty() || !denseRowMajor(a) || a.offset() != a.data().offset()
+            if (a.isEmpty()
+                    || !denseRowMajor(a)
+                    || a.offset() != a.data().offset()
                     || a.offset() + a.length() > Integer.MAX_VALUE / a.data().getElementSize()) {
                 return false;
             }
@@ -163,7 +164,8 @@ final class CpuKernels {
         InstanceVectors vec = InstanceVectors.take(geo.instances());
         try {
             moments(blocks(x), geo, vec.mean, vec.variance);
-            return new InstanceNorm.Moments(instanceArray(vec.mean, geo, x.dataType(), vec),
+            return new InstanceNorm.Moments(
+                    instanceArray(vec.mean, geo, x.dataType(), vec),
                     instanceArray(vec.variance, geo, x.dataType(), vec));
         } finally {
             InstanceVectors.give(vec);
@@ -176,9 +178,14 @@ final class CpuKernels {
      * @param statsOut receives the {@code [N, C]} statistics (checked by the caller), or {@code null}
      * @return {@code statsOut}, or new arrays outside any workspace
      */
-    InstanceNorm.Moments forwardWithInstanceStats(INDArray x, INDArray gamma, INDArray beta, double eps,
-                                                  InstanceNormLayout layout, INDArray out,
-                                                  InstanceNorm.Moments statsOut) {
+    InstanceNorm.Moments forwardWithInstanceStats(
+            INDArray x,
+            INDArray gamma,
+            INDArray beta,
+            double eps,
+            InstanceNormLayout layout,
+            INDArray out,
+            InstanceNorm.Moments statsOut) {
         Geometry geo = Geometry.of(x, layout);
         int n = geo.instances();
         InstanceVectors vec = InstanceVectors.take(Math.max(n, geo.channels));
@@ -191,8 +198,8 @@ final class CpuKernels {
             double[] var = vec.variance;
             double[] scale = vec.scale;
             double[] shift = vec.shift;
-            InstanceRange coefficients = (from, to) -> coefficients(mean, var, g, b, eps, geo.channels, from, to,
-                    scale, shift);
+            InstanceRange coefficients =
+                    (from, to) -> coefficients(mean, var, g, b, eps, geo.channels, from, to, scale, shift);
             if (!geo.channelsLast) {
                 ChannelsFirstPasses.forward(in, o, geo, mean, var, scale, shift, coefficients);
             } else if (geo.sampleInBlock()) {
@@ -207,16 +214,25 @@ final class CpuKernels {
                 write(statsOut.variance(), var, n, vec);
                 return statsOut;
             }
-            return new InstanceNorm.Moments(instanceArray(mean, geo, x.dataType(), vec),
-                    instanceArray(var, geo, x.dataType(), vec));
+            return new InstanceNorm.Moments(
+                    instanceArray(mean, geo, x.dataType(), vec), instanceArray(var, geo, x.dataType(), vec));
         } finally {
             InstanceVectors.give(vec);
         }
     }
 
     /** {@code scale = gamma / sqrt(var + eps)}, {@code shift = beta - mean * scale} for instances {@code [from, to)}. */
-    private static void coefficients(double[] mean, double[] var, double[] gamma, double[] beta, double eps,
-                                     int channels, int from, int to, double[] scale, double[] shift) {
+    private static void coefficients(
+            double[] mean,
+            double[] var,
+            double[] gamma,
+            double[] beta,
+            double eps,
+            int channels,
+            int from,
+            int to,
+            double[] scale,
+            double[] shift) {
         for (int i = from; i < to; i++) {
             int c = i % channels;
             scale[i] = gamma[c] / Math.sqrt(var[i] + eps);
@@ -225,8 +241,14 @@ final class CpuKernels {
     }
 
     /** As {@link InstanceNorm#normalizeWithInstanceStats}. */
-    void normalizeWithInstanceStats(INDArray x, InstanceNorm.Moments moments, INDArray gamma, INDArray beta,
-                                    double eps, InstanceNormLayout layout, INDArray out) {
+    void normalizeWithInstanceStats(
+            INDArray x,
+            InstanceNorm.Moments moments,
+            INDArray gamma,
+            INDArray beta,
+            double eps,
+            InstanceNormLayout layout,
+            INDArray out) {
         Geometry geo = Geometry.of(x, layout);
         int n = geo.instances();
         InstanceVectors vec = InstanceVectors.take(Math.max(n, geo.channels));
@@ -243,8 +265,15 @@ final class CpuKernels {
     }
 
     /** As {@link InstanceNorm#normalizeWithRunningStats}: one read of {@code x}, one write of {@code out}. */
-    void normalizeWithRunningStats(INDArray x, INDArray runningMean, INDArray runningVar, INDArray gamma,
-                                   INDArray beta, double eps, InstanceNormLayout layout, INDArray out) {
+    void normalizeWithRunningStats(
+            INDArray x,
+            INDArray runningMean,
+            INDArray runningVar,
+            INDArray gamma,
+            INDArray beta,
+            double eps,
+            InstanceNormLayout layout,
+            INDArray out) {
         Geometry geo = Geometry.of(x, layout);
         int n = geo.instances();
         InstanceVectors vec = InstanceVectors.take(Math.max(n, geo.channels));
@@ -275,9 +304,16 @@ final class CpuKernels {
      * As {@link InstanceNorm#backwardWithInstanceStats}:
      * {@code dx = gamma * invStd * (g - mean_s(g) - xHat * mean_s(g * xHat))}.
      */
-    void backwardWithInstanceStats(INDArray x, INDArray grad, InstanceNorm.Moments moments, INDArray gamma,
-                                   double eps, InstanceNormLayout layout, INDArray dx, INDArray dGamma,
-                                   INDArray dBeta) {
+    void backwardWithInstanceStats(
+            INDArray x,
+            INDArray grad,
+            InstanceNorm.Moments moments,
+            INDArray gamma,
+            double eps,
+            InstanceNormLayout layout,
+            INDArray dx,
+            INDArray dGamma,
+            INDArray dBeta) {
         Geometry geo = Geometry.of(x, layout);
         int n = geo.instances();
         InstanceVectors vec = InstanceVectors.take(Math.max(n, geo.channels));
@@ -294,8 +330,8 @@ final class CpuKernels {
             double[] b = vec.centredScale;
             double[] c = vec.gradShift;
             double[] invStd = vec.invStd;
-            InstanceRange coefficients = (from, to) -> gradCoefficients(var, gam, gradSum, dot, eps, geo, from, to,
-                    invStd, a, b, c);
+            InstanceRange coefficients =
+                    (from, to) -> gradCoefficients(var, gam, gradSum, dot, eps, geo, from, to, invStd, a, b, c);
             if (!geo.channelsLast) {
                 ChannelsFirstPasses.backward(in, g, out, geo, mean, gradSum, dot, a, b, c, coefficients);
             } else if (geo.sampleInBlock()) {
@@ -324,9 +360,19 @@ final class CpuKernels {
      * {@code a = gamma invStd}, {@code b = -a dot invStd^2 / M}, {@code c = -a sum(g) / M}; {@code invStd} is
      * kept for the gamma gradient.
      */
-    private static void gradCoefficients(double[] var, double[] gamma, double[] gradSum, double[] dot, double eps,
-                                         Geometry geo, int from, int to, double[] invStd, double[] a, double[] b,
-                                         double[] c) {
+    private static void gradCoefficients(
+            double[] var,
+            double[] gamma,
+            double[] gradSum,
+            double[] dot,
+            double eps,
+            Geometry geo,
+            int from,
+            int to,
+            double[] invStd,
+            double[] a,
+            double[] b,
+            double[] c) {
         double m = geo.spatial;
         for (int i = from; i < to; i++) {
             double is = 1.0 / Math.sqrt(var[i] + eps);
@@ -338,9 +384,17 @@ final class CpuKernels {
     }
 
     /** As {@link InstanceNorm#backwardWithRunningStats}: {@code dx = g * gamma / sqrt(runningVar + eps)}. */
-    void backwardWithRunningStats(INDArray x, INDArray grad, INDArray runningMean, INDArray runningVar,
-                                  INDArray gamma, double eps, InstanceNormLayout layout, INDArray dx,
-                                  INDArray dGamma, INDArray dBeta) {
+    void backwardWithRunningStats(
+            INDArray x,
+            INDArray grad,
+            INDArray runningMean,
+            INDArray runningVar,
+            INDArray gamma,
+            double eps,
+            InstanceNormLayout layout,
+            INDArray dx,
+            INDArray dGamma,
+            INDArray dBeta) {
         Geometry geo = Geometry.of(x, layout);
         BlockKernels g = blocks(grad);
         int n = geo.instances();
@@ -392,8 +446,13 @@ final class CpuKernels {
      * @param moments     {@code [N, C]} instance statistics, biased variance
      * @param spatialSize spatial elements per instance, at least 2
      */
-    static void foldInstanceStats(INDArray runningMean, INDArray runningVar, INDArray numBatchesTracked,
-                                  Double momentum, InstanceNorm.Moments moments, long spatialSize) {
+    static void foldInstanceStats(
+            INDArray runningMean,
+            INDArray runningVar,
+            INDArray numBatchesTracked,
+            Double momentum,
+            InstanceNorm.Moments moments,
+            long spatialSize) {
         int channels = (int) runningMean.length();
         long n = moments.mean().length();
         if (n % channels != 0 || moments.variance().length() != n || runningVar.length() != channels) {

@@ -1,9 +1,8 @@
 package io.github.instancenorm.ops;
 
-import org.nd4j.linalg.api.ndarray.INDArray;
-
 import java.nio.DoubleBuffer;
 import java.util.Arrays;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * {@link BlockKernels} of a double array: every sum accumulates in double, in a few interleaved chains so that the
@@ -114,8 +113,16 @@ final class DoubleBlocks extends BlockKernels {
     }
 
     @Override
-    void gradInputBlock(BlockKernels x, BlockKernels dx, long index, int len, double a, double b, double c,
-                        double mean, TaskMemory s) {
+    void gradInputBlock(
+            BlockKernels x,
+            BlockKernels dx,
+            long index,
+            int len,
+            double a,
+            double b,
+            double c,
+            double mean,
+            TaskMemory s) {
         double[] xa = s.xDoubles;
         double[] ga = s.gDoubles;
         load(index, ga, len);
@@ -172,16 +179,16 @@ final class DoubleBlocks extends BlockKernels {
     }
 
     @Override
-    void rowGradSums(BlockKernels g, long index, int rows, int c, double[] gradSum, double[] dot, int at,
-                     TaskMemory s) {
+    void rowGradSums(
+            BlockKernels g, long index, int rows, int c, double[] gradSum, double[] dot, int at, TaskMemory s) {
         load(index, s.xDoubles, rows * c);
         ((DoubleBlocks) g).load(index, s.gDoubles, rows * c);
         rowGradSums(s.xDoubles, s.gDoubles, rows, c, s.mean.doubles, gradSum, dot, at);
     }
 
     /** Adds {@code sum_r g} to {@code gradSum[at + k]} and {@code sum_r (x - mean[k]) g} to {@code dot[at + k]}. */
-    static void rowGradSums(double[] x, double[] g, int rows, int c, double[] mean, double[] gradSum, double[] dot,
-                            int at) {
+    static void rowGradSums(
+            double[] x, double[] g, int rows, int c, double[] mean, double[] gradSum, double[] dot, int at) {
         for (int r = 0, o = 0; r < rows; r++, o += c) {
             for (int k = 0; k < c; k++) {
                 gradSum[at + k] += g[o + k];

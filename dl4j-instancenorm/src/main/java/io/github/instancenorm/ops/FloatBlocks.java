@@ -1,8 +1,7 @@
 package io.github.instancenorm.ops;
 
-import org.nd4j.linalg.api.ndarray.INDArray;
-
 import java.nio.FloatBuffer;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * {@link BlockKernels} of a float array in scalar Java, the loops a JVM without the Vector API module runs
@@ -134,7 +133,7 @@ sealed class FloatBlocks extends BlockKernels permits VectorFloatBlocks {
         for (int k = 0; k < half; k++) {
             level[k] = (a[k] - m) * b[k] + (a[k + half] - m) * b[k + half];
         }
-        double dot = foldSum(level, a, half);          // x is read: its block is the fold's spare now
+        double dot = foldSum(level, a, half); // x is read: its block is the fold's spare now
         for (int k = 0; k < half; k++) {
             level[k] = b[k] + b[k + half];
         }
@@ -156,8 +155,16 @@ sealed class FloatBlocks extends BlockKernels permits VectorFloatBlocks {
     }
 
     @Override
-    void gradInputBlock(BlockKernels x, BlockKernels dx, long index, int len, double a, double b, double c,
-                        double mean, TaskMemory s) {
+    void gradInputBlock(
+            BlockKernels x,
+            BlockKernels dx,
+            long index,
+            int len,
+            double a,
+            double b,
+            double c,
+            double mean,
+            TaskMemory s) {
         float[] xa = s.xBlock;
         float[] ga = s.gBlock;
         load(index, ga, len);
@@ -266,22 +273,22 @@ sealed class FloatBlocks extends BlockKernels permits VectorFloatBlocks {
     }
 
     @Override
-    void groupAffine(BlockKernels out, long index, int m, int count, double[] scale, double[] shift, int first,
-                     TaskMemory s) {
+    void groupAffine(
+            BlockKernels out, long index, int m, int count, double[] scale, double[] shift, int first, TaskMemory s) {
         load(index, s.xGroup, m * count);
         affineGroupInMemory(out, index, m, count, scale, shift, first, s);
     }
 
     @Override
-    final void groupAffineAfterMoments(BlockKernels out, long index, int m, int count, double[] scale,
-                                       double[] shift, int first, TaskMemory s) {
+    final void groupAffineAfterMoments(
+            BlockKernels out, long index, int m, int count, double[] scale, double[] shift, int first, TaskMemory s) {
         // groupMoments left the group in s.xGroup: no second read.
         affineGroupInMemory(out, index, m, count, scale, shift, first, s);
     }
 
     /** {@code out = x * scale + shift} on the group in {@code s.xGroup}. */
-    void affineGroupInMemory(BlockKernels out, long index, int m, int count, double[] scale, double[] shift,
-                             int first, TaskMemory s) {
+    void affineGroupInMemory(
+            BlockKernels out, long index, int m, int count, double[] scale, double[] shift, int first, TaskMemory s) {
         float[] a = s.xGroup;
         // Loops index the group directly (k from o to o + m): C2 (JDK 17) vectorizes a[k], not a[o + k].
         for (int j = 0, o = 0; j < count; j++, o += m) {
@@ -295,8 +302,16 @@ sealed class FloatBlocks extends BlockKernels permits VectorFloatBlocks {
     }
 
     @Override
-    void groupGradSums(BlockKernels g, long index, int m, int count, double[] mean, double[] gradSum, double[] dot,
-                       int first, TaskMemory s) {
+    void groupGradSums(
+            BlockKernels g,
+            long index,
+            int m,
+            int count,
+            double[] mean,
+            double[] gradSum,
+            double[] dot,
+            int first,
+            TaskMemory s) {
         load(index, s.xGroup, m * count);
         ((FloatBlocks) g).load(index, s.gGroup, m * count);
         for (int j = 0; j < count; j++) {
@@ -307,14 +322,33 @@ sealed class FloatBlocks extends BlockKernels permits VectorFloatBlocks {
     }
 
     @Override
-    final void groupGradInputAfterSums(BlockKernels x, BlockKernels dx, long index, int m, int count, double[] a,
-                                       double[] b, double[] c, double[] mean, int first, TaskMemory s) {
+    final void groupGradInputAfterSums(
+            BlockKernels x,
+            BlockKernels dx,
+            long index,
+            int m,
+            int count,
+            double[] a,
+            double[] b,
+            double[] c,
+            double[] mean,
+            int first,
+            TaskMemory s) {
         // groupGradSums left x in s.xGroup and g in s.gGroup: no second read.
         gradInputGroupInMemory(dx, index, m, count, a, b, c, mean, first, s);
     }
 
-    private void gradInputGroupInMemory(BlockKernels dx, long index, int m, int count, double[] a, double[] b,
-                                        double[] c, double[] mean, int first, TaskMemory s) {
+    private void gradInputGroupInMemory(
+            BlockKernels dx,
+            long index,
+            int m,
+            int count,
+            double[] a,
+            double[] b,
+            double[] c,
+            double[] mean,
+            int first,
+            TaskMemory s) {
         float[] ga = s.gGroup;
         float[] xa = s.xGroup;
         for (int j = 0, o = 0; j < count; j++, o += m) {
@@ -396,8 +430,8 @@ sealed class FloatBlocks extends BlockKernels permits VectorFloatBlocks {
     }
 
     @Override
-    void rowGradSums(BlockKernels g, long index, int rows, int c, double[] gradSum, double[] dot, int at,
-                     TaskMemory s) {
+    void rowGradSums(
+            BlockKernels g, long index, int rows, int c, double[] gradSum, double[] dot, int at, TaskMemory s) {
         float[] a = s.xBlock;
         float[] b = s.gBlock;
         double[] mean = s.mean.doubles;
@@ -497,7 +531,7 @@ sealed class FloatBlocks extends BlockKernels permits VectorFloatBlocks {
             dst = t;
             n = h;
         }
-        int unrolled = n & ~7;   // n < 2 * FOLD_TAIL <= CHUNK: a single run of the unrolled sum
+        int unrolled = n & ~7; // n < 2 * FOLD_TAIL <= CHUNK: a single run of the unrolled sum
         double sum = unrolledSum(src, 0, unrolled);
         for (int k = unrolled; k < n; k++) {
             sum += src[k];

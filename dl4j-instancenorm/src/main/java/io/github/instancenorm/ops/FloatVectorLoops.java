@@ -2,7 +2,6 @@ package io.github.instancenorm.ops;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
@@ -40,12 +39,12 @@ final class FloatVectorLoops {
      * constants rather than an array: C2 compiles {@code rearrange} to one permute only for a constant shuffle.
      */
     private static final VectorShuffle<Float> SWAP_8 = swap(8);
+
     private static final VectorShuffle<Float> SWAP_4 = swap(4);
     private static final VectorShuffle<Float> SWAP_2 = swap(2);
     private static final VectorShuffle<Float> SWAP_1 = swap(1);
 
-    private FloatVectorLoops() {
-    }
+    private FloatVectorLoops() {}
 
     /** @return the shuffle exchanging lanes {@code i} and {@code i ^ distance}, or null if there are too few */
     private static VectorShuffle<Float> swap(int distance) {
@@ -188,8 +187,16 @@ final class FloatVectorLoops {
      * {@code count} consecutive instances of {@code m} elements from {@code x[from]} and {@code g[from]}, as
      * {@link #gradSums} without its run loop ({@link #shortInstances} must hold for {@code m}).
      */
-    static void instanceGradSums(float[] x, float[] g, int from, int m, int count, double[] mean,
-                                 double[] gradSum, double[] dot, int first) {
+    static void instanceGradSums(
+            float[] x,
+            float[] g,
+            int from,
+            int m,
+            int count,
+            double[] mean,
+            double[] gradSum,
+            double[] dot,
+            int first) {
         for (int j = 0, o = from; j < count; j++, o += m) {
             int end = o + m;
             double mu = mean[first + j];
@@ -295,7 +302,8 @@ final class FloatVectorLoops {
                     s1 = d1.fma(d1, s1);
                 }
                 if (r < r1) {
-                    FloatVector d0 = FloatVector.fromArray(SPECIES, a, r * c + k).sub(mv);
+                    FloatVector d0 =
+                            FloatVector.fromArray(SPECIES, a, r * c + k).sub(mv);
                     s0 = d0.fma(d0, s0);
                 }
                 addLanes(s0.add(s1), out, k, lanes);
@@ -316,8 +324,8 @@ final class FloatVectorLoops {
      * {@code dot[k] = sum_r (x[r c + k] - m[k]) g[r c + k]} over a block, as {@link #columnSums} (half the rows per
      * float partial: the dot product can be a small difference of large terms).
      */
-    static void columnGradSums(float[] x, float[] g, int rows, int c, float[] m, double[] gradSum, double[] dot,
-                               float[] lanes) {
+    static void columnGradSums(
+            float[] x, float[] g, int rows, int c, float[] m, double[] gradSum, double[] dot, float[] lanes) {
         int k = 0;
         for (; k + LANES <= c; k += LANES) {
             clear(gradSum, k);
@@ -402,13 +410,14 @@ final class FloatVectorLoops {
      * in the arrays' native memory: for a pass that reads and writes each element once, copying through a Java
      * array costs as much as the pass. {@code in} and {@code out} are float buffers' bytes, indices in floats.
      */
-    static void affineDirect(ByteBuffer in, int inFrom, ByteBuffer out, int outFrom, int len, float scale,
-                             float shift) {
+    static void affineDirect(
+            ByteBuffer in, int inFrom, ByteBuffer out, int outFrom, int len, float scale, float shift) {
         int i = inFrom * Float.BYTES;
         int o = outFrom * Float.BYTES;
         int k = 0;
         for (int vectorEnd = len / LANES * LANES; k < vectorEnd; k += LANES) {
-            FloatVector.fromByteBuffer(SPECIES, in, i + k * Float.BYTES, NATIVE).fma(scale, shift)
+            FloatVector.fromByteBuffer(SPECIES, in, i + k * Float.BYTES, NATIVE)
+                    .fma(scale, shift)
                     .intoByteBuffer(out, o + k * Float.BYTES, NATIVE);
         }
         for (; k < len; k++) {
@@ -420,12 +429,13 @@ final class FloatVectorLoops {
      * Channels-last {@link #affineRows} straight in native memory, as {@link #affineDirect}: {@code rows} rows of
      * {@code c} channels from element {@code inFrom} of {@code in} to element {@code outFrom} of {@code out}.
      */
-    static void affineRowsDirect(ByteBuffer in, int inFrom, ByteBuffer out, int outFrom, int rows, int c,
-                                 float[] scale, float[] shift) {
+    static void affineRowsDirect(
+            ByteBuffer in, int inFrom, ByteBuffer out, int outFrom, int rows, int c, float[] scale, float[] shift) {
         int vectorC = c / LANES * LANES;
         // Row by row, so that memory is read and written in order; the coefficient vectors come from L1.
-        for (int r = 0, i = inFrom * Float.BYTES, o = outFrom * Float.BYTES; r < rows;
-             r++, i += c * Float.BYTES, o += c * Float.BYTES) {
+        for (int r = 0, i = inFrom * Float.BYTES, o = outFrom * Float.BYTES;
+                r < rows;
+                r++, i += c * Float.BYTES, o += c * Float.BYTES) {
             int k = 0;
             for (; k < vectorC; k += LANES) {
                 FloatVector.fromByteBuffer(SPECIES, in, i + k * Float.BYTES, NATIVE)

@@ -50,8 +50,8 @@ final class Geometry {
 
     static Geometry of(INDArray x, InstanceNormLayout layout) {
         long[] shape = x.shape();
-        return new Geometry((int) shape[0], (int) shape[layout.channelAxis()], layout.spatialSize(shape),
-                layout.channelsLast());
+        return new Geometry(
+                (int) shape[0], (int) shape[layout.channelAxis()], layout.spatialSize(shape), layout.channelsLast());
     }
 
     int instances() {
@@ -114,8 +114,7 @@ final class Geometry {
      */
     void run(int tasks, int blockElements, int blockChannels, KernelThreads.TaskBody<TaskMemory> task) {
         if (total() < PARALLEL_ELEMENTS) {
-            KernelThreads.runAlone(tasks, () -> TaskMemory.take(blockElements, blockChannels), task,
-                    TaskMemory::give);
+            KernelThreads.runAlone(tasks, () -> TaskMemory.take(blockElements, blockChannels), task, TaskMemory::give);
         } else {
             KernelThreads.run(tasks, () -> TaskMemory.take(blockElements, blockChannels), task, TaskMemory::give);
         }

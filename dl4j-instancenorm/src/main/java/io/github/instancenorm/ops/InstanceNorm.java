@@ -1,13 +1,12 @@
 package io.github.instancenorm.ops;
 
+import java.util.Arrays;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastAddOp;
 import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastMulOp;
 import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastSubOp;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.ops.transforms.Transforms;
-
-import java.util.Arrays;
 
 /**
  * Instance normalization with PyTorch's semantics, as plain functions on {@link INDArray}s: the one
@@ -42,8 +41,7 @@ public final class InstanceNorm {
     /** PyTorch's default {@code momentum}. */
     public static final double DEFAULT_MOMENTUM = 0.1;
 
-    private InstanceNorm() {
-    }
+    private InstanceNorm() {}
 
     /**
      * The one rule for {@code eps}, PyTorch's: any finite value {@code >= 0}. With 0, a constant instance normalizes
@@ -82,8 +80,7 @@ public final class InstanceNorm {
      * @param mean     the mean over the spatial axes
      * @param variance the biased variance over the spatial axes
      */
-    public record Moments(INDArray mean, INDArray variance) {
-    }
+    public record Moments(INDArray mean, INDArray variance) {}
 
     /**
      * Computes each instance's mean and biased variance over the spatial axes.
@@ -119,8 +116,8 @@ public final class InstanceNorm {
      * @param out    receives the result; same shape as {@code x}
      * @return the {@code [N, C]} statistics the forward used, for the backward and the running statistics
      */
-    public static Moments forwardWithInstanceStats(INDArray x, INDArray gamma, INDArray beta, double eps,
-                                                   InstanceNormLayout layout, INDArray out) {
+    public static Moments forwardWithInstanceStats(
+            INDArray x, INDArray gamma, INDArray beta, double eps, InstanceNormLayout layout, INDArray out) {
         return forwardWithInstanceStats(x, gamma, beta, eps, layout, out, null);
     }
 
@@ -140,8 +137,14 @@ public final class InstanceNorm {
      * @return the statistics the forward used: {@code statsOut}, or new arrays when it is {@code null}
      * @throws IllegalArgumentException if {@code statsOut} does not have the shape and type of the statistics
      */
-    public static Moments forwardWithInstanceStats(INDArray x, INDArray gamma, INDArray beta, double eps,
-                                                   InstanceNormLayout layout, INDArray out, Moments statsOut) {
+    public static Moments forwardWithInstanceStats(
+            INDArray x,
+            INDArray gamma,
+            INDArray beta,
+            double eps,
+            InstanceNormLayout layout,
+            INDArray out,
+            Moments statsOut) {
         if (statsOut != null) {
             long[] expected = {x.size(0), x.size(layout.channelAxis())};
             for (INDArray a : new INDArray[] {statsOut.mean(), statsOut.variance()}) {
@@ -177,18 +180,24 @@ public final class InstanceNorm {
      * @param out     receives the result; same shape as {@code x}
      * @return {@code out}
      */
-    public static INDArray normalizeWithInstanceStats(INDArray x, Moments moments, INDArray gamma, INDArray beta,
-                                                      double eps, InstanceNormLayout layout, INDArray out) {
+    public static INDArray normalizeWithInstanceStats(
+            INDArray x,
+            Moments moments,
+            INDArray gamma,
+            INDArray beta,
+            double eps,
+            InstanceNormLayout layout,
+            INDArray out) {
         CpuKernels cpu = CpuKernels.forArrays(x, out);
         if (cpu != null) {
             cpu.normalizeWithInstanceStats(x, moments, gamma, beta, eps, layout, out);
             return out;
         }
-        INDArray scale = inverseStd(moments.variance(), eps);          // [N, C]
+        INDArray scale = inverseStd(moments.variance(), eps); // [N, C]
         if (gamma != null) {
             scale.muliRowVector(gamma);
         }
-        INDArray shift = moments.mean().mul(scale).negi();              // beta - mean * scale
+        INDArray shift = moments.mean().mul(scale).negi(); // beta - mean * scale
         if (beta != null) {
             shift.addiRowVector(beta);
         }
@@ -209,13 +218,18 @@ public final class InstanceNorm {
      * @param out         receives the result; same shape as {@code x}
      * @return {@code out}
      */
-    public static INDArray normalizeWithRunningStats(INDArray x, INDArray runningMean, INDArray runningVar,
-                                                     INDArray gamma, INDArray beta, double eps,
-                                                     InstanceNormLayout layout, INDArray out) {
+    public static INDArray normalizeWithRunningStats(
+            INDArray x,
+            INDArray runningMean,
+            INDArray runningVar,
+            INDArray gamma,
+            INDArray beta,
+            double eps,
+            InstanceNormLayout layout,
+            INDArray out) {
         CpuKernels cpu = CpuKernels.forArrays(x, out);
         if (cpu != null) {
-            cpu.normalizeWithRunningStats(x, runningMean, runningVar, gamma, beta, eps, layout,
-                    out);
+            cpu.normalizeWithRunningStats(x, runningMean, runningVar, gamma, beta, eps, layout, out);
             return out;
         }
         INDArray scale = channelScale(runningVar, gamma, eps, x);
@@ -241,9 +255,16 @@ public final class InstanceNorm {
      * @param dGamma  receives the {@code [C]} gamma gradient, or {@code null} when not wanted
      * @param dBeta   receives the {@code [C]} beta gradient, or {@code null} when not wanted
      */
-    public static void backwardWithInstanceStats(INDArray x, INDArray grad, Moments moments, INDArray gamma,
-                                                 double eps, InstanceNormLayout layout,
-                                                 INDArray dx, INDArray dGamma, INDArray dBeta) {
+    public static void backwardWithInstanceStats(
+            INDArray x,
+            INDArray grad,
+            Moments moments,
+            INDArray gamma,
+            double eps,
+            InstanceNormLayout layout,
+            INDArray dx,
+            INDArray dGamma,
+            INDArray dBeta) {
         CpuKernels cpu = CpuKernels.forArrays(x, grad, dx);
         if (cpu != null) {
             cpu.backwardWithInstanceStats(x, grad, moments, gamma, eps, layout, dx, dGamma, dBeta);
@@ -252,11 +273,11 @@ public final class InstanceNorm {
         int[] spatial = layout.spatialAxes();
         int[] instance = layout.instanceAxes();
         double m = layout.spatialSize(x.shape());
-        INDArray invStd = inverseStd(moments.variance(), eps);                       // [N, C]
+        INDArray invStd = inverseStd(moments.variance(), eps); // [N, C]
 
         INDArray centered = broadcast(new BroadcastSubOp(x, moments.mean(), dx.ulike(), instance));
-        INDArray gradSum = grad.sum(spatial);                                        // [N, C]
-        INDArray dot = centered.mul(grad).sum(spatial);                              // sum((x - mean) * g)
+        INDArray gradSum = grad.sum(spatial); // [N, C]
+        INDArray dot = centered.mul(grad).sum(spatial); // sum((x - mean) * g)
 
         if (dBeta != null) {
             dBeta.assign(gradSum.sum(0));
@@ -265,9 +286,9 @@ public final class InstanceNorm {
             dGamma.assign(dot.mul(invStd).sum(0));
         }
 
-        INDArray a = gamma == null ? invStd.dup() : invStd.mulRowVector(gamma);      // gamma * invStd
-        INDArray b = a.mul(dot).muli(invStd).muli(invStd).divi(-m);                 // coefficient of (x - mean)
-        INDArray c = a.mul(gradSum).divi(-m);                                        // constant term
+        INDArray a = gamma == null ? invStd.dup() : invStd.mulRowVector(gamma); // gamma * invStd
+        INDArray b = a.mul(dot).muli(invStd).muli(invStd).divi(-m); // coefficient of (x - mean)
+        INDArray c = a.mul(gradSum).divi(-m); // constant term
         broadcast(new BroadcastMulOp(centered, b, centered, instance));
         broadcast(new BroadcastMulOp(grad, a, dx, instance));
         dx.addi(centered);
@@ -289,14 +310,20 @@ public final class InstanceNorm {
      * @param dGamma      receives the {@code [C]} gamma gradient, or {@code null} when not wanted
      * @param dBeta       receives the {@code [C]} beta gradient, or {@code null} when not wanted
      */
-    public static void backwardWithRunningStats(INDArray x, INDArray grad, INDArray runningMean,
-                                                INDArray runningVar, INDArray gamma, double eps,
-                                                InstanceNormLayout layout,
-                                                INDArray dx, INDArray dGamma, INDArray dBeta) {
+    public static void backwardWithRunningStats(
+            INDArray x,
+            INDArray grad,
+            INDArray runningMean,
+            INDArray runningVar,
+            INDArray gamma,
+            double eps,
+            InstanceNormLayout layout,
+            INDArray dx,
+            INDArray dGamma,
+            INDArray dBeta) {
         CpuKernels cpu = CpuKernels.forArrays(x, grad, dx);
         if (cpu != null) {
-            cpu.backwardWithRunningStats(x, grad, runningMean, runningVar, gamma, eps, layout,
-                    dx, dGamma, dBeta);
+            cpu.backwardWithRunningStats(x, grad, runningMean, runningVar, gamma, eps, layout, dx, dGamma, dBeta);
             return;
         }
         int channel = layout.channelAxis();
@@ -307,8 +334,7 @@ public final class InstanceNorm {
             dBeta.assign(grad.sum(allButChannel));
         }
         if (dGamma != null) {
-            INDArray centered = broadcast(new BroadcastSubOp(x, runningMean.castTo(x.dataType()), dx.ulike(),
-                    channel));
+            INDArray centered = broadcast(new BroadcastSubOp(x, runningMean.castTo(x.dataType()), dx.ulike(), channel));
             dGamma.assign(centered.muli(grad).sum(allButChannel).muli(invStd));
         }
         INDArray scale = gamma == null ? invStd : invStd.mul(gamma);
@@ -327,8 +353,8 @@ public final class InstanceNorm {
             return momentum;
         }
         if (numBatchesTracked < 1) {
-            throw new IllegalArgumentException("numBatchesTracked must count the update being made (>= 1), got "
-                    + numBatchesTracked);
+            throw new IllegalArgumentException(
+                    "numBatchesTracked must count the update being made (>= 1), got " + numBatchesTracked);
         }
         return 1.0 / numBatchesTracked;
     }
@@ -346,8 +372,13 @@ public final class InstanceNorm {
      * @param batchUnbiasedVar  {@code [C]}, the batch average of the unbiased instance variances
      *                          ({@link #batchUnbiasedVariance})
      */
-    public static void foldBatch(INDArray runningMean, INDArray runningVar, INDArray numBatchesTracked,
-                                 Double momentum, INDArray batchMean, INDArray batchUnbiasedVar) {
+    public static void foldBatch(
+            INDArray runningMean,
+            INDArray runningVar,
+            INDArray numBatchesTracked,
+            Double momentum,
+            INDArray batchMean,
+            INDArray batchUnbiasedVar) {
         long tracked = Math.round(numBatchesTracked.getDouble(0)) + 1;
         double factor = updateFactor(momentum, tracked);
         blend(runningMean, batchMean, factor);
@@ -369,15 +400,24 @@ public final class InstanceNorm {
      * @param moments           the batch's per-instance statistics, {@code [N, C]}, biased variance
      * @param spatialSize       the number of spatial elements per instance, at least 2
      */
-    public static void foldInstanceStats(INDArray runningMean, INDArray runningVar, INDArray numBatchesTracked,
-                                         Double momentum, Moments moments, long spatialSize) {
-        if (CpuKernels.appliesToVectors(runningMean, runningVar, numBatchesTracked, moments.mean(),
-                moments.variance())) {
-            CpuKernels.foldInstanceStats(runningMean, runningVar, numBatchesTracked, momentum, moments,
-                    spatialSize);
+    public static void foldInstanceStats(
+            INDArray runningMean,
+            INDArray runningVar,
+            INDArray numBatchesTracked,
+            Double momentum,
+            Moments moments,
+            long spatialSize) {
+        if (CpuKernels.appliesToVectors(
+                runningMean, runningVar, numBatchesTracked, moments.mean(), moments.variance())) {
+            CpuKernels.foldInstanceStats(runningMean, runningVar, numBatchesTracked, momentum, moments, spatialSize);
             return;
         }
-        foldBatch(runningMean, runningVar, numBatchesTracked, momentum, batchMean(moments),
+        foldBatch(
+                runningMean,
+                runningVar,
+                numBatchesTracked,
+                momentum,
+                batchMean(moments),
                 batchUnbiasedVariance(moments, spatialSize));
     }
 
@@ -428,7 +468,8 @@ public final class InstanceNorm {
                     + Arrays.toString(running.shape()) + ": expected " + running.length() + " elements, got "
                     + batchStat.length());
         }
-        INDArray v = batchStat.castTo(running.dataType()).reshape(running.shape()).mul(factor);
+        INDArray v =
+                batchStat.castTo(running.dataType()).reshape(running.shape()).mul(factor);
         return running.muli(1.0 - factor).addi(v);
     }
 

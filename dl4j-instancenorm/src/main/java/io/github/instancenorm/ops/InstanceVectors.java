@@ -12,21 +12,26 @@ final class InstanceVectors {
 
     /** Per instance: the statistics. */
     final double[] mean;
+
     final double[] variance;
     /** Per channel: the running statistics, and the affine parameters (1 and 0 when there are none). */
     final double[] runningMean;
+
     final double[] runningVar;
     final double[] gamma;
     final double[] beta;
     /** Per instance: the forward's {@code y = scale x + shift}. */
     final double[] scale;
+
     final double[] shift;
     /** Per instance: the backward's {@code sum(g)}, {@code sum((x - mean) g)} and {@code 1 / sqrt(var + eps)}. */
     final double[] gradSum;
+
     final double[] dot;
     final double[] invStd;
     /** Per instance: the backward's {@code dx = gradScale g + centredScale (x - mean) + gradShift}. */
     final double[] gradScale;
+
     final double[] centredScale;
     final double[] gradShift;
     /** The batch counter of the running statistics. */

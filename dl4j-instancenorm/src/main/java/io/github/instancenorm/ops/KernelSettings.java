@@ -104,7 +104,8 @@ public final class KernelSettings {
     /** Reads the properties when first asked, so that a benchmark's setup can still set them. */
     private static final class FromProperties {
         static final KernelSettings SETTINGS = new KernelSettings(
-                Boolean.parseBoolean(System.getProperty(CPU_KERNELS_PROPERTY, "true")), detectVectorApi(),
+                Boolean.parseBoolean(System.getProperty(CPU_KERNELS_PROPERTY, "true")),
+                detectVectorApi(),
                 IN_PLACE_MIN_ELEMENTS);
     }
 
@@ -125,7 +126,8 @@ public final class KernelSettings {
             log.debug("InstanceNormalization CPU kernels: Vector API loops, {} float lanes", lanes);
             return lanes >= 4;
         } catch (LinkageError e) {
-            log.info("InstanceNormalization CPU kernels: the Vector API could not be loaded ({}); scalar float loops",
+            log.info(
+                    "InstanceNormalization CPU kernels: the Vector API could not be loaded ({}); scalar float loops",
                     e.toString());
             return false;
         }

@@ -33,21 +33,25 @@ final class KernelThreads {
 
     /** System property: how long, in microseconds, an idle helper polls for the next job before parking. */
     static final String SPIN_PROPERTY = KernelSettings.SPIN_MICROS_PROPERTY;
+
     static final long DEFAULT_SPIN_MICROS = 200;
     /** System property: the number of threads a job may use, the caller included. */
     static final String THREADS_PROPERTY = KernelSettings.THREADS_PROPERTY;
+
     static final int DEFAULT_MAX_THREADS = 8;
 
     private static final long SPIN_NANOS = Math.max(0, Long.getLong(SPIN_PROPERTY, DEFAULT_SPIN_MICROS)) * 1000;
-    private static final int HELPERS = Math.max(0, Integer.getInteger(THREADS_PROPERTY,
-            Math.min(Runtime.getRuntime().availableProcessors(), DEFAULT_MAX_THREADS)) - 1);
+    private static final int HELPERS = Math.max(
+            0,
+            Integer.getInteger(
+                            THREADS_PROPERTY, Math.min(Runtime.getRuntime().availableProcessors(), DEFAULT_MAX_THREADS))
+                    - 1);
     private static final ReentrantLock JOB_LOCK = new ReentrantLock();
 
     private static volatile Job current;
     private static Helper[] helpers;
 
-    private KernelThreads() {
-    }
+    private KernelThreads() {}
 
     /** @return the number of threads a job can use: the caller and the helpers */
     static int parallelism() {
@@ -66,8 +70,7 @@ final class KernelThreads {
      * @param <S>       the working memory's type
      * @throws RuntimeException or Error: the first one a task threw, after all tasks have finished
      */
-    static <S> void run(int tasks, Supplier<S> perThread, TaskBody<S> task,
-                        Consumer<S> release) {
+    static <S> void run(int tasks, Supplier<S> perThread, TaskBody<S> task, Consumer<S> release) {
         if (HELPERS == 0 || tasks < 2 || !JOB_LOCK.tryLock()) {
             runAlone(tasks, perThread, task, release);
             return;
@@ -94,8 +97,7 @@ final class KernelThreads {
     }
 
     /** {@link #run} on the calling thread only. */
-    static <S> void runAlone(int tasks, Supplier<S> perThread, TaskBody<S> task,
-                                     Consumer<S> release) {
+    static <S> void runAlone(int tasks, Supplier<S> perThread, TaskBody<S> task, Consumer<S> release) {
         if (tasks <= 0) {
             return;
         }
@@ -224,6 +226,7 @@ final class KernelThreads {
         final Thread thread;
         /** This helper's range in every job: 1 for the first helper (the caller has 0). */
         final int id;
+
         volatile boolean parked;
 
         Helper(int id) {

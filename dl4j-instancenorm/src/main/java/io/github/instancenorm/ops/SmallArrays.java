@@ -1,5 +1,6 @@
 package io.github.instancenorm.ops;
 
+import java.util.Arrays;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
@@ -8,21 +9,20 @@ import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
-import java.util.Arrays;
-
 /**
  * The small arrays of a call (statistics, parameters, their gradients) copied to and from {@code double[]}s: straight
  * through their buffers when they are plain contiguous vectors, through ND4J otherwise.
  */
 final class SmallArrays {
 
-    private SmallArrays() {
-    }
+    private SmallArrays() {}
 
     /** Whether {@code a} is a float or double vector whose elements lie in order from its buffer's offset. */
     static boolean plainVector(INDArray a) {
-        return (a.dataType() == DataType.FLOAT || a.dataType() == DataType.DOUBLE) && !a.isEmpty()
-                && CpuKernels.denseRowMajor(a) && a.offset() == a.data().offset();
+        return (a.dataType() == DataType.FLOAT || a.dataType() == DataType.DOUBLE)
+                && !a.isEmpty()
+                && CpuKernels.denseRowMajor(a)
+                && a.offset() == a.data().offset();
     }
 
     /**
@@ -91,7 +91,8 @@ final class SmallArrays {
     /** Writes {@code v[0, n)} into {@code target}, which has {@code n} elements, in its own type. */
     static void write(INDArray target, double[] v, int n, InstanceVectors vec) {
         if (!plainVector(target)) {
-            target.assign(Nd4j.createFromArray(Arrays.copyOf(v, n)).castTo(target.dataType())
+            target.assign(Nd4j.createFromArray(Arrays.copyOf(v, n))
+                    .castTo(target.dataType())
                     .reshape(target.shape()));
         } else if (target.dataType() == DataType.FLOAT) {
             float[] f = vec.floats;

@@ -34,22 +34,27 @@ final class TaskMemory {
 
     /** Channels-last: the sample's {@code y = scale x + shift}, or {@code dx = scale g + centredScale (x - mean) + shift}. */
     final ChannelSlice scale;
+
     final ChannelSlice centredScale;
     final ChannelSlice shift;
     final ChannelSlice mean;
 
     /** Channels-last: per channel, a block of rows' mean and sum of squared deviations from it. */
     final double[] rowsMean;
+
     final double[] rowsM2;
     /** Channels-last: per channel, a block of rows' {@code sum(g)} and {@code sum((x - mean) g)}. */
     final double[] rowsGradSum;
+
     final double[] rowsDot;
 
     /** Channels-first: one block's mean and sum of squared deviations from it. */
     double blockMean;
+
     double blockM2;
     /** Channels-first: one block's {@code sum(g)} and {@code sum((x - mean) g)}. */
     double blockGradSum;
+
     double blockDot;
     /** The two sums a {@link FloatVectorLoops#gradSums} call returns. */
     final double[] vectorSums = new double[2];
@@ -75,7 +80,8 @@ final class TaskMemory {
     static TaskMemory take(int size, int channels) {
         TaskMemory s = POOL.poll();
         if (s == null || s.xBlock.length < size || s.rowsMean.length < channels) {
-            s = new TaskMemory(Math.max(size, s == null ? Geometry.BLOCK : s.xBlock.length),
+            s = new TaskMemory(
+                    Math.max(size, s == null ? Geometry.BLOCK : s.xBlock.length),
                     Math.max(channels, s == null ? 1 : s.rowsMean.length));
         }
         return s;

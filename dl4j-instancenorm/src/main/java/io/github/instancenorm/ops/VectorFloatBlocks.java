@@ -1,8 +1,7 @@
 package io.github.instancenorm.ops;
 
-import org.nd4j.linalg.api.ndarray.INDArray;
-
 import java.nio.ByteBuffer;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * {@link FloatBlocks} on the JDK's Vector API ({@link FloatVectorLoops}): float sums in full-width lanes over short
@@ -50,8 +49,8 @@ final class VectorFloatBlocks extends FloatBlocks {
             return;
         }
         VectorFloatBlocks o = (VectorFloatBlocks) out;
-        FloatVectorLoops.affineDirect(bytes(), base + (int) index, o.bytes(), o.base + (int) index, len,
-                (float) scale, (float) shift);
+        FloatVectorLoops.affineDirect(
+                bytes(), base + (int) index, o.bytes(), o.base + (int) index, len, (float) scale, (float) shift);
     }
 
     @Override
@@ -101,8 +100,8 @@ final class VectorFloatBlocks extends FloatBlocks {
     }
 
     @Override
-    void groupAffine(BlockKernels out, long index, int m, int count, double[] scale, double[] shift, int first,
-                     TaskMemory s) {
+    void groupAffine(
+            BlockKernels out, long index, int m, int count, double[] scale, double[] shift, int first, TaskMemory s) {
         if (!inPlace) {
             super.groupAffine(out, index, m, count, scale, shift, first, s);
             return;
@@ -110,14 +109,14 @@ final class VectorFloatBlocks extends FloatBlocks {
         VectorFloatBlocks o = (VectorFloatBlocks) out;
         for (int j = 0; j < count; j++) {
             int at = (int) index + j * m;
-            FloatVectorLoops.affineDirect(bytes(), base + at, o.bytes(), o.base + at, m, (float) scale[first + j],
-                    (float) shift[first + j]);
+            FloatVectorLoops.affineDirect(
+                    bytes(), base + at, o.bytes(), o.base + at, m, (float) scale[first + j], (float) shift[first + j]);
         }
     }
 
     @Override
-    void affineGroupInMemory(BlockKernels out, long index, int m, int count, double[] scale, double[] shift,
-                             int first, TaskMemory s) {
+    void affineGroupInMemory(
+            BlockKernels out, long index, int m, int count, double[] scale, double[] shift, int first, TaskMemory s) {
         float[] a = s.xGroup;
         for (int j = 0, o = 0; j < count; j++, o += m) {
             FloatVectorLoops.affine(a, o, o + m, (float) scale[first + j], (float) shift[first + j]);
@@ -126,8 +125,16 @@ final class VectorFloatBlocks extends FloatBlocks {
     }
 
     @Override
-    void groupGradSums(BlockKernels g, long index, int m, int count, double[] mean, double[] gradSum, double[] dot,
-                       int first, TaskMemory s) {
+    void groupGradSums(
+            BlockKernels g,
+            long index,
+            int m,
+            int count,
+            double[] mean,
+            double[] gradSum,
+            double[] dot,
+            int first,
+            TaskMemory s) {
         if (!FloatVectorLoops.shortInstances(m)) {
             super.groupGradSums(g, index, m, count, mean, gradSum, dot, first, s);
             return;
@@ -175,8 +182,15 @@ final class VectorFloatBlocks extends FloatBlocks {
         // Coefficient vectors straight from the per-channel arrays: no rows of them to repeat.
         if (inPlace) {
             VectorFloatBlocks o = (VectorFloatBlocks) out;
-            FloatVectorLoops.affineRowsDirect(bytes(), base + (int) index, o.bytes(), o.base + (int) index, rows, c,
-                    s.scale.floats, s.shift.floats);
+            FloatVectorLoops.affineRowsDirect(
+                    bytes(),
+                    base + (int) index,
+                    o.bytes(),
+                    o.base + (int) index,
+                    rows,
+                    c,
+                    s.scale.floats,
+                    s.shift.floats);
             return;
         }
         float[] a = s.xBlock;
@@ -187,8 +201,8 @@ final class VectorFloatBlocks extends FloatBlocks {
     }
 
     @Override
-    void rowGradSums(BlockKernels g, long index, int rows, int c, double[] gradSum, double[] dot, int at,
-                     TaskMemory s) {
+    void rowGradSums(
+            BlockKernels g, long index, int rows, int c, double[] gradSum, double[] dot, int at, TaskMemory s) {
         if (!vectorColumns(rows, c)) {
             super.rowGradSums(g, index, rows, c, gradSum, dot, at, s);
             return;
@@ -217,8 +231,8 @@ final class VectorFloatBlocks extends FloatBlocks {
         int n = rows * c;
         load(index, ga, n);
         ((FloatBlocks) x).load(index, s.xBlock, n);
-        FloatVectorLoops.gradInputRows(ga, s.xBlock, rows, c, s.scale.floats, s.centredScale.floats,
-                s.shift.floats, s.mean.floats);
+        FloatVectorLoops.gradInputRows(
+                ga, s.xBlock, rows, c, s.scale.floats, s.centredScale.floats, s.shift.floats, s.mean.floats);
         ((FloatBlocks) dx).store(index, ga, n);
     }
 

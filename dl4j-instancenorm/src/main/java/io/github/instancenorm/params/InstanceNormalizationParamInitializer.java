@@ -1,17 +1,16 @@
 package io.github.instancenorm.params;
 
 import io.github.instancenorm.conf.InstanceNormalization;
-import org.deeplearning4j.nn.api.ParamInitializer;
-import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
-import org.deeplearning4j.nn.conf.layers.Layer;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.indexing.NDArrayIndex;
-
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.deeplearning4j.nn.api.ParamInitializer;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.layers.Layer;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * Owns the parameter keys of {@link InstanceNormalization} and their order in the flattened parameter vector.
@@ -51,8 +50,7 @@ public final class InstanceNormalizationParamInitializer implements ParamInitial
         return INSTANCE;
     }
 
-    private InstanceNormalizationParamInitializer() {
-    }
+    private InstanceNormalizationParamInitializer() {}
 
     /** @return whether {@code key} names running state rather than a trainable parameter */
     public static boolean isRunningState(String key) {
@@ -127,7 +125,7 @@ public final class InstanceNormalizationParamInitializer implements ParamInitial
     private Map<String, INDArray> slice(NeuralNetConfiguration conf, INDArray flat) {
         InstanceNormalization layer = cast(conf.getLayer());
         Map<String, INDArray> views = new LinkedHashMap<>();
-        if (flat == null) {   // DL4J passes no view to a layer without parameters (affine and tracking off)
+        if (flat == null) { // DL4J passes no view to a layer without parameters (affine and tracking off)
             if (numParams(layer) != 0) {
                 throw new IllegalStateException("InstanceNormalization layer \"" + layer.getLayerName() + "\" expects "
                         + numParams(layer) + " parameters but was given no parameter view");
@@ -161,8 +159,9 @@ public final class InstanceNormalizationParamInitializer implements ParamInitial
 
     private static InstanceNormalization cast(Layer layer) {
         if (!(layer instanceof InstanceNormalization in)) {
-            throw new IllegalArgumentException("InstanceNormalizationParamInitializer serves InstanceNormalization"
-                    + " layers only, got " + (layer == null ? "null" : layer.getClass().getName()));
+            throw new IllegalArgumentException(
+                    "InstanceNormalizationParamInitializer serves InstanceNormalization" + " layers only, got "
+                            + (layer == null ? "null" : layer.getClass().getName()));
         }
         return in;
     }

@@ -1,6 +1,8 @@
 package io.github.instancenorm.samediff;
 
 import io.github.instancenorm.ops.InstanceNorm;
+import java.util.Arrays;
+import java.util.Objects;
 import org.nd4j.autodiff.listeners.At;
 import org.nd4j.autodiff.listeners.BaseListener;
 import org.nd4j.autodiff.listeners.Listener;
@@ -14,9 +16,6 @@ import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.api.MultiDataSet;
 import org.nd4j.linalg.factory.Nd4j;
-
-import java.util.Arrays;
-import java.util.Objects;
 
 /**
  * The running mean and variance of one SameDiff instance norm, and the update a training loop applies after each
@@ -59,8 +58,7 @@ public final class RunningStats {
     private final Double momentum;
     private final String name;
 
-    private RunningStats(String name, INDArray mean, INDArray variance, INDArray numBatchesTracked,
-                         Double momentum) {
+    private RunningStats(String name, INDArray mean, INDArray variance, INDArray numBatchesTracked, Double momentum) {
         Objects.requireNonNull(mean, "mean");
         Objects.requireNonNull(variance, "variance");
         Objects.requireNonNull(numBatchesTracked, "numBatchesTracked");
@@ -70,8 +68,8 @@ public final class RunningStats {
                     + Arrays.toString(mean.shape()) + " and " + Arrays.toString(variance.shape()));
         }
         if (numBatchesTracked.length() != 1) {
-            throw new IllegalArgumentException("expected a scalar numBatchesTracked, got shape "
-                    + Arrays.toString(numBatchesTracked.shape()));
+            throw new IllegalArgumentException(
+                    "expected a scalar numBatchesTracked, got shape " + Arrays.toString(numBatchesTracked.shape()));
         }
         this.name = name;
         this.mean = mean;
@@ -89,8 +87,12 @@ public final class RunningStats {
      * @return new statistics
      */
     public static RunningStats create(long channels, DataType dataType, Double momentum) {
-        return new RunningStats(null, Nd4j.zeros(dataType, channels), Nd4j.ones(dataType, channels),
-                Nd4j.scalar(DataType.LONG, 0L), momentum);
+        return new RunningStats(
+                null,
+                Nd4j.zeros(dataType, channels),
+                Nd4j.ones(dataType, channels),
+                Nd4j.scalar(DataType.LONG, 0L),
+                momentum);
     }
 
     /**
@@ -124,8 +126,12 @@ public final class RunningStats {
      * @throws IllegalArgumentException if a constant is missing
      */
     public static RunningStats of(SameDiff sd, String name, Double momentum) {
-        return new RunningStats(name, array(sd, name + RUNNING_MEAN), array(sd, name + RUNNING_VAR),
-                array(sd, name + NUM_BATCHES_TRACKED), momentum);
+        return new RunningStats(
+                name,
+                array(sd, name + RUNNING_MEAN),
+                array(sd, name + RUNNING_VAR),
+                array(sd, name + NUM_BATCHES_TRACKED),
+                momentum);
     }
 
     /**
@@ -217,8 +223,8 @@ public final class RunningStats {
 
     private static INDArray array(SameDiff sd, String name) {
         if (!sd.hasVariable(name) || sd.getArrForVarName(name) == null) {
-            throw new IllegalArgumentException("The graph has no array named \"" + name + "\"; create it with"
-                    + " RunningStats.attach");
+            throw new IllegalArgumentException(
+                    "The graph has no array named \"" + name + "\"; create it with" + " RunningStats.attach");
         }
         return sd.getArrForVarName(name);
     }
@@ -249,8 +255,8 @@ public final class RunningStats {
         }
 
         @Override
-        public void activationAvailable(SameDiff sd, At at, MultiDataSet batch, SameDiffOp op, String name,
-                                        INDArray activation) {
+        public void activationAvailable(
+                SameDiff sd, At at, MultiDataSet batch, SameDiffOp op, String name, INDArray activation) {
             if (name.equals(meanName)) {
                 instanceMean = asInstanceByChannel(activation);
             } else if (name.equals(varName)) {

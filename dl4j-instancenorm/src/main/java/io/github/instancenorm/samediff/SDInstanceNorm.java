@@ -2,13 +2,12 @@ package io.github.instancenorm.samediff;
 
 import io.github.instancenorm.ops.InstanceNorm;
 import io.github.instancenorm.ops.InstanceNormLayout;
+import java.util.Arrays;
+import java.util.Objects;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.VariableType;
 import org.nd4j.linalg.api.buffer.DataType;
-
-import java.util.Arrays;
-import java.util.Objects;
 
 /**
  * Instance normalization as a SameDiff function, with the semantics of PyTorch's
@@ -46,8 +45,7 @@ import java.util.Objects;
  */
 public final class SDInstanceNorm {
 
-    private SDInstanceNorm() {
-    }
+    private SDInstanceNorm() {}
 
     /**
      * The variables a training-mode instance norm adds to a graph.
@@ -61,9 +59,13 @@ public final class SDInstanceNorm {
      * @param instanceVar  each instance's biased variance, shaped as {@code instanceMean}; named {@code name/var}
      * @param centered     {@code x - instanceMean}, the input's shape; named {@code name/centered}
      */
-    public record Result(SDVariable output, SDVariable batchMean, SDVariable batchVar, SDVariable instanceMean,
-                         SDVariable instanceVar, SDVariable centered) {
-    }
+    public record Result(
+            SDVariable output,
+            SDVariable batchMean,
+            SDVariable batchVar,
+            SDVariable instanceMean,
+            SDVariable instanceVar,
+            SDVariable centered) {}
 
     /**
      * Training-mode instance normalization: normalizes with each instance's own statistics and also returns the
@@ -80,8 +82,14 @@ public final class SDInstanceNorm {
      * @return the output and the batch statistics
      * @throws IllegalArgumentException if a shape known while building contradicts the layout
      */
-    public static Result training(SameDiff sd, String name, SDVariable x, SDVariable gamma, SDVariable beta,
-                                  double eps, InstanceNormLayout layout) {
+    public static Result training(
+            SameDiff sd,
+            String name,
+            SDVariable x,
+            SDVariable gamma,
+            SDVariable beta,
+            double eps,
+            InstanceNormLayout layout) {
         String base = baseName(sd, name);
         checkArguments(x, layout, eps, true, base, gamma, beta);
         Moments moments = instanceMoments(base, x, layout);
@@ -92,8 +100,11 @@ public final class SDInstanceNorm {
         SDVariable batchMean = sd.mean(base + "/batchMean", moments.mean(), false, allButChannel);
         // M, known only when the graph runs: the input's length over the statistics' length.
         DataType type = x.dataType();
-        SDVariable m = sd.size(base + "/m_long", x).castTo(base + "/m_total", type)
-                .div(base + "/spatialSize", sd.size(base + "/nc_long", moments.mean()).castTo(base + "/nc", type));
+        SDVariable m = sd.size(base + "/m_long", x)
+                .castTo(base + "/m_total", type)
+                .div(
+                        base + "/spatialSize",
+                        sd.size(base + "/nc_long", moments.mean()).castTo(base + "/nc", type));
         SDVariable correction = m.div(base + "/unbiasedCorrection", m.sub(base + "/mMinus1", 1.0));
         SDVariable batchVar = sd.mean(base + "/batchBiasedVar", moments.variance(), false, allButChannel)
                 .mul(base + "/batchVar", correction);
@@ -114,8 +125,14 @@ public final class SDInstanceNorm {
      * @param layout where the channel and spatial axes are
      * @return the normalized input
      */
-    public static SDVariable instanceStats(SameDiff sd, String name, SDVariable x, SDVariable gamma,
-                                           SDVariable beta, double eps, InstanceNormLayout layout) {
+    public static SDVariable instanceStats(
+            SameDiff sd,
+            String name,
+            SDVariable x,
+            SDVariable gamma,
+            SDVariable beta,
+            double eps,
+            InstanceNormLayout layout) {
         String base = baseName(sd, name);
         checkArguments(x, layout, eps, true, base, gamma, beta);
         return normalize(sd, base, x, instanceMoments(base, x, layout), gamma, beta, eps, layout);
@@ -136,21 +153,29 @@ public final class SDInstanceNorm {
      * @param layout      where the channel and spatial axes are
      * @return the normalized input
      */
-    public static SDVariable inference(SameDiff sd, String name, SDVariable x, SDVariable runningMean,
-                                       SDVariable runningVar, SDVariable gamma, SDVariable beta, double eps,
-                                       InstanceNormLayout layout) {
+    public static SDVariable inference(
+            SameDiff sd,
+            String name,
+            SDVariable x,
+            SDVariable runningMean,
+            SDVariable runningVar,
+            SDVariable gamma,
+            SDVariable beta,
+            double eps,
+            InstanceNormLayout layout) {
         Objects.requireNonNull(runningMean, "runningMean");
         Objects.requireNonNull(runningVar, "runningVar");
         String base = baseName(sd, name);
         checkArguments(x, layout, eps, false, base, gamma, beta, runningMean, runningVar);
         DataType type = x.dataType();
         // Fold everything into one [C] scale and one [C] shift, as PyTorch's eval kernel does.
-        SDVariable scale = sd.math.rsqrt(base + "/invStd",
-                as(type, runningVar, base + "/runningVarCast").add(base + "/varPlusEps", eps));
+        SDVariable scale = sd.math.rsqrt(
+                base + "/invStd", as(type, runningVar, base + "/runningVarCast").add(base + "/varPlusEps", eps));
         if (gamma != null) {
             scale = scale.mul(base + "/scale", as(type, gamma, base + "/gammaCast"));
         }
-        SDVariable shift = as(type, runningMean, base + "/runningMeanCast").mul(base + "/meanTimesScale", scale)
+        SDVariable shift = as(type, runningMean, base + "/runningMeanCast")
+                .mul(base + "/meanTimesScale", scale)
                 .neg(base + "/negShift");
         if (beta != null) {
             shift = shift.add(base + "/shift", as(type, beta, base + "/betaCast"));
@@ -161,8 +186,7 @@ public final class SDInstanceNorm {
     }
 
     /** The keep-dims instance statistics, and the centred input they come from. */
-    private record Moments(SDVariable mean, SDVariable centered, SDVariable variance) {
-    }
+    private record Moments(SDVariable mean, SDVariable centered, SDVariable variance) {}
 
     private static Moments instanceMoments(String base, SDVariable x, InstanceNormLayout layout) {
         int[] spatial = layout.spatialAxes();
@@ -173,19 +197,27 @@ public final class SDInstanceNorm {
     }
 
     /** {@code y = (x - mean) * (rsqrt(var + eps) * gamma) + beta}. */
-    private static SDVariable normalize(SameDiff sd, String base, SDVariable x, Moments moments, SDVariable gamma,
-                                        SDVariable beta, double eps, InstanceNormLayout layout) {
+    private static SDVariable normalize(
+            SameDiff sd,
+            String base,
+            SDVariable x,
+            Moments moments,
+            SDVariable gamma,
+            SDVariable beta,
+            double eps,
+            InstanceNormLayout layout) {
         DataType type = x.dataType();
         long[] bShape = layout.channelBroadcastShape(-1);
         SDVariable scale = sd.math.rsqrt(base + "/invStd", moments.variance().add(base + "/varPlusEps", eps));
         if (gamma != null) {
-            scale = scale.mul(base + "/scale",
-                    sd.reshape(base + "/gammaB", as(type, gamma, base + "/gammaCast"), bShape));
+            scale = scale.mul(
+                    base + "/scale", sd.reshape(base + "/gammaB", as(type, gamma, base + "/gammaCast"), bShape));
         }
         if (beta == null) {
             return moments.centered().mul(base, scale);
         }
-        return moments.centered().mul(base + "/normalized", scale)
+        return moments.centered()
+                .mul(base + "/normalized", scale)
                 .add(base, sd.reshape(base + "/betaB", as(type, beta, base + "/betaCast"), bShape));
     }
 
@@ -194,8 +226,13 @@ public final class SDInstanceNorm {
     }
 
     /** Checks what is known while building: the rank, eps, and the channel counts where shapes are fixed. */
-    private static void checkArguments(SDVariable x, InstanceNormLayout layout, double eps, boolean instanceStats,
-                                       String who, SDVariable... perChannel) {
+    private static void checkArguments(
+            SDVariable x,
+            InstanceNormLayout layout,
+            double eps,
+            boolean instanceStats,
+            String who,
+            SDVariable... perChannel) {
         Objects.requireNonNull(x, "x");
         Objects.requireNonNull(layout, "layout");
         try {
@@ -223,7 +260,8 @@ public final class SDInstanceNorm {
                         + Arrays.toString(shape) + " (" + layout.formatName() + "), got " + Arrays.toString(s));
             }
         }
-        if (instanceStats && Arrays.stream(layout.spatialAxes()).allMatch(a -> shape[a] > 0)
+        if (instanceStats
+                && Arrays.stream(layout.spatialAxes()).allMatch(a -> shape[a] > 0)
                 && layout.spatialSize(shape) <= 1) {
             throw new IllegalArgumentException(who + ": expected more than 1 spatial element when normalizing with"
                     + " instance statistics, got input shape " + Arrays.toString(shape));

@@ -1,23 +1,5 @@
 package io.github.instancenorm.layers;
 
-import io.github.instancenorm.conf.InstanceNormalization;
-import io.github.instancenorm.ops.KernelPaths;
-import io.github.instancenorm.testutil.Fixtures;
-import io.github.instancenorm.testutil.Layouts;
-import io.github.instancenorm.testutil.Nets;
-import org.deeplearning4j.nn.api.Layer;
-import org.deeplearning4j.nn.gradient.Gradient;
-import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
-import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.Arguments;
-import org.junit.jupiter.params.provider.MethodSource;
-import org.nd4j.common.primitives.Pair;
-import org.nd4j.linalg.api.ndarray.INDArray;
-
-import java.util.Map;
-import java.util.stream.Stream;
-
 import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.BETA;
 import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.GAMMA;
 import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.NUM_BATCHES_TRACKED;
@@ -29,6 +11,23 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.github.instancenorm.conf.InstanceNormalization;
+import io.github.instancenorm.ops.KernelPaths;
+import io.github.instancenorm.testutil.Fixtures;
+import io.github.instancenorm.testutil.Layouts;
+import io.github.instancenorm.testutil.Nets;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.deeplearning4j.nn.api.Layer;
+import org.deeplearning4j.nn.gradient.Gradient;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.nd4j.common.primitives.Pair;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
 /**
  * The layer against PyTorch's {@code nn.InstanceNorm{1,2,3}d}: training forwards and their gradients, running
  * statistics after each, then an inference forward and backward, for every fixture case in both channel layouts
@@ -38,8 +37,8 @@ class InstanceNormalizationGoldenTest {
 
     static Stream<Arguments> cases() {
         return Fixtures.cases().stream()
-                .flatMap(c -> Stream.of(Layouts.values()).flatMap(l -> Stream.of(KernelPaths.values())
-                        .map(p -> Arguments.of(c, l, p))));
+                .flatMap(c -> Stream.of(Layouts.values())
+                        .flatMap(l -> Stream.of(KernelPaths.values()).map(p -> Arguments.of(c, l, p))));
     }
 
     /** Every fixture through every implementation: the CPU kernels (vector and scalar loops) and the op form. */
@@ -47,7 +46,9 @@ class InstanceNormalizationGoldenTest {
     @MethodSource("cases")
     void matchesPyTorch(Fixtures.Case c, Layouts layout, KernelPaths path) {
         if (path.cpuKernels()) {
-            assertTrue(KernelPaths.cpuKernelsApply(layout.fromChannelsFirst(c.load().get("x1"))),
+            assertTrue(
+                    KernelPaths.cpuKernelsApply(
+                            layout.fromChannelsFirst(c.load().get("x1"))),
                     "the CPU kernels must apply to the fixtures");
         }
         path.run(() -> matchesPyTorch(c, layout));
@@ -55,8 +56,8 @@ class InstanceNormalizationGoldenTest {
 
     private static void matchesPyTorch(Fixtures.Case c, Layouts layout) {
         Map<String, INDArray> fx = c.load();
-        MultiLayerNetwork net = Nets.single(c, Nets.layerFor(c).build(),
-                layout.inputType(fx.get("x1").shape()));
+        MultiLayerNetwork net = Nets.single(
+                c, Nets.layerFor(c).build(), layout.inputType(fx.get("x1").shape()));
         Layer layer = net.getLayer(0);
         Nets.setInitialParams(layer, c, fx);
         LayerWorkspaceMgr mgr = LayerWorkspaceMgr.noWorkspaces();
@@ -78,14 +79,22 @@ class InstanceNormalizationGoldenTest {
         if (c.track()) {
             ((InstanceNormalization) layer.conf().getLayer()).setUseInputStatsInInference(true);
             layer.setInput(layout.fromChannelsFirst(fx.get("x_eval")), mgr);
-            assertClose("eval with input stats", layout.fromChannelsFirst(fx.get("y_eval_instance")),
+            assertClose(
+                    "eval with input stats",
+                    layout.fromChannelsFirst(fx.get("y_eval_instance")),
                     layer.activate(false, mgr));
             assertEquals(paramsBefore, layer.params(), "useInputStatsInInference must not update running stats");
         }
     }
 
-    private static void forwardBackward(Layer layer, Layouts layout, Map<String, INDArray> fx, String suffix,
-                                        boolean training, String what, LayerWorkspaceMgr mgr) {
+    private static void forwardBackward(
+            Layer layer,
+            Layouts layout,
+            Map<String, INDArray> fx,
+            String suffix,
+            boolean training,
+            String what,
+            LayerWorkspaceMgr mgr) {
         layer.setInput(layout.fromChannelsFirst(fx.get("x" + suffix)), mgr);
         INDArray y = layer.activate(training, mgr);
         assertClose(what + "output", layout.fromChannelsFirst(fx.get("y" + suffix)), y);

@@ -1,8 +1,15 @@
 package io.github.instancenorm.layers;
 
+import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.NUM_BATCHES_TRACKED;
+import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.RUNNING_MEAN;
+import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.RUNNING_VAR;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import io.github.instancenorm.conf.InstanceNormalization;
 import io.github.instancenorm.testutil.Layouts;
 import io.github.instancenorm.testutil.Nets;
+import java.util.Set;
+import java.util.stream.Stream;
 import org.deeplearning4j.gradientcheck.GradientCheckUtil;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.inputs.InputType;
@@ -23,14 +30,6 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.NoOp;
-
-import java.util.Set;
-import java.util.stream.Stream;
-
-import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.NUM_BATCHES_TRACKED;
-import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.RUNNING_MEAN;
-import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.RUNNING_VAR;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * DL4J's numerical gradient check through a convolution (an RNN for 1d), the instance norm and an MSE loss, in double precision,
@@ -81,27 +80,47 @@ class InstanceNormalizationGradientCheckTest {
     private static Layer conv(int rank, Layouts layout) {
         return switch (rank) {
             // M2.1's conv1d_bp rejects NWC input, so 1d uses a simple RNN in front
-            case 3 -> new SimpleRnn.Builder().nOut(CHANNELS).dataFormat(layout.rnn())
-                    .activation(Activation.TANH).build();
-            case 4 -> new ConvolutionLayer.Builder(2, 2).nOut(CHANNELS).dataFormat(layout.cnn2d())
-                    .activation(Activation.TANH).build();
-            default -> new Convolution3D.Builder(2, 2, 2).nOut(CHANNELS).dataFormat(layout.cnn3d())
-                    .activation(Activation.TANH).build();
+            case 3 ->
+                new SimpleRnn.Builder()
+                        .nOut(CHANNELS)
+                        .dataFormat(layout.rnn())
+                        .activation(Activation.TANH)
+                        .build();
+            case 4 ->
+                new ConvolutionLayer.Builder(2, 2)
+                        .nOut(CHANNELS)
+                        .dataFormat(layout.cnn2d())
+                        .activation(Activation.TANH)
+                        .build();
+            default ->
+                new Convolution3D.Builder(2, 2, 2)
+                        .nOut(CHANNELS)
+                        .dataFormat(layout.cnn3d())
+                        .activation(Activation.TANH)
+                        .build();
         };
     }
 
     private static InstanceNormalization norm(boolean affine, boolean track) {
-        return new InstanceNormalization.Builder().affine(affine).trackRunningStats(track).momentum(0.2).build();
+        return new InstanceNormalization.Builder()
+                .affine(affine)
+                .trackRunningStats(track)
+                .momentum(0.2)
+                .build();
     }
 
     private static NeuralNetConfiguration.Builder base() {
-        return new NeuralNetConfiguration.Builder().dataType(DataType.DOUBLE).seed(42).updater(new NoOp())
+        return new NeuralNetConfiguration.Builder()
+                .dataType(DataType.DOUBLE)
+                .seed(42)
+                .updater(new NoOp())
                 .weightInit(WeightInit.XAVIER);
     }
 
     private static INDArray[] data(int rank, Layouts layout, long[] outShapeChannelsFirst) {
         Nd4j.getRandom().setSeed(123);
-        INDArray x = layout.fromChannelsFirst(Nd4j.randn(DataType.DOUBLE, channelsFirstShape(rank)).muli(2).addi(0.5));
+        INDArray x = layout.fromChannelsFirst(
+                Nd4j.randn(DataType.DOUBLE, channelsFirstShape(rank)).muli(2).addi(0.5));
         INDArray y = layout.fromChannelsFirst(Nd4j.randn(DataType.DOUBLE, outShapeChannelsFirst));
         return new INDArray[] {x, y};
     }
@@ -110,7 +129,7 @@ class InstanceNormalizationGradientCheckTest {
         long[] s = channelsFirstShape(rank).clone();
         s[1] = CHANNELS;
         for (int i = 2; i < s.length && rank > 3; i++) {
-            s[i] -= 1;   // convolutions: kernel 2, stride 1, no padding; the RNN keeps the length
+            s[i] -= 1; // convolutions: kernel 2, stride 1, no padding; the RNN keeps the length
         }
         return s;
     }
@@ -131,8 +150,13 @@ class InstanceNormalizationGradientCheckTest {
                 .build());
         net.init();
         INDArray[] xy = data(rank, layout, outShape(rank));
-        boolean ok = GradientCheckUtil.checkGradients(new GradientCheckUtil.MLNConfig().net(net)
-                .input(xy[0]).labels(xy[1]).epsilon(1e-6).maxRelError(1e-5).minAbsoluteError(1e-9)
+        boolean ok = GradientCheckUtil.checkGradients(new GradientCheckUtil.MLNConfig()
+                .net(net)
+                .input(xy[0])
+                .labels(xy[1])
+                .epsilon(1e-6)
+                .maxRelError(1e-5)
+                .minAbsoluteError(1e-9)
                 .excludeParams(runningState("1_")));
         assertTrue(ok, "gradient check failed");
     }
@@ -151,9 +175,14 @@ class InstanceNormalizationGradientCheckTest {
                 .build());
         net.init();
         INDArray[] xy = data(rank, layout, outShape(rank));
-        boolean ok = GradientCheckUtil.checkGradients(new GradientCheckUtil.GraphConfig().net(net)
-                .inputs(new INDArray[] {xy[0]}).labels(new INDArray[] {xy[1]}).epsilon(1e-6).maxRelError(1e-5)
-                .minAbsoluteError(1e-9).excludeParams(runningState("norm_")));
+        boolean ok = GradientCheckUtil.checkGradients(new GradientCheckUtil.GraphConfig()
+                .net(net)
+                .inputs(new INDArray[] {xy[0]})
+                .labels(new INDArray[] {xy[1]})
+                .epsilon(1e-6)
+                .maxRelError(1e-5)
+                .minAbsoluteError(1e-9)
+                .excludeParams(runningState("norm_")));
         assertTrue(ok, "gradient check failed");
     }
 }

@@ -1,7 +1,13 @@
 package io.github.instancenorm.layers;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import io.github.instancenorm.conf.InstanceNormalization;
 import io.github.instancenorm.ops.KernelPaths;
+import java.lang.reflect.Field;
+import java.util.ArrayList;
+import java.util.List;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.conf.CNN2DFormat;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
@@ -21,13 +27,6 @@ import org.nd4j.linalg.api.memory.enums.SpillPolicy;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
-import java.lang.reflect.Field;
-import java.util.ArrayList;
-import java.util.List;
-
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 /**
  * Memory of a training step, measured in the workspaces {@code MultiLayerNetwork} gives a layer: the forward's and
  * the backward's working memory (every temporary the layer allocates while training) holds no input-sized array
@@ -37,7 +36,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class InstanceNormalizationMemoryTest {
 
     @ParameterizedTest
-    @EnumSource(value = KernelPaths.class, names = {"CPU_KERNELS", "OP_FORM"})
+    @EnumSource(
+            value = KernelPaths.class,
+            names = {"CPU_KERNELS", "OP_FORM"})
     void workingMemoryStaysUnderTwoInputsAndNothingIsRetainedAfterBackprop(KernelPaths path) {
         String prefix = "MEM_TEST_" + path + "_";
         path.run(() -> {
@@ -45,7 +46,10 @@ class InstanceNormalizationMemoryTest {
             MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder()
                     .dataType(DataType.FLOAT)
                     .list()
-                    .layer(new InstanceNormalization.Builder().affine(true).trackRunningStats(true).build())
+                    .layer(new InstanceNormalization.Builder()
+                            .affine(true)
+                            .trackRunningStats(true)
+                            .build())
                     .setInputType(InputType.convolutional(shape[2], shape[3], shape[1], CNN2DFormat.NCHW))
                     .build());
             net.init();
@@ -65,7 +69,7 @@ class InstanceNormalizationMemoryTest {
                         layer.activate(true, workspaces);
                     }
                     try (MemoryWorkspace grad = workspaces.notifyScopeEntered(ArrayType.ACTIVATION_GRAD);
-                         MemoryWorkspace bp = workspaces.notifyScopeEntered(ArrayType.BP_WORKING_MEM)) {
+                            MemoryWorkspace bp = workspaces.notifyScopeEntered(ArrayType.BP_WORKING_MEM)) {
                         layer.backpropGradient(dy, workspaces);
                     }
                 }
@@ -75,9 +79,11 @@ class InstanceNormalizationMemoryTest {
             // The kernels allocate no input-sized temporaries at all, only [N, C] statistics; the op form at most
             // two input-sized ones per pass, plus the small per-instance arrays.
             long limit = path.cpuKernels() ? inputBytes / 16 : 2 * inputBytes + inputBytes / 100;
-            assertTrue(forward <= limit && backward <= limit, path + ": working memory " + forward
-                    + " bytes (forward) and " + backward + " bytes (backward), limit " + limit + ", input "
-                    + inputBytes + " bytes");
+            assertTrue(
+                    forward <= limit && backward <= limit,
+                    path + ": working memory " + forward
+                            + " bytes (forward) and " + backward + " bytes (backward), limit " + limit + ", input "
+                            + inputBytes + " bytes");
 
             List<String> retained = inputSizedFields(layer, x.length());
             assertEquals(List.of(), retained, path + ": input-sized arrays the layer keeps after backprop");

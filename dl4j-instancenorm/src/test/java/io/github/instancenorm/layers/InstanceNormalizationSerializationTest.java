@@ -1,8 +1,19 @@
 package io.github.instancenorm.layers;
 
+import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.NUM_BATCHES_TRACKED;
+import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.RUNNING_MEAN;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import io.github.instancenorm.conf.InstanceNormalization;
 import io.github.instancenorm.testutil.Layouts;
 import io.github.instancenorm.testutil.Nets;
+import java.io.File;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
@@ -22,18 +33,6 @@ import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Adam;
 
-import java.io.File;
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
-
-import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.NUM_BATCHES_TRACKED;
-import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.RUNNING_MEAN;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
-import static org.junit.jupiter.api.Assertions.assertNull;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 /**
  * Configurations survive JSON, and networks survive {@code ModelSerializer} with running statistics, batch counter
  * and updater state intact, so that training continues after a reload exactly as without it.
@@ -41,15 +40,24 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class InstanceNormalizationSerializationTest {
 
     private static InstanceNormalization unusualLayer() {
-        return new InstanceNormalization.Builder().eps(1e-3).momentum(null).affine(true).trackRunningStats(true)
-                .useInputStatsInInference(true).build();
+        return new InstanceNormalization.Builder()
+                .eps(1e-3)
+                .momentum(null)
+                .affine(true)
+                .trackRunningStats(true)
+                .useInputStatsInInference(true)
+                .build();
     }
 
     @ParameterizedTest
     @EnumSource(Layouts.class)
     void multiLayerConfigurationJsonRoundTrip(Layouts layout) {
-        MultiLayerConfiguration conf = new NeuralNetConfiguration.Builder().list()
-                .layer(new ConvolutionLayer.Builder(3, 3).nOut(4).dataFormat(layout.cnn2d()).build())
+        MultiLayerConfiguration conf = new NeuralNetConfiguration.Builder()
+                .list()
+                .layer(new ConvolutionLayer.Builder(3, 3)
+                        .nOut(4)
+                        .dataFormat(layout.cnn2d())
+                        .build())
                 .layer(unusualLayer())
                 .layer(Nets.lossLayer(4, 4, layout))
                 .setInputType(layout.inputType(new long[] {1, 3, 8, 8}))
@@ -67,9 +75,16 @@ class InstanceNormalizationSerializationTest {
 
     @Test
     void computationGraphConfigurationJsonRoundTrip() {
-        ComputationGraphConfiguration conf = new NeuralNetConfiguration.Builder().graphBuilder()
+        ComputationGraphConfiguration conf = new NeuralNetConfiguration.Builder()
+                .graphBuilder()
                 .addInputs("in")
-                .addLayer("norm", new InstanceNormalization.Builder().affine(false).momentum(0.25).build(), "in")
+                .addLayer(
+                        "norm",
+                        new InstanceNormalization.Builder()
+                                .affine(false)
+                                .momentum(0.25)
+                                .build(),
+                        "in")
                 .addLayer("loss", Nets.lossLayer(5, 2, Layouts.CHANNELS_LAST), "norm")
                 .setOutputs("loss")
                 .setInputTypes(Layouts.CHANNELS_LAST.inputType(new long[] {1, 2, 3, 4, 5}))
@@ -82,8 +97,14 @@ class InstanceNormalizationSerializationTest {
     @Test
     void multiLayerNetworkSurvivesSaveAndLoadMidTraining(@TempDir Path dir) throws Exception {
         MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder()
-                .dataType(DataType.DOUBLE).seed(3).updater(new Adam(0.01)).list()
-                .layer(new ConvolutionLayer.Builder(2, 2).nOut(3).activation(Activation.TANH).build())
+                .dataType(DataType.DOUBLE)
+                .seed(3)
+                .updater(new Adam(0.01))
+                .list()
+                .layer(new ConvolutionLayer.Builder(2, 2)
+                        .nOut(3)
+                        .activation(Activation.TANH)
+                        .build())
                 .layer(unusualLayer())
                 .layer(Nets.lossLayer(4, 3, Layouts.CHANNELS_FIRST))
                 .setInputType(InputType.convolutional(6, 6, 2))
@@ -100,7 +121,8 @@ class InstanceNormalizationSerializationTest {
         assertEquals(2.0, restored.getLayer(1).getParam(NUM_BATCHES_TRACKED).getDouble(0));
         assertEquals(net.getUpdater().getStateViewArray(), restored.getUpdater().getStateViewArray());
 
-        INDArray runningMeanAfterTwo = restored.getLayer(1).getParam(RUNNING_MEAN).dup();
+        INDArray runningMeanAfterTwo =
+                restored.getLayer(1).getParam(RUNNING_MEAN).dup();
         for (DataSet batch : batches.subList(2, batches.size())) {
             net.fit(batch);
             restored.fit(batch);
@@ -108,17 +130,31 @@ class InstanceNormalizationSerializationTest {
         assertEquals(net.params(), restored.params(), "training continues identically after reload");
         assertNotEquals(runningMeanAfterTwo, restored.getLayer(1).getParam(RUNNING_MEAN));
         assertEquals(4.0, restored.getLayer(1).getParam(NUM_BATCHES_TRACKED).getDouble(0));
-        assertEquals(net.output(batches.get(0).getFeatures()), restored.output(batches.get(0).getFeatures()));
+        assertEquals(
+                net.output(batches.get(0).getFeatures()),
+                restored.output(batches.get(0).getFeatures()));
     }
 
     @Test
     void computationGraphSurvivesSaveAndLoadMidTraining(@TempDir Path dir) throws Exception {
         ComputationGraph net = new ComputationGraph(new NeuralNetConfiguration.Builder()
-                .dataType(DataType.DOUBLE).seed(3).updater(new Adam(0.01)).graphBuilder()
+                .dataType(DataType.DOUBLE)
+                .seed(3)
+                .updater(new Adam(0.01))
+                .graphBuilder()
                 .addInputs("in")
-                .addLayer("conv", new ConvolutionLayer.Builder(2, 2).nOut(3).dataFormat(Layouts.CHANNELS_LAST.cnn2d())
-                        .activation(Activation.TANH).build(), "in")
-                .addLayer("norm", new InstanceNormalization.Builder().momentum(null).build(), "conv")
+                .addLayer(
+                        "conv",
+                        new ConvolutionLayer.Builder(2, 2)
+                                .nOut(3)
+                                .dataFormat(Layouts.CHANNELS_LAST.cnn2d())
+                                .activation(Activation.TANH)
+                                .build(),
+                        "in")
+                .addLayer(
+                        "norm",
+                        new InstanceNormalization.Builder().momentum(null).build(),
+                        "conv")
                 .addLayer("loss", Nets.lossLayer(4, 3, Layouts.CHANNELS_LAST), "norm")
                 .setOutputs("loss")
                 .setInputTypes(Layouts.CHANNELS_LAST.inputType(new long[] {1, 2, 6, 6}))
@@ -132,14 +168,16 @@ class InstanceNormalizationSerializationTest {
         net.save(file, true);
         ComputationGraph restored = ComputationGraph.load(file, true);
         assertEquals(net.params(), restored.params());
-        assertEquals(2.0, restored.getLayer("norm").getParam(NUM_BATCHES_TRACKED).getDouble(0));
+        assertEquals(
+                2.0, restored.getLayer("norm").getParam(NUM_BATCHES_TRACKED).getDouble(0));
 
         for (DataSet batch : batches.subList(2, batches.size())) {
             net.fit(batch);
             restored.fit(batch);
         }
         assertEquals(net.params(), restored.params(), "training continues identically after reload");
-        assertEquals(net.outputSingle(batches.get(0).getFeatures()),
+        assertEquals(
+                net.outputSingle(batches.get(0).getFeatures()),
                 restored.outputSingle(batches.get(0).getFeatures()));
     }
 
@@ -147,8 +185,8 @@ class InstanceNormalizationSerializationTest {
         Nd4j.getRandom().setSeed(99);
         List<DataSet> out = new ArrayList<>();
         for (int i = 0; i < 4; i++) {
-            out.add(new DataSet(Nd4j.randn(DataType.DOUBLE, inShape).muli(1 + i).addi(i),
-                    Nd4j.randn(DataType.DOUBLE, outShape)));
+            out.add(new DataSet(
+                    Nd4j.randn(DataType.DOUBLE, inShape).muli(1 + i).addi(i), Nd4j.randn(DataType.DOUBLE, outShape)));
         }
         return out;
     }

@@ -1,8 +1,20 @@
 package io.github.instancenorm.layers;
 
+import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.BETA;
+import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.GAMMA;
+import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.NUM_BATCHES_TRACKED;
+import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.RUNNING_MEAN;
+import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.RUNNING_VAR;
+import static io.github.instancenorm.testutil.Compare.assertClose;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+
 import io.github.instancenorm.testutil.Fixtures;
 import io.github.instancenorm.testutil.Layouts;
 import io.github.instancenorm.testutil.Nets;
+import java.util.Map;
+import java.util.function.Consumer;
+import java.util.stream.Stream;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.conf.GradientNormalization;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
@@ -16,19 +28,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Adam;
-
-import java.util.Map;
-import java.util.function.Consumer;
-import java.util.stream.Stream;
-
-import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.BETA;
-import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.GAMMA;
-import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.NUM_BATCHES_TRACKED;
-import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.RUNNING_MEAN;
-import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.RUNNING_VAR;
-import static io.github.instancenorm.testutil.Compare.assertClose;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
 /**
  * Running statistics under real training: one update per {@code fit} minibatch in {@code MultiLayerNetwork} and
@@ -58,7 +57,8 @@ class InstanceNormalizationTrainingTest {
     void multiLayerNetworkFitUpdatesRunningStatsOncePerMinibatch(Fixtures.Case c, Layouts layout) {
         Map<String, INDArray> fx = c.load();
         InputType inputType = layout.inputType(fx.get("x1").shape());
-        MultiLayerNetwork net = new MultiLayerNetwork(aggressiveTraining(c).list()
+        MultiLayerNetwork net = new MultiLayerNetwork(aggressiveTraining(c)
+                .list()
                 .layer(Nets.layerFor(c).build())
                 .layer(Nets.lossLayer(c.rank(), fx.get("x1").size(1), layout))
                 .setInputType(inputType)
@@ -72,7 +72,8 @@ class InstanceNormalizationTrainingTest {
     void computationGraphFitUpdatesRunningStatsOncePerMinibatch(Fixtures.Case c, Layouts layout) {
         Map<String, INDArray> fx = c.load();
         InputType inputType = layout.inputType(fx.get("x1").shape());
-        ComputationGraph net = new ComputationGraph(aggressiveTraining(c).graphBuilder()
+        ComputationGraph net = new ComputationGraph(aggressiveTraining(c)
+                .graphBuilder()
                 .addInputs("in")
                 .addLayer("norm", Nets.layerFor(c).build(), "in")
                 .addLayer("loss", Nets.lossLayer(c.rank(), fx.get("x1").size(1), layout), "norm")
@@ -83,8 +84,13 @@ class InstanceNormalizationTrainingTest {
         checkTraining(c, layout, fx, net.getLayer("norm"), ds -> net.fit(ds), x -> net.outputSingle(x));
     }
 
-    private static void checkTraining(Fixtures.Case c, Layouts layout, Map<String, INDArray> fx, Layer layer,
-                                      Consumer<DataSet> fit, Consumer<INDArray> infer) {
+    private static void checkTraining(
+            Fixtures.Case c,
+            Layouts layout,
+            Map<String, INDArray> fx,
+            Layer layer,
+            Consumer<DataSet> fit,
+            Consumer<INDArray> infer) {
         Nets.setInitialParams(layer, c, fx);
         INDArray gammaBefore = layer.getParam(GAMMA).dup();
         INDArray betaBefore = layer.getParam(BETA).dup();
@@ -99,10 +105,20 @@ class InstanceNormalizationTrainingTest {
         assertNotEquals(gammaBefore, layer.getParam(GAMMA), "Adam must train gamma");
         assertNotEquals(betaBefore, layer.getParam(BETA), "Adam must train beta");
 
-        INDArray state = Nd4j.concat(0, layer.getParam(RUNNING_MEAN), layer.getParam(RUNNING_VAR),
-                layer.getParam(NUM_BATCHES_TRACKED)).dup();
+        INDArray state = Nd4j.concat(
+                        0,
+                        layer.getParam(RUNNING_MEAN),
+                        layer.getParam(RUNNING_VAR),
+                        layer.getParam(NUM_BATCHES_TRACKED))
+                .dup();
         infer.accept(layout.fromChannelsFirst(fx.get("x_eval")));
-        assertEquals(state, Nd4j.concat(0, layer.getParam(RUNNING_MEAN), layer.getParam(RUNNING_VAR),
-                layer.getParam(NUM_BATCHES_TRACKED)), "inference must not change the running statistics");
+        assertEquals(
+                state,
+                Nd4j.concat(
+                        0,
+                        layer.getParam(RUNNING_MEAN),
+                        layer.getParam(RUNNING_VAR),
+                        layer.getParam(NUM_BATCHES_TRACKED)),
+                "inference must not change the running statistics");
     }
 }

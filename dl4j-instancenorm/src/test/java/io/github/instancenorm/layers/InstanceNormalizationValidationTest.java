@@ -1,5 +1,9 @@
 package io.github.instancenorm.layers;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import io.github.instancenorm.conf.InstanceNormalization;
 import io.github.instancenorm.testutil.Layouts;
 import io.github.instancenorm.testutil.Nets;
@@ -12,10 +16,6 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.factory.Nd4j;
-
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Bad configuration and bad input fail with messages that name what was expected and what came, and a failed
@@ -32,29 +32,44 @@ class InstanceNormalizationValidationTest {
 
     @Test
     void rejectsBadHyperparameters() {
-        assertMessage(IllegalArgumentException.class, () -> new InstanceNormalization.Builder().eps(-1e-5),
-                "eps", "-1.0E-5");
-        assertMessage(IllegalArgumentException.class, () -> new InstanceNormalization.Builder().momentum(1.5),
-                "momentum", "[0, 1]", "1.5");
-        assertMessage(IllegalArgumentException.class, () -> new InstanceNormalization.Builder().momentum(-0.1),
-                "momentum", "-0.1");
-        assertMessage(IllegalArgumentException.class, () -> new InstanceNormalization.Builder().nIn(3).nOut(4).build(),
-                "nIn (3)", "nOut (4)");
-        new InstanceNormalization.Builder().eps(0).momentum(0.0).build();   // the closed bounds are allowed
+        assertMessage(
+                IllegalArgumentException.class, () -> new InstanceNormalization.Builder().eps(-1e-5), "eps", "-1.0E-5");
+        assertMessage(
+                IllegalArgumentException.class,
+                () -> new InstanceNormalization.Builder().momentum(1.5),
+                "momentum",
+                "[0, 1]",
+                "1.5");
+        assertMessage(
+                IllegalArgumentException.class,
+                () -> new InstanceNormalization.Builder().momentum(-0.1),
+                "momentum",
+                "-0.1");
+        assertMessage(
+                IllegalArgumentException.class,
+                () -> new InstanceNormalization.Builder().nIn(3).nOut(4).build(),
+                "nIn (3)",
+                "nOut (4)");
+        new InstanceNormalization.Builder().eps(0).momentum(0.0).build(); // the closed bounds are allowed
         new InstanceNormalization.Builder().momentum(1.0).build();
     }
 
     @Test
     void rejectsFeedForwardInput() {
-        assertMessage(IllegalArgumentException.class, () -> new NeuralNetConfiguration.Builder().list()
+        assertMessage(
+                IllegalArgumentException.class,
+                () -> new NeuralNetConfiguration.Builder()
+                        .list()
                         .layer(new InstanceNormalization.Builder().build())
-                        .setInputType(InputType.feedForward(10)).build(),
+                        .setInputType(InputType.feedForward(10))
+                        .build(),
                 "expected recurrent (1d), convolutional (2d) or convolutional3D (3d) input");
     }
 
     private static MultiLayerNetwork net2d(int channels, int h, int w) {
         MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder()
-                .dataType(DataType.FLOAT).list()
+                .dataType(DataType.FLOAT)
+                .list()
                 .layer(new InstanceNormalization.Builder().build())
                 .layer(Nets.lossLayer(4, channels, Layouts.CHANNELS_FIRST))
                 .setInputType(InputType.convolutional(h, w, channels))
@@ -67,11 +82,19 @@ class InstanceNormalizationValidationTest {
     void rejectsWrongRankAndChannelCountWithoutChangingState() {
         MultiLayerNetwork net = net2d(3, 4, 4);
         INDArray before = net.params().dup();
-        assertMessage(IllegalArgumentException.class, () -> net.output(Nd4j.rand(DataType.FLOAT, 2, 3, 16)),
-                "expected 4D input (NCHW)", "got 3D input", "[2, 3, 16]");
-        assertMessage(IllegalArgumentException.class,
-                () -> net.fit(new DataSet(Nd4j.rand(DataType.FLOAT, 2, 5, 4, 4), Nd4j.rand(DataType.FLOAT, 2, 5, 4, 4))),
-                "expected 3 channels", "[2, 5, 4, 4]", "has 5");
+        assertMessage(
+                IllegalArgumentException.class,
+                () -> net.output(Nd4j.rand(DataType.FLOAT, 2, 3, 16)),
+                "expected 4D input (NCHW)",
+                "got 3D input",
+                "[2, 3, 16]");
+        assertMessage(
+                IllegalArgumentException.class,
+                () -> net.fit(
+                        new DataSet(Nd4j.rand(DataType.FLOAT, 2, 5, 4, 4), Nd4j.rand(DataType.FLOAT, 2, 5, 4, 4))),
+                "expected 3 channels",
+                "[2, 5, 4, 4]",
+                "has 5");
         assertEquals(before, net.params(), "a failed call must not change parameters or running statistics");
     }
 
@@ -80,8 +103,11 @@ class InstanceNormalizationValidationTest {
         MultiLayerNetwork net = net2d(3, 1, 1);
         INDArray before = net.params().dup();
         INDArray x = Nd4j.rand(DataType.FLOAT, 4, 3, 1, 1);
-        assertMessage(IllegalArgumentException.class, () -> net.fit(new DataSet(x, x)),
-                "expected more than 1 spatial element", "[4, 3, 1, 1]");
+        assertMessage(
+                IllegalArgumentException.class,
+                () -> net.fit(new DataSet(x, x)),
+                "expected more than 1 spatial element",
+                "[4, 3, 1, 1]");
         assertEquals(before, net.params(), "the failed training call must not count a batch");
         // PyTorch accepts this in eval mode with running statistics, and so does the layer
         assertEquals(4, net.output(x).size(0));
@@ -89,7 +115,8 @@ class InstanceNormalizationValidationTest {
 
     @Test
     void unknownLayoutIsAClearError() {
-        InstanceNormalization layer = new InstanceNormalization.Builder().nOut(3).build();
+        InstanceNormalization layer =
+                new InstanceNormalization.Builder().nOut(3).build();
         assertMessage(IllegalStateException.class, layer::layout, "input type", "dataFormat");
     }
 }

@@ -1,8 +1,7 @@
 package io.github.instancenorm.ops;
 
-import org.nd4j.linalg.api.ndarray.INDArray;
-
 import java.util.function.UnaryOperator;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * Lets tests, in this package and outside it, choose which implementation of {@link InstanceNorm} runs: the CPU

@@ -1,8 +1,10 @@
 package io.github.instancenorm.ops;
 
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
@@ -12,12 +14,9 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
-
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertSame;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** {@link KernelThreads}: every task once, failures, working memory, and a stalled thread's tasks taken over. */
 class KernelThreadsTest {
@@ -28,16 +27,21 @@ class KernelThreadsTest {
         AtomicIntegerArray runs = new AtomicIntegerArray(Math.max(1, tasks));
         AtomicInteger taken = new AtomicInteger();
         AtomicInteger given = new AtomicInteger();
-        KernelThreads.run(tasks, () -> new int[] {taken.incrementAndGet()}, (t, scratch) -> {
-            runs.incrementAndGet(t);
-            // A little work per task, so that the helpers get some of it.
-            busy(2_000);
-        }, scratch -> given.incrementAndGet());
+        KernelThreads.run(
+                tasks,
+                () -> new int[] {taken.incrementAndGet()},
+                (t, scratch) -> {
+                    runs.incrementAndGet(t);
+                    // A little work per task, so that the helpers get some of it.
+                    busy(2_000);
+                },
+                scratch -> given.incrementAndGet());
         for (int t = 0; t < tasks; t++) {
             assertEquals(1, runs.get(t), "task " + t);
         }
         assertEquals(taken.get(), given.get(), "working memory handed out and back");
-        assertTrue(taken.get() <= Math.min(tasks, KernelThreads.parallelism()),
+        assertTrue(
+                taken.get() <= Math.min(tasks, KernelThreads.parallelism()),
                 taken.get() + " threads took part in " + tasks + " tasks");
     }
 
@@ -46,17 +50,22 @@ class KernelThreadsTest {
         int tasks = 64;
         AtomicInteger finished = new AtomicInteger();
         IllegalStateException failure = new IllegalStateException("task 5");
-        IllegalStateException thrown = assertThrows(IllegalStateException.class,
-                () -> KernelThreads.run(tasks, () -> null, (t, scratch) -> {
-                    try {
-                        if (t == 5) {
-                            throw failure;
-                        }
-                        busy(2_000);
-                    } finally {
-                        finished.incrementAndGet();
-                    }
-                }, scratch -> { }));
+        IllegalStateException thrown = assertThrows(
+                IllegalStateException.class,
+                () -> KernelThreads.run(
+                        tasks,
+                        () -> null,
+                        (t, scratch) -> {
+                            try {
+                                if (t == 5) {
+                                    throw failure;
+                                }
+                                busy(2_000);
+                            } finally {
+                                finished.incrementAndGet();
+                            }
+                        },
+                        scratch -> {}));
         assertSame(failure, thrown);
         // Tasks after the failure are skipped, but none is still running when run() returns.
         int atReturn = finished.get();
@@ -75,21 +84,25 @@ class KernelThreadsTest {
         // Every helper stalls in its first task until the job's last task has run. Each thread owns a contiguous
         // range; the last task is at the far end of the last range, so the caller only gets to it by taking tasks
         // from the back of ranges other than its own.
-        KernelThreads.run(tasks, () -> null, (t, scratch) -> {
-            runs.incrementAndGet(t);
-            if (t == tasks - 1) {
-                lastTaskRan.countDown();
-            }
-            if (Thread.currentThread() != caller) {
-                try {
-                    if (!lastTaskRan.await(10, TimeUnit.SECONDS)) {
-                        waitedTooLong.incrementAndGet();
+        KernelThreads.run(
+                tasks,
+                () -> null,
+                (t, scratch) -> {
+                    runs.incrementAndGet(t);
+                    if (t == tasks - 1) {
+                        lastTaskRan.countDown();
                     }
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
-        }, scratch -> { });
+                    if (Thread.currentThread() != caller) {
+                        try {
+                            if (!lastTaskRan.await(10, TimeUnit.SECONDS)) {
+                                waitedTooLong.incrementAndGet();
+                            }
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                    }
+                },
+                scratch -> {});
         assertEquals(0, waitedTooLong.get(), "a helper waited 10 s for the caller to take over its range");
         for (int t = 0; t < tasks; t++) {
             assertEquals(1, runs.get(t), "task " + t);
@@ -108,10 +121,14 @@ class KernelThreadsTest {
                 jobs[j] = pool.submit(() -> {
                     for (int repeat = 0; repeat < 20; repeat++) {
                         int call = repeat;
-                        KernelThreads.run(10, () -> null, (t, scratch) -> {
-                            runs.get(job).incrementAndGet(call * 10 + t);
-                            busy(1_000);
-                        }, scratch -> { });
+                        KernelThreads.run(
+                                10,
+                                () -> null,
+                                (t, scratch) -> {
+                                    runs.get(job).incrementAndGet(call * 10 + t);
+                                    busy(1_000);
+                                },
+                                scratch -> {});
                     }
                 });
             }

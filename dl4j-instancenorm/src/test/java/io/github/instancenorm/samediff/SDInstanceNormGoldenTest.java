@@ -1,8 +1,15 @@
 package io.github.instancenorm.samediff;
 
+import static io.github.instancenorm.testutil.Compare.assertClose;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
 import io.github.instancenorm.ops.InstanceNormLayout;
 import io.github.instancenorm.testutil.Fixtures;
 import io.github.instancenorm.testutil.Layouts;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -12,14 +19,6 @@ import org.nd4j.autodiff.samediff.api.OutAndGrad;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-
-import java.util.HashMap;
-import java.util.List;
-import java.util.Map;
-import java.util.stream.Stream;
-
-import static io.github.instancenorm.testutil.Compare.assertClose;
-import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
  * The SameDiff op against PyTorch's {@code nn.InstanceNorm{1,2,3}d}, on the layer's fixtures: training outputs and
@@ -49,14 +48,17 @@ class SDInstanceNormGoldenTest {
             return r.output();
         });
         RunningStats stats = c.track()
-                ? RunningStats.wrap(fx.get("running_mean_init").dup(), fx.get("running_var_init").dup(),
-                        Nd4j.scalar(DataType.LONG, 0L), c.momentum())
+                ? RunningStats.wrap(
+                        fx.get("running_mean_init").dup(),
+                        fx.get("running_var_init").dup(),
+                        Nd4j.scalar(DataType.LONG, 0L),
+                        c.momentum())
                 : null;
 
         for (int k = 1; k <= Fixtures.STEPS; k++) {
             String step = "step " + k + " ";
-            Map<String, INDArray> out = train.check(layouts, fx, String.valueOf(k), step, "in/batchMean",
-                    "in/batchVar");
+            Map<String, INDArray> out =
+                    train.check(layouts, fx, String.valueOf(k), step, "in/batchMean", "in/batchVar");
             if (c.track()) {
                 stats.update(out.get("in/batchMean"), out.get("in/batchVar"));
                 assertClose(step + "running mean", fx.get("running_mean" + k), stats.mean());
@@ -66,21 +68,36 @@ class SDInstanceNormGoldenTest {
         }
 
         if (c.track()) {
-            Graph eval = Graph.build(c, fx, shape, (sd, x, g, b) -> SDInstanceNorm.inference(sd, "in", x,
-                    sd.constant("runningMean", stats.mean()), sd.constant("runningVar", stats.variance()),
-                    g, b, EPS, layout));
+            Graph eval = Graph.build(
+                    c,
+                    fx,
+                    shape,
+                    (sd, x, g, b) -> SDInstanceNorm.inference(
+                            sd,
+                            "in",
+                            x,
+                            sd.constant("runningMean", stats.mean()),
+                            sd.constant("runningVar", stats.variance()),
+                            g,
+                            b,
+                            EPS,
+                            layout));
             eval.check(layouts, fx, "_eval", "eval ");
         }
         // PyTorch's eval without tracking, and F.instance_norm for y_eval_instance: the instance statistics.
         // instanceStats builds the training graph less the batch statistics; with tracking on, the training graph
         // stands in for it (its outputs and gradients were checked against instanceStats' in the other cases).
-        Graph instance = c.track() ? train : Graph.build(c, fx, shape, (sd, x, g, b) ->
-                SDInstanceNorm.instanceStats(sd, "in", x, g, b, EPS, layout));
+        Graph instance = c.track()
+                ? train
+                : Graph.build(
+                        c, fx, shape, (sd, x, g, b) -> SDInstanceNorm.instanceStats(sd, "in", x, g, b, EPS, layout));
         if (!c.track()) {
             instance.check(layouts, fx, "_eval", "eval ");
         }
         instance.sd.getArrForVarName("x").assign(layouts.fromChannelsFirst(fx.get("x_eval")));
-        assertClose("eval with instance stats", layouts.fromChannelsFirst(fx.get("y_eval_instance")),
+        assertClose(
+                "eval with instance stats",
+                layouts.fromChannelsFirst(fx.get("y_eval_instance")),
                 instance.sd.output(Map.of(), "in").get("in"));
     }
 
@@ -107,8 +124,8 @@ class SDInstanceNormGoldenTest {
         }
 
         /** Checks output and gradients for fixture step {@code suffix}; returns the outputs named in {@code also}. */
-        Map<String, INDArray> check(Layouts layouts, Map<String, INDArray> fx, String suffix, String what,
-                                    String... also) {
+        Map<String, INDArray> check(
+                Layouts layouts, Map<String, INDArray> fx, String suffix, String what, String... also) {
             sd.getArrForVarName("x").assign(layouts.fromChannelsFirst(fx.get("x" + suffix)));
             Map<String, INDArray> ph = new HashMap<>();
             ph.put("dy", layouts.fromChannelsFirst(fx.get("dy" + suffix)));

@@ -1,6 +1,11 @@
 package io.github.instancenorm.samediff;
 
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import io.github.instancenorm.ops.InstanceNormLayout;
+import java.util.Collections;
+import java.util.stream.IntStream;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -12,12 +17,6 @@ import org.nd4j.autodiff.validation.GradCheckUtil;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-
-import java.util.Collections;
-import java.util.stream.IntStream;
-import java.util.stream.Stream;
-
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Numerical gradient checks ({@link GradCheckUtil}, double precision) of the training and inference forms, for each
@@ -32,13 +31,16 @@ class SDInstanceNormGradientCheckTest {
     private static DataType defaultFloatType;
 
     /** instanceStats builds the same graph as training, less the batch statistics, so it is not repeated here. */
-    enum Mode { TRAINING, INFERENCE }
+    enum Mode {
+        TRAINING,
+        INFERENCE
+    }
 
     @BeforeAll
     static void doublePrecision() {
         defaultType = Nd4j.dataType();
         defaultFloatType = Nd4j.defaultFloatingPointType();
-        Nd4j.setDefaultDataTypes(DataType.DOUBLE, DataType.DOUBLE);   // GradCheckUtil refuses anything else
+        Nd4j.setDefaultDataTypes(DataType.DOUBLE, DataType.DOUBLE); // GradCheckUtil refuses anything else
     }
 
     @AfterAll
@@ -47,12 +49,12 @@ class SDInstanceNormGradientCheckTest {
     }
 
     static Stream<Arguments> configurations() {
-        return IntStream.rangeClosed(InstanceNormLayout.MIN_RANK, InstanceNormLayout.MAX_RANK).boxed()
+        return IntStream.rangeClosed(InstanceNormLayout.MIN_RANK, InstanceNormLayout.MAX_RANK)
+                .boxed()
                 .flatMap(rank -> Stream.of(false, true)
                         .flatMap(last -> Stream.of(true, false)
                                 .flatMap(affine -> Stream.of(Mode.values())
-                                        .map(mode -> Arguments.of(new InstanceNormLayout(rank, last), affine,
-                                                mode)))));
+                                        .map(mode -> Arguments.of(new InstanceNormLayout(rank, last), affine, mode)))));
     }
 
     @ParameterizedTest(name = "{0} affine={1} {2}")
@@ -63,13 +65,23 @@ class SDInstanceNormGradientCheckTest {
         SameDiff sd = SameDiff.create();
         // Channels on different scales and offsets, as real activations are.
         SDVariable x = sd.var("x", Nd4j.rand(DataType.DOUBLE, shape).muli(4).subi(1.5));
-        SDVariable gamma = affine ? sd.var("gamma", Nd4j.rand(DataType.DOUBLE, C).addi(0.5)) : null;
+        SDVariable gamma =
+                affine ? sd.var("gamma", Nd4j.rand(DataType.DOUBLE, C).addi(0.5)) : null;
         SDVariable beta = affine ? sd.var("beta", Nd4j.randn(DataType.DOUBLE, C)) : null;
         SDVariable y = switch (mode) {
-            case TRAINING -> SDInstanceNorm.training(sd, "in", x, gamma, beta, 1e-5, layout).output();
-            case INFERENCE -> SDInstanceNorm.inference(sd, "in", x,
-                    sd.var("runningMean", Nd4j.randn(DataType.DOUBLE, C)),
-                    sd.var("runningVar", Nd4j.rand(DataType.DOUBLE, C).addi(0.5)), gamma, beta, 1e-5, layout);
+            case TRAINING ->
+                SDInstanceNorm.training(sd, "in", x, gamma, beta, 1e-5, layout).output();
+            case INFERENCE ->
+                SDInstanceNorm.inference(
+                        sd,
+                        "in",
+                        x,
+                        sd.var("runningMean", Nd4j.randn(DataType.DOUBLE, C)),
+                        sd.var("runningVar", Nd4j.rand(DataType.DOUBLE, C).addi(0.5)),
+                        gamma,
+                        beta,
+                        1e-5,
+                        layout);
         };
         // sum(y) alone would have a zero input gradient: weight the outputs.
         INDArray weights = Nd4j.randn(DataType.DOUBLE, shape);
@@ -77,8 +89,21 @@ class SDInstanceNormGradientCheckTest {
         sd.setLossVariables("loss");
 
         // At most MAX_PER_PARAM evenly spaced elements of each parameter: every instance still gets probed.
-        assertTrue(GradCheckUtil.checkGradients(sd, Collections.emptyMap(), 1e-6, 1e-5, 1e-9, false, false, false,
-                        false, null, null, MAX_PER_PARAM, GradCheckUtil.Subset.EVERY_N),
+        assertTrue(
+                GradCheckUtil.checkGradients(
+                        sd,
+                        Collections.emptyMap(),
+                        1e-6,
+                        1e-5,
+                        1e-9,
+                        false,
+                        false,
+                        false,
+                        false,
+                        null,
+                        null,
+                        MAX_PER_PARAM,
+                        GradCheckUtil.Subset.EVERY_N),
                 "gradient check failed for " + layout.formatName() + " affine=" + affine + " " + mode);
     }
 

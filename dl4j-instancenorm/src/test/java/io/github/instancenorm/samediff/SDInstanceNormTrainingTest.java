@@ -1,9 +1,17 @@
 package io.github.instancenorm.samediff;
 
+import static io.github.instancenorm.testutil.Compare.assertClose;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import io.github.instancenorm.ops.InstanceNorm;
 import io.github.instancenorm.ops.InstanceNormLayout;
 import io.github.instancenorm.testutil.Fixtures;
 import io.github.instancenorm.testutil.Layouts;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -17,15 +25,6 @@ import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.learning.config.Sgd;
-
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Map;
-import java.util.stream.Stream;
-
-import static io.github.instancenorm.testutil.Compare.assertClose;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Trains a tiny SameDiff model through the op with {@code sd.fit} and Adam: the loss goes down, the
@@ -41,7 +40,7 @@ class SDInstanceNormTrainingTest {
     @Test
     void fitLowersLossAndTracksRunningStats() {
         Nd4j.getRandom().setSeed(123);
-        InstanceNormLayout layout = new InstanceNormLayout(4, true);   // NHWC
+        InstanceNormLayout layout = new InstanceNormLayout(4, true); // NHWC
         long[] shape = {8, 5, 5, C};
 
         // Targets: the input normalized per instance, then scaled and shifted per channel by values the model
@@ -51,8 +50,8 @@ class SDInstanceNormTrainingTest {
         List<DataSet> data = new ArrayList<>();
         for (int b = 0; b < BATCHES; b++) {
             INDArray x = Nd4j.randn(DataType.FLOAT, shape).muli(3).addi(b);
-            INDArray y = InstanceNorm.normalizeWithInstanceStats(x, InstanceNorm.moments(x, layout), trueGamma,
-                    trueBeta, 1e-5, layout, x.ulike());
+            INDArray y = InstanceNorm.normalizeWithInstanceStats(
+                    x, InstanceNorm.moments(x, layout), trueGamma, trueBeta, 1e-5, layout, x.ulike());
             data.add(new DataSet(x, y));
         }
 
@@ -61,10 +60,10 @@ class SDInstanceNormTrainingTest {
         SDVariable label = sd.placeHolder("label", DataType.FLOAT, -1, 5, 5, C);
         SDVariable gamma = sd.var("gamma", Nd4j.ones(DataType.FLOAT, C));
         SDVariable beta = sd.var("beta", Nd4j.zeros(DataType.FLOAT, C));
-        RunningStats stats = RunningStats.attach(sd, "in", C, DataType.FLOAT, null);   // cumulative average
+        RunningStats stats = RunningStats.attach(sd, "in", C, DataType.FLOAT, null); // cumulative average
         SDInstanceNorm.Result train = SDInstanceNorm.training(sd, "in", x, gamma, beta, 1e-5, layout);
-        SDInstanceNorm.inference(sd, "in_infer", x, stats.meanVariable(sd), stats.varianceVariable(sd), gamma,
-                beta, 1e-5, layout);
+        SDInstanceNorm.inference(
+                sd, "in_infer", x, stats.meanVariable(sd), stats.varianceVariable(sd), gamma, beta, 1e-5, layout);
         sd.loss.meanSquaredError("loss", label, train.output(), null);
         sd.setTrainingConfig(TrainingConfig.builder()
                 .updater(new Adam(0.05))
@@ -80,17 +79,28 @@ class SDInstanceNormTrainingTest {
             }
         }
         double lossAfter = meanLoss(sd, data);
-        assertTrue(lossAfter < 0.01 * lossBefore, "loss should fall at least 100-fold: " + lossBefore + " -> "
-                + lossAfter);
+        assertTrue(
+                lossAfter < 0.01 * lossBefore,
+                "loss should fall at least 100-fold: " + lossBefore + " -> " + lossAfter);
 
         // Every iteration's batch went into the cumulative average (the values: fitTracksPyTorchsRunningStats).
         assertEquals(BATCHES * EPOCHS, stats.numBatchesTracked(), "numBatchesTracked");
 
         // The inference branch reads the running statistics and the trained gamma and beta.
         INDArray probe = data.get(0).getFeatures();
-        INDArray expected = InstanceNorm.normalizeWithRunningStats(probe, stats.mean(), stats.variance(),
-                sd.getArrForVarName("gamma"), sd.getArrForVarName("beta"), 1e-5, layout, probe.ulike());
-        assertClose("inference output", expected, sd.output(Map.of("x", probe), "in_infer").get("in_infer"));
+        INDArray expected = InstanceNorm.normalizeWithRunningStats(
+                probe,
+                stats.mean(),
+                stats.variance(),
+                sd.getArrForVarName("gamma"),
+                sd.getArrForVarName("beta"),
+                1e-5,
+                layout,
+                probe.ulike());
+        assertClose(
+                "inference output",
+                expected,
+                sd.output(Map.of("x", probe), "in_infer").get("in_infer"));
     }
 
     /**
@@ -114,11 +124,14 @@ class SDInstanceNormTrainingTest {
         stats.mean().assign(fx.get("running_mean_init"));
         stats.variance().assign(fx.get("running_var_init"));
         SDInstanceNorm.Result train = SDInstanceNorm.training(sd, "in", x, gamma, beta, 1e-5, layout);
-        SDInstanceNorm.inference(sd, "in_infer", x, stats.meanVariable(sd), stats.varianceVariable(sd), gamma,
-                beta, 1e-5, layout);
+        SDInstanceNorm.inference(
+                sd, "in_infer", x, stats.meanVariable(sd), stats.varianceVariable(sd), gamma, beta, 1e-5, layout);
         sd.loss.meanSquaredError("loss", label, train.output(), null);
-        sd.setTrainingConfig(TrainingConfig.builder().updater(new Sgd(0)).dataSetFeatureMapping("x")
-                .dataSetLabelMapping("label").build());
+        sd.setTrainingConfig(TrainingConfig.builder()
+                .updater(new Sgd(0))
+                .dataSetFeatureMapping("x")
+                .dataSetLabelMapping("label")
+                .build());
         sd.setListeners(stats.updater(train));
 
         for (int k = 1; k <= Fixtures.STEPS; k++) {
@@ -129,19 +142,25 @@ class SDInstanceNormTrainingTest {
             assertClose("step " + k + " running mean", fx.get("running_mean" + k), stats.mean());
             assertClose("step " + k + " running var", fx.get("running_var" + k), stats.variance());
         }
-        assertClose("eval output", layouts.fromChannelsFirst(fx.get("y_eval")),
-                sd.output(Map.of("x", layouts.fromChannelsFirst(fx.get("x_eval"))), "in_infer").get("in_infer"));
+        assertClose(
+                "eval output",
+                layouts.fromChannelsFirst(fx.get("y_eval")),
+                sd.output(Map.of("x", layouts.fromChannelsFirst(fx.get("x_eval"))), "in_infer")
+                        .get("in_infer"));
     }
 
     static Stream<Arguments> trackedCases() {
-        return Fixtures.cases().stream().filter(c -> c.track() && c.affine())
+        return Fixtures.cases().stream()
+                .filter(c -> c.track() && c.affine())
                 .flatMap(c -> Stream.of(Layouts.values()).map(l -> Arguments.of(c, l)));
     }
 
     private static double meanLoss(SameDiff sd, List<DataSet> data) {
         double sum = 0;
         for (DataSet d : data) {
-            sum += sd.output(Map.of("x", d.getFeatures(), "label", d.getLabels()), "loss").get("loss").getDouble(0);
+            sum += sd.output(Map.of("x", d.getFeatures(), "label", d.getLabels()), "loss")
+                    .get("loss")
+                    .getDouble(0);
         }
         return sum / data.size();
     }

@@ -1,12 +1,11 @@
 package io.github.instancenorm.testutil;
 
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-
-import java.util.Arrays;
-
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.fail;
+
+import java.util.Arrays;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * Element-wise comparison against a reference (PyTorch's fixtures, or another code path):
@@ -14,8 +13,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  */
 public final class Compare {
 
-    private Compare() {
-    }
+    private Compare() {}
 
     /** @return the tolerance for a data type */
     public static double tolerance(DataType type) {
@@ -44,8 +42,8 @@ public final class Compare {
             }
         }
         if (!(worst <= tol)) {
-            fail(what + ": element " + worstAt + " is " + a[worstAt] + ", expected " + e[worstAt]
-                    + " (scaled error " + worst + " > " + tol + ") shape " + Arrays.toString(expected.shape()));
+            fail(what + ": element " + worstAt + " is " + a[worstAt] + ", expected " + e[worstAt] + " (scaled error "
+                    + worst + " > " + tol + ") shape " + Arrays.toString(expected.shape()));
         }
     }
 }

@@ -1,9 +1,5 @@
 package io.github.instancenorm.testutil;
 
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
-
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -13,6 +9,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Golden fixtures written by {@code src/test/python/gen_instancenorm_fixtures.py} with real PyTorch.
@@ -22,8 +21,7 @@ public final class Fixtures {
     /** Number of training forwards each case records. */
     public static final int STEPS = 3;
 
-    private Fixtures() {
-    }
+    private Fixtures() {}
 
     /** One case of {@code cases.txt}: a PyTorch module configuration and the arrays it produced. */
     public record Case(String name, int dims, DataType dataType, boolean affine, boolean track, Double momentum) {
@@ -31,10 +29,13 @@ public final class Fixtures {
         /** @return the case's arrays, channels-first, as PyTorch wrote them */
         public Map<String, INDArray> load() {
             try {
-                return Nd4j.createFromNpzFile(resource("fixtures/instancenorm/" + name + ".npz").toFile());
+                return Nd4j.createFromNpzFile(
+                        resource("fixtures/instancenorm/" + name + ".npz").toFile());
             } catch (Exception e) {
-                throw new IllegalStateException("Cannot read fixture " + name
-                        + "; regenerate with src/test/python/gen_instancenorm_fixtures.py", e);
+                throw new IllegalStateException(
+                        "Cannot read fixture " + name
+                                + "; regenerate with src/test/python/gen_instancenorm_fixtures.py",
+                        e);
             }
         }
 
@@ -69,8 +70,8 @@ public final class Fixtures {
             default -> throw new IllegalArgumentException("Unknown dtype in cases.txt: " + line);
         };
         Double momentum = "null".equals(f[5]) ? null : Double.valueOf(f[5]);
-        return new Case(f[0], Integer.parseInt(f[1]), type, Boolean.parseBoolean(f[3]), Boolean.parseBoolean(f[4]),
-                momentum);
+        return new Case(
+                f[0], Integer.parseInt(f[1]), type, Boolean.parseBoolean(f[3]), Boolean.parseBoolean(f[4]), momentum);
     }
 
     /** @return the path of a test resource */

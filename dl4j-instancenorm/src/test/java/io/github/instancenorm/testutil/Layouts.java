@@ -44,9 +44,15 @@ public enum Layouts {
         long c = shape[1];
         return switch (shape.length) {
             case 3 -> InputType.recurrent(c, shape[2], channelsLast ? RNNFormat.NWC : RNNFormat.NCW);
-            case 4 -> InputType.convolutional(shape[2], shape[3], c, channelsLast ? CNN2DFormat.NHWC : CNN2DFormat.NCHW);
-            case 5 -> InputType.convolutional3D(channelsLast ? Convolution3D.DataFormat.NDHWC
-                    : Convolution3D.DataFormat.NCDHW, shape[2], shape[3], shape[4], c);
+            case 4 ->
+                InputType.convolutional(shape[2], shape[3], c, channelsLast ? CNN2DFormat.NHWC : CNN2DFormat.NCHW);
+            case 5 ->
+                InputType.convolutional3D(
+                        channelsLast ? Convolution3D.DataFormat.NDHWC : Convolution3D.DataFormat.NCDHW,
+                        shape[2],
+                        shape[3],
+                        shape[4],
+                        c);
             default -> throw new IllegalArgumentException("rank " + shape.length);
         };
     }

@@ -1,6 +1,12 @@
 package io.github.instancenorm.testutil;
 
+import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.BETA;
+import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.GAMMA;
+import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.RUNNING_MEAN;
+import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.RUNNING_VAR;
+
 import io.github.instancenorm.conf.InstanceNormalization;
+import java.util.Map;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.inputs.InputType;
 import org.deeplearning4j.nn.conf.layers.Cnn3DLossLayer;
@@ -13,20 +19,12 @@ import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
 
-import java.util.Map;
-
-import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.BETA;
-import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.GAMMA;
-import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.RUNNING_MEAN;
-import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.RUNNING_VAR;
-
 /**
  * Small networks and configurations shared by the tests.
  */
 public final class Nets {
 
-    private Nets() {
-    }
+    private Nets() {}
 
     /** @return the layer configuration a fixture case describes */
     public static InstanceNormalization.Builder layerFor(Fixtures.Case c) {
@@ -44,15 +42,27 @@ public final class Nets {
      */
     public static Layer lossLayer(int rank, long channels, Layouts layout) {
         return switch (rank) {
-            case 3 -> layout.channelsLast()
-                    ? new RnnOutputLayer.Builder(LossFunctions.LossFunction.MSE).activation(Activation.IDENTITY)
-                            .nOut(channels).dataFormat(layout.rnn()).build()
-                    : new RnnLossLayer.Builder(LossFunctions.LossFunction.MSE).activation(Activation.IDENTITY)
-                            .dataFormat(layout.rnn()).build();
-            case 4 -> new CnnLossLayer.Builder(LossFunctions.LossFunction.MSE).activation(Activation.IDENTITY)
-                    .format(layout.cnn2d()).build();
-            case 5 -> new Cnn3DLossLayer.Builder(layout.cnn3d()).lossFunction(LossFunctions.LossFunction.MSE)
-                    .activation(Activation.IDENTITY).build();
+            case 3 ->
+                layout.channelsLast()
+                        ? new RnnOutputLayer.Builder(LossFunctions.LossFunction.MSE)
+                                .activation(Activation.IDENTITY)
+                                .nOut(channels)
+                                .dataFormat(layout.rnn())
+                                .build()
+                        : new RnnLossLayer.Builder(LossFunctions.LossFunction.MSE)
+                                .activation(Activation.IDENTITY)
+                                .dataFormat(layout.rnn())
+                                .build();
+            case 4 ->
+                new CnnLossLayer.Builder(LossFunctions.LossFunction.MSE)
+                        .activation(Activation.IDENTITY)
+                        .format(layout.cnn2d())
+                        .build();
+            case 5 ->
+                new Cnn3DLossLayer.Builder(layout.cnn3d())
+                        .lossFunction(LossFunctions.LossFunction.MSE)
+                        .activation(Activation.IDENTITY)
+                        .build();
             default -> throw new IllegalArgumentException("rank " + rank);
         };
     }
@@ -71,8 +81,8 @@ public final class Nets {
     }
 
     /** Copies the fixture's gamma, beta and initial running statistics into the layer's parameters. */
-    public static void setInitialParams(org.deeplearning4j.nn.api.Layer layer, Fixtures.Case c,
-                                        Map<String, INDArray> fx) {
+    public static void setInitialParams(
+            org.deeplearning4j.nn.api.Layer layer, Fixtures.Case c, Map<String, INDArray> fx) {
         if (c.affine()) {
             layer.getParam(GAMMA).assign(fx.get("gamma"));
             layer.getParam(BETA).assign(fx.get("beta"));

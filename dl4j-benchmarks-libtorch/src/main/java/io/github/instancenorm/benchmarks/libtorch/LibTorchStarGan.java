@@ -1,5 +1,13 @@
 package io.github.instancenorm.benchmarks.libtorch;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.stream.Collectors;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Adam;
 import org.bytedeco.pytorch.AdamOptions;
@@ -9,15 +17,6 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
-
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.List;
-import java.util.Locale;
-import java.util.stream.Collectors;
 
 /**
  * StarGAN's generator and discriminator (yunjey/stargan's architecture, as {@code StarGan} in the zoo and
@@ -51,16 +50,19 @@ import java.util.stream.Collectors;
 public final class LibTorchStarGan {
 
     /** A network size: {@code stargan} (StarGAN's own) and {@code example} (TrainStarGan's defaults). */
-    record Size(String name, int pixels, int convDim, int generatorBlocks, int discriminatorLayers, int labels,
-                int batch) {
-    }
+    record Size(
+            String name,
+            int pixels,
+            int convDim,
+            int generatorBlocks,
+            int discriminatorLayers,
+            int labels,
+            int batch) {}
 
-    static final List<Size> SIZES = List.of(
-            new Size("stargan", 128, 64, 6, 6, 5, 2),
-            new Size("example", 32, 8, 2, 4, 5, 16));
+    static final List<Size> SIZES =
+            List.of(new Size("stargan", 128, 64, 6, 6, 5, 2), new Size("example", 32, 8, 2, 4, 5, 16));
 
-    private LibTorchStarGan() {
-    }
+    private LibTorchStarGan() {}
 
     /** Runs the benchmark; see the class documentation for the arguments. */
     public static void main(String[] args) throws IOException {
@@ -77,8 +79,9 @@ public final class LibTorchStarGan {
                 case "--rounds" -> rounds = Integer.parseInt(value);
                 case "--models" -> models = List.of(value.split(","));
                 case "--out" -> out = Path.of(value);
-                default -> throw new IllegalArgumentException("unknown argument " + args[i]
-                        + "; expected --threads N, --seconds S, --rounds R, --models stargan,example, --out FILE");
+                default ->
+                    throw new IllegalArgumentException("unknown argument " + args[i]
+                            + "; expected --threads N, --seconds S, --rounds R, --models stargan,example, --out FILE");
             }
             i++;
         }
@@ -86,11 +89,18 @@ public final class LibTorchStarGan {
         torch.manual_seed(42);
         List<String> rows = new ArrayList<>();
         for (String name : models) {
-            Size size = SIZES.stream().filter(s -> s.name().equals(name)).findFirst().orElseThrow(
-                    () -> new IllegalArgumentException("unknown size " + name + "; expected stargan or example"));
+            Size size = SIZES.stream()
+                    .filter(s -> s.name().equals(name))
+                    .findFirst()
+                    .orElseThrow(() ->
+                            new IllegalArgumentException("unknown size " + name + "; expected stargan or example"));
             Models m = new Models(size);
-            System.out.printf(Locale.ROOT, "StarGAN %s: G %d parameters, D %d parameters%n", name,
-                    m.generator.parameterCount(), m.discriminator.parameterCount());
+            System.out.printf(
+                    Locale.ROOT,
+                    "StarGAN %s: G %d parameters, D %d parameters%n",
+                    name,
+                    m.generator.parameterCount(),
+                    m.discriminator.parameterCount());
             List<Mode> modes = List.of(
                     new Mode("generatorStep", m::generatorStep),
                     new Mode("generatorForwardBackward", m::generatorForwardBackward),
@@ -100,28 +110,34 @@ public final class LibTorchStarGan {
             for (Mode mode : modes) {
                 double[] medians = timed(mode.call(), seconds, rounds);
                 double best = Arrays.stream(medians).min().orElseThrow();
-                String spread = Arrays.stream(medians).mapToObj(v -> String.format(Locale.ROOT, "%.3f", v))
+                String spread = Arrays.stream(medians)
+                        .mapToObj(v -> String.format(Locale.ROOT, "%.3f", v))
                         .collect(Collectors.joining(" "));
-                System.out.printf(Locale.ROOT, "StarGAN %8s %28s %9.3f ms  (rounds: %s)%n", name, mode.name(), best,
-                        spread);
-                rows.add(String.format(Locale.ROOT,
+                System.out.printf(
+                        Locale.ROOT, "StarGAN %8s %28s %9.3f ms  (rounds: %s)%n", name, mode.name(), best, spread);
+                rows.add(String.format(
+                        Locale.ROOT,
                         "{\"model\": \"StarGAN %s\", \"mode\": \"%s\", \"ms\": %.4f, \"roundMedians\": [%s]}",
-                        name, mode.name(), best, spread.replace(" ", ", ")));
+                        name,
+                        mode.name(),
+                        best,
+                        spread.replace(" ", ", ")));
             }
         }
         if (out != null) {
-            String meta = String.format(Locale.ROOT,
+            String meta = String.format(
+                    Locale.ROOT,
                     "{\"torch\": \"libtorch %s (org.bytedeco:pytorch)\", \"threads\": %d}",
-                    torch.TORCH_VERSION, torch.get_num_threads());
-            Files.writeString(out, "{\"meta\": " + meta + ",\n \"results\": [\n  "
-                    + String.join(",\n  ", rows) + "]}\n");
+                    torch.TORCH_VERSION,
+                    torch.get_num_threads());
+            Files.writeString(
+                    out, "{\"meta\": " + meta + ",\n \"results\": [\n  " + String.join(",\n  ", rows) + "]}\n");
         }
         System.out.flush();
         Runtime.getRuntime().halt(0);
     }
 
-    private record Mode(String name, Runnable call) {
-    }
+    private record Mode(String name, Runnable call) {}
 
     /** Median milliseconds per call in each round, after a warm-up of three calls per round. */
     static double[] timed(Runnable call, double minSeconds, int rounds) {
@@ -160,7 +176,8 @@ public final class LibTorchStarGan {
             discriminator = new Discriminator(size);
             generatorAdam = adam(generator.parameters);
             discriminatorAdam = adam(discriminator.parameters);
-            image = torch.rand(size.batch(), 3, size.pixels(), size.pixels()).mul_(new Scalar(2f))
+            image = torch.rand(size.batch(), 3, size.pixels(), size.pixels())
+                    .mul_(new Scalar(2f))
                     .sub_(new Scalar(1f));
             label = torch.rand(size.batch(), size.labels()).gt(new Scalar(0.5f)).toType(torch.ScalarType.Float);
         }
@@ -202,7 +219,8 @@ public final class LibTorchStarGan {
         }
 
         void generatorInference() {
-            try (PointerScope scope = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
+            try (PointerScope scope = new PointerScope();
+                    NoGradGuard noGrad = new NoGradGuard()) {
                 generator.forward(image, label, false);
             }
         }
@@ -219,8 +237,8 @@ public final class LibTorchStarGan {
         }
 
         Tensor uniform(double bound, long... shape) {
-            return parameter(torch.rand(shape).mul_(new Scalar(2f)).sub_(new Scalar(1f))
-                    .mul_(new Scalar((float) bound)));
+            return parameter(
+                    torch.rand(shape).mul_(new Scalar(2f)).sub_(new Scalar(1f)).mul_(new Scalar((float) bound)));
         }
 
         Tensor convWeight(long out, long in, long kernel) {
@@ -275,14 +293,24 @@ public final class LibTorchStarGan {
             }
             for (int i = 0; i < size.generatorBlocks(); i++) {
                 w++;
-                Tensor r = norms.get(w).apply(conv(h, weights.get(w), 1, 1), training).relu();
+                Tensor r = norms.get(w)
+                        .apply(conv(h, weights.get(w), 1, 1), training)
+                        .relu();
                 w++;
                 h = h.add(norms.get(w).apply(conv(r, weights.get(w), 1, 1), training));
             }
             for (int i = 0; i < 2; i++) {
                 w++;
-                Tensor up = torch.conv_transpose2d(h, weights.get(w), new TensorOptional(), new long[] {2, 2},
-                        new long[] {1, 1}, new long[] {0, 0}, 1, 1, 1);
+                Tensor up = torch.conv_transpose2d(
+                        h,
+                        weights.get(w),
+                        new TensorOptional(),
+                        new long[] {2, 2},
+                        new long[] {1, 1},
+                        new long[] {0, 0},
+                        1,
+                        1,
+                        1);
                 h = norms.get(w).apply(up, training).relu();
             }
             return conv(h, weights.get(w + 1), 1, 3).tanh();
@@ -313,8 +341,14 @@ public final class LibTorchStarGan {
         Tensor loss(Tensor x) {
             Tensor h = x;
             for (int i = 0; i < weights.size(); i++) {
-                Tensor z = torch.conv2d(h, weights.get(i), new TensorOptional(biases.get(i)), new long[] {2, 2},
-                        new long[] {1, 1}, new long[] {1, 1}, 1);
+                Tensor z = torch.conv2d(
+                        h,
+                        weights.get(i),
+                        new TensorOptional(biases.get(i)),
+                        new long[] {2, 2},
+                        new long[] {1, 1},
+                        new long[] {1, 1},
+                        1);
                 h = torch.leaky_relu(z, new Scalar(0.01f));
             }
             Tensor src = conv(h, source, 1, 1);
@@ -339,13 +373,27 @@ public final class LibTorchStarGan {
         }
 
         Tensor apply(Tensor x, boolean training) {
-            return torch.instance_norm(x, new TensorOptional(weight), new TensorOptional(bias),
-                    new TensorOptional(runningMean), new TensorOptional(runningVar), training, 0.1, 1e-5, false);
+            return torch.instance_norm(
+                    x,
+                    new TensorOptional(weight),
+                    new TensorOptional(bias),
+                    new TensorOptional(runningMean),
+                    new TensorOptional(runningVar),
+                    training,
+                    0.1,
+                    1e-5,
+                    false);
         }
     }
 
     private static Tensor conv(Tensor x, Tensor weight, long stride, long padding) {
-        return torch.conv2d(x, weight, new TensorOptional(), new long[] {stride, stride},
-                new long[] {padding, padding}, new long[] {1, 1}, 1);
+        return torch.conv2d(
+                x,
+                weight,
+                new TensorOptional(),
+                new long[] {stride, stride},
+                new long[] {padding, padding},
+                new long[] {1, 1},
+                1);
     }
 }

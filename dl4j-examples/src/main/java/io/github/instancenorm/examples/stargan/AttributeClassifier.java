@@ -1,6 +1,7 @@
 package io.github.instancenorm.examples.stargan;
 
 import io.github.instancenorm.conv.FastConvolutions;
+import java.util.List;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.inputs.InputType;
@@ -14,8 +15,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
-
-import java.util.List;
 
 /**
  * An independent judge of translated images: a small CNN trained on real (generated) images to recognize their
@@ -42,13 +41,24 @@ public final class AttributeClassifier {
                 .updater(new Adam(2e-3))
                 .convolutionMode(ConvolutionMode.Same)
                 .list()
-                .layer(new ConvolutionLayer.Builder(3, 3).nOut(16).activation(Activation.RELU).build())
+                .layer(new ConvolutionLayer.Builder(3, 3)
+                        .nOut(16)
+                        .activation(Activation.RELU)
+                        .build())
                 .layer(new SubsamplingLayer.Builder(2, 2).stride(2, 2).build())
-                .layer(new ConvolutionLayer.Builder(3, 3).nOut(32).activation(Activation.RELU).build())
+                .layer(new ConvolutionLayer.Builder(3, 3)
+                        .nOut(32)
+                        .activation(Activation.RELU)
+                        .build())
                 .layer(new SubsamplingLayer.Builder(2, 2).stride(2, 2).build())
-                .layer(new DenseLayer.Builder().nOut(64).activation(Activation.RELU).build())
-                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.XENT).nOut(attributes)
-                        .activation(Activation.SIGMOID).build())
+                .layer(new DenseLayer.Builder()
+                        .nOut(64)
+                        .activation(Activation.RELU)
+                        .build())
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.XENT)
+                        .nOut(attributes)
+                        .activation(Activation.SIGMOID)
+                        .build())
                 .setInputType(InputType.convolutional(imageSize, imageSize, 3))
                 .build());
         net.init();

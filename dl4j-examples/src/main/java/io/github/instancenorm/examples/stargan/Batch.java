@@ -9,5 +9,4 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * @param labels {@code [N, L]} 0/1 attribute values
  * @param masks  {@code [N, S, S]} 1 where the image's content (the shape) is, or {@code null} when unknown
  */
-public record Batch(INDArray images, INDArray labels, INDArray masks) {
-}
+public record Batch(INDArray images, INDArray labels, INDArray masks) {}

@@ -1,9 +1,6 @@
 package io.github.instancenorm.examples.stargan;
 
 import io.github.instancenorm.examples.ImageGrids;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
-
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -12,6 +9,8 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Images laid out as CelebA is: a folder of images and an attribute list file ({@code list_attr_celeba.txt}:
@@ -38,8 +37,9 @@ public final class CelebALikeData implements ImageSource {
      * @param seed          shuffling seed
      * @throws IOException if the attribute file cannot be read or lacks a chosen attribute
      */
-    public CelebALikeData(Path imageDir, Path attributeFile, List<String> attributes, List<int[]> exclusive,
-                          int size, long seed) throws IOException {
+    public CelebALikeData(
+            Path imageDir, Path attributeFile, List<String> attributes, List<int[]> exclusive, int size, long seed)
+            throws IOException {
         this.imageDir = imageDir;
         this.attributes = List.copyOf(attributes);
         this.exclusive = exclusive;
@@ -54,8 +54,8 @@ public final class CelebALikeData implements ImageSource {
         for (int i = 0; i < columns.length; i++) {
             columns[i] = names.indexOf(attributes.get(i));
             if (columns[i] < 0) {
-                throw new IOException("Attribute \"" + attributes.get(i) + "\" is not in " + attributeFile
-                        + "; it has " + names);
+                throw new IOException(
+                        "Attribute \"" + attributes.get(i) + "\" is not in " + attributeFile + "; it has " + names);
             }
         }
         for (String line : lines.subList(2, lines.size())) {
@@ -82,7 +82,10 @@ public final class CelebALikeData implements ImageSource {
         for (int i = 0; i < n; i++) {
             int k = random.nextInt(files.size());
             try {
-                images.putSlice(i, ImageGrids.readImage(imageDir.resolve(files.get(k)), size).slice(0));
+                images.putSlice(
+                        i,
+                        ImageGrids.readImage(imageDir.resolve(files.get(k)), size)
+                                .slice(0));
             } catch (IOException e) {
                 throw new UncheckedIOException("Cannot read " + imageDir.resolve(files.get(k)), e);
             }

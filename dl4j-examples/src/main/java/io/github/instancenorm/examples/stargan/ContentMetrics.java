@@ -13,8 +13,7 @@ public final class ContentMetrics {
     /** Distance in RGB ([-1, 1] units) from the background colour above which a pixel belongs to the shape. */
     private static final double FOREGROUND_DISTANCE = 0.6;
 
-    private ContentMetrics() {
-    }
+    private ContentMetrics() {}
 
     /**
      * @param images {@code [N, 3, S, S]} in [-1, 1]

@@ -1,9 +1,8 @@
 package io.github.instancenorm.examples.stargan;
 
+import java.util.Objects;
 import org.nd4j.linalg.schedule.ISchedule;
 import org.nd4j.shade.jackson.annotation.JsonProperty;
-
-import java.util.Objects;
 
 /**
  * StarGAN's learning-rate schedule: constant, then falling linearly to zero over the last iterations (StarGAN
@@ -21,11 +20,13 @@ public final class LinearDecaySchedule implements ISchedule {
      * @param decayStart   the iteration from which the rate falls
      * @param end          the iteration at which it reaches zero (the run's length)
      */
-    public LinearDecaySchedule(@JsonProperty("initialValue") double initialValue,
-                               @JsonProperty("decayStart") int decayStart, @JsonProperty("end") int end) {
+    public LinearDecaySchedule(
+            @JsonProperty("initialValue") double initialValue,
+            @JsonProperty("decayStart") int decayStart,
+            @JsonProperty("end") int end) {
         if (decayStart < 0 || decayStart > end) {
-            throw new IllegalArgumentException("Need 0 <= decayStart <= end, got decayStart " + decayStart
-                    + " and end " + end);
+            throw new IllegalArgumentException(
+                    "Need 0 <= decayStart <= end, got decayStart " + decayStart + " and end " + end);
         }
         this.initialValue = initialValue;
         this.decayStart = decayStart;
@@ -51,8 +52,10 @@ public final class LinearDecaySchedule implements ISchedule {
      */
     @Override
     public boolean equals(Object o) {
-        return o instanceof LinearDecaySchedule s && Double.compare(s.initialValue, initialValue) == 0
-                && s.decayStart == decayStart && s.end == end;
+        return o instanceof LinearDecaySchedule s
+                && Double.compare(s.initialValue, initialValue) == 0
+                && s.decayStart == decayStart
+                && s.end == end;
     }
 
     @Override

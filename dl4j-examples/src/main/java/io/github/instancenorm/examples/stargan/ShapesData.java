@@ -1,10 +1,9 @@
 package io.github.instancenorm.examples.stargan;
 
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.factory.Nd4j;
-
 import java.util.List;
 import java.util.SplittableRandom;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * A procedurally generated multi-domain image set, deterministic from a seed: one shape (circle, square or
@@ -63,7 +62,8 @@ public final class ShapesData implements ImageSource {
             drawShape(masks, i * pixels);
             paint(images, i * 3 * pixels, masks, i * pixels, COLOURS[colour], light ? LIGHT : DARK, striped);
         }
-        return new Batch(Nd4j.create(images, new long[] {n, 3, size, size}, DataType.FLOAT),
+        return new Batch(
+                Nd4j.create(images, new long[] {n, 3, size, size}, DataType.FLOAT),
                 Nd4j.create(labels, new long[] {n, ATTRIBUTES.size()}, DataType.FLOAT),
                 Nd4j.create(masks, new long[] {n, size, size}, DataType.FLOAT));
     }
@@ -87,8 +87,14 @@ public final class ShapesData implements ImageSource {
         }
     }
 
-    private void paint(float[] images, int offset, float[] mask, int maskOffset, float[] colour, float background,
-                       boolean striped) {
+    private void paint(
+            float[] images,
+            int offset,
+            float[] mask,
+            int maskOffset,
+            float[] colour,
+            float background,
+            boolean striped) {
         int plane = size * size;
         for (int y = 0; y < size; y++) {
             for (int x = 0; x < size; x++) {
@@ -96,8 +102,11 @@ public final class ShapesData implements ImageSource {
                 boolean inside = mask[maskOffset + p] > 0;
                 boolean stripe = striped && ((x + y) / 3) % 2 == 0;
                 for (int c = 0; c < 3; c++) {
-                    float v = !inside ? background : !stripe ? colour[c]
-                            : background > 0.5f ? colour[c] * STRIPE_SHADE : 1 - (1 - colour[c]) * STRIPE_SHADE;
+                    float v = !inside
+                            ? background
+                            : !stripe
+                                    ? colour[c]
+                                    : background > 0.5f ? colour[c] * STRIPE_SHADE : 1 - (1 - colour[c]) * STRIPE_SHADE;
                     v += (float) (random.nextDouble() - 0.5) * 0.06f;
                     images[offset + c * plane + p] = 2 * v - 1;
                 }

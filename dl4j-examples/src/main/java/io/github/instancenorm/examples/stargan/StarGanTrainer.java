@@ -2,15 +2,14 @@ package io.github.instancenorm.examples.stargan;
 
 import io.github.instancenorm.conv.FastConvolutions;
 import io.github.instancenorm.zoo.StarGan;
+import java.util.List;
+import java.util.Map;
 import org.deeplearning4j.nn.gradient.Gradient;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.ops.transforms.Transforms;
-
-import java.util.List;
-import java.util.Map;
 
 /**
  * StarGAN's training step on DL4J graphs driven by hand: the discriminator learns real/fake and the domains of
@@ -55,8 +54,8 @@ public final class StarGanTrainer {
         public LossWeights {
             for (double w : new double[] {classification, reconstruction, identity}) {
                 if (!(w >= 0)) {
-                    throw new IllegalArgumentException("loss weights must be >= 0, got classification "
-                            + classification + ", reconstruction " + reconstruction + ", identity " + identity);
+                    throw new IllegalArgumentException("loss weights must be >= 0, got classification " + classification
+                            + ", reconstruction " + reconstruction + ", identity " + identity);
                 }
             }
         }
@@ -78,9 +77,14 @@ public final class StarGanTrainer {
     }
 
     /** Loss values of one iteration. */
-    public record Losses(double dReal, double dFake, double dClass, double gAdversarial, double gClass,
-                         double gReconstruction, double gIdentity) {
-    }
+    public record Losses(
+            double dReal,
+            double dFake,
+            double dClass,
+            double gAdversarial,
+            double gClass,
+            double gReconstruction,
+            double gIdentity) {}
 
     private final ComputationGraph generator;
     private final ComputationGraph twin;
@@ -111,8 +115,8 @@ public final class StarGanTrainer {
      * @param weights             the loss weights
      * @param completedIterations the iterations already done (the updaters' bias correction counts from them)
      */
-    public StarGanTrainer(ComputationGraph generator, ComputationGraph discriminator, LossWeights weights,
-                          int completedIterations) {
+    public StarGanTrainer(
+            ComputationGraph generator, ComputationGraph discriminator, LossWeights weights, int completedIterations) {
         if (completedIterations < 0) {
             throw new IllegalArgumentException("completedIterations must be >= 0, got " + completedIterations);
         }
@@ -128,7 +132,7 @@ public final class StarGanTrainer {
         this.lambdaIdentity = weights.identity();
         this.iteration = completedIterations;
         this.twin = new ComputationGraph(generator.getConfiguration().clone());
-        this.twin.init(generator.params(), false);   // shares weights and running statistics
+        this.twin.init(generator.params(), false); // shares weights and running statistics
         FastConvolutions.install(twin);
     }
 
@@ -153,15 +157,22 @@ public final class StarGanTrainer {
         double gIdentity = 0;
         INDArray identityGrad = null;
         if (lambdaIdentity > 0) {
-            INDArray same = generator.feedForward(new INDArray[] {real, labels}, true, false).get(generatorOutput);
+            INDArray same = generator
+                    .feedForward(new INDArray[] {real, labels}, true, false)
+                    .get(generatorOutput);
             gIdentity = Transforms.abs(same.sub(real)).meanNumber().doubleValue();
-            identityGrad = generator.backpropGradient(l1Grad(same, real, lambdaIdentity)).gradient().dup();
+            identityGrad = generator
+                    .backpropGradient(l1Grad(same, real, lambdaIdentity))
+                    .gradient()
+                    .dup();
         }
 
         // One translation serves both steps: the generator does not change during the discriminator's step, so
         // StarGAN's second forward of G(x, c') would compute the same images (it would only move G's running
         // statistics once more).
-        INDArray fake = generator.feedForward(new INDArray[] {real, targets}, true, false).get(generatorOutput);
+        INDArray fake = generator
+                .feedForward(new INDArray[] {real, targets}, true, false)
+                .get(generatorOutput);
 
         // Discriminator: real images -> real (1) and their domains; translations -> fake (0).
         Map<String, INDArray> onReal = discriminator.feedForward(new INDArray[] {real}, true, false);
@@ -169,29 +180,37 @@ public final class StarGanTrainer {
         INDArray clsReal = onReal.get(StarGan.D_CLASS);
         double dReal = meanSquare(srcReal, 1);
         double dClass = bceWithLogits(clsReal, labels);
-        INDArray realGrad = discriminator.backpropGradient(
-                squareGrad(srcReal, 1), bceGrad(clsReal, labels).muli(lambdaClass)).gradient().dup();
+        INDArray realGrad = discriminator
+                .backpropGradient(
+                        squareGrad(srcReal, 1), bceGrad(clsReal, labels).muli(lambdaClass))
+                .gradient()
+                .dup();
 
         Map<String, INDArray> onFake = discriminator.feedForward(new INDArray[] {fake}, true, false);
         INDArray srcFake = onFake.get(StarGan.D_SOURCE);
         double dFake = meanSquare(srcFake, 0);
-        Gradient total = discriminator.backpropGradient(squareGrad(srcFake, 0),
-                Nd4j.zerosLike(onFake.get(StarGan.D_CLASS)));
+        Gradient total =
+                discriminator.backpropGradient(squareGrad(srcFake, 0), Nd4j.zerosLike(onFake.get(StarGan.D_CLASS)));
         total.gradient().addi(realGrad);
         apply(discriminator, total, n);
 
         // Generator: fool the updated discriminator, hit the targets, reconstruct the input.
-        INDArray reconstruction = twin.feedForward(new INDArray[] {fake, labels}, true, false).get(generatorOutput);
+        INDArray reconstruction =
+                twin.feedForward(new INDArray[] {fake, labels}, true, false).get(generatorOutput);
         Map<String, INDArray> judged = discriminator.feedForward(new INDArray[] {fake}, true, false);
         INDArray srcJudged = judged.get(StarGan.D_SOURCE);
         INDArray clsJudged = judged.get(StarGan.D_CLASS);
         double gAdversarial = meanSquare(srcJudged, 1);
         double gClass = bceWithLogits(clsJudged, targets);
-        double gReconstruction = Transforms.abs(reconstruction.sub(real)).meanNumber().doubleValue();
+        double gReconstruction =
+                Transforms.abs(reconstruction.sub(real)).meanNumber().doubleValue();
 
-        discriminator.backpropGradient(squareGrad(srcJudged, 1), bceGrad(clsJudged, targets).muli(lambdaClass));
+        discriminator.backpropGradient(
+                squareGrad(srcJudged, 1), bceGrad(clsJudged, targets).muli(lambdaClass));
         INDArray fakeGrad = StarGan.imageGradient(discriminator).dup();
-        INDArray twinGrad = twin.backpropGradient(l1Grad(reconstruction, real, lambdaReconstruction)).gradient().dup();
+        INDArray twinGrad = twin.backpropGradient(l1Grad(reconstruction, real, lambdaReconstruction))
+                .gradient()
+                .dup();
         fakeGrad.addi(StarGan.imageGradient(twin));
         Gradient generatorGrad = generator.backpropGradient(fakeGrad);
         generatorGrad.gradient().addi(twinGrad);
@@ -232,8 +251,10 @@ public final class StarGanTrainer {
     private static double bceWithLogits(INDArray logits, INDArray targets) {
         // max(z, 0) - z * t + log(1 + exp(-|z|)), the stable form
         INDArray z = logits;
-        INDArray loss = Transforms.relu(z, true).subi(z.mul(targets))
-                .addi(Transforms.log(Transforms.exp(Transforms.abs(z, true).negi(), false).addi(1), false));
+        INDArray loss = Transforms.relu(z, true)
+                .subi(z.mul(targets))
+                .addi(Transforms.log(
+                        Transforms.exp(Transforms.abs(z, true).negi(), false).addi(1), false));
         return loss.sumNumber().doubleValue() / logits.size(0);
     }
 

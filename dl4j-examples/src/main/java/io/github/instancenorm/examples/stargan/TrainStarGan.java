@@ -4,14 +4,6 @@ import io.github.instancenorm.conv.FastConvolutions;
 import io.github.instancenorm.examples.ImageGrids;
 import io.github.instancenorm.torch.StateDict;
 import io.github.instancenorm.zoo.StarGan;
-import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.deeplearning4j.util.ModelSerializer;
-import org.deeplearning4j.nn.conf.layers.BaseLayer;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.learning.config.Adam;
-import org.nd4j.linalg.schedule.ISchedule;
-
 import java.io.IOException;
 import java.io.Reader;
 import java.io.Writer;
@@ -22,6 +14,13 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
+import org.deeplearning4j.nn.conf.layers.BaseLayer;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.util.ModelSerializer;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.linalg.schedule.ISchedule;
 
 /**
  * Trains a StarGAN-like multi-domain image translator on the JVM, end to end.
@@ -42,8 +41,7 @@ import java.util.Properties;
  */
 public final class TrainStarGan {
 
-    private TrainStarGan() {
-    }
+    private TrainStarGan() {}
 
     /**
      * @param args flags, see {@code --help}
@@ -54,8 +52,7 @@ public final class TrainStarGan {
     }
 
     /** The two networks and where training starts. */
-    record Networks(ComputationGraph generator, ComputationGraph discriminator, int completedIterations) {
-    }
+    record Networks(ComputationGraph generator, ComputationGraph discriminator, int completedIterations) {}
 
     static Map<String, Double> run(TrainingOptions o) throws IOException {
         Files.createDirectories(o.out);
@@ -66,8 +63,8 @@ public final class TrainStarGan {
         // Fresh images after a resume point.
         ImageSource data = source(o, o.seed + nets.completedIterations());
         prepare(o, nets);
-        StarGanTrainer trainer = new StarGanTrainer(nets.generator(), nets.discriminator(), o.lossWeights(),
-                nets.completedIterations());
+        StarGanTrainer trainer =
+                new StarGanTrainer(nets.generator(), nets.discriminator(), o.lossWeights(), nets.completedIterations());
         describe(o, nets, data);
         train(o, nets, trainer, data, checkpoint);
         export(o, nets.generator(), attributes);
@@ -78,20 +75,31 @@ public final class TrainStarGan {
 
     /** New networks with StarGAN's Adam settings and the given learning rates. */
     static Networks build(TrainingOptions o, int attributes) {
-        ComputationGraph generator = StarGan.generator().convDim(o.convDim).cDim(attributes)
-                .repeatNum(o.generatorBlocks).imageSize(o.imageSize)
-                .updater(new Adam(o.generatorLr, 0.5, 0.999, 1e-8)).seed(o.seed).inputGradients(true).build();
-        ComputationGraph discriminator = StarGan.discriminator().convDim(o.convDim).cDim(attributes)
-                .repeatNum(o.discriminatorLayers).imageSize(o.imageSize)
-                .updater(new Adam(o.discriminatorLr, 0.5, 0.999, 1e-8)).seed(o.seed + 1)
-                .inputGradients(true).build();
+        ComputationGraph generator = StarGan.generator()
+                .convDim(o.convDim)
+                .cDim(attributes)
+                .repeatNum(o.generatorBlocks)
+                .imageSize(o.imageSize)
+                .updater(new Adam(o.generatorLr, 0.5, 0.999, 1e-8))
+                .seed(o.seed)
+                .inputGradients(true)
+                .build();
+        ComputationGraph discriminator = StarGan.discriminator()
+                .convDim(o.convDim)
+                .cDim(attributes)
+                .repeatNum(o.discriminatorLayers)
+                .imageSize(o.imageSize)
+                .updater(new Adam(o.discriminatorLr, 0.5, 0.999, 1e-8))
+                .seed(o.seed + 1)
+                .inputGradients(true)
+                .build();
         return new Networks(generator, discriminator, 0);
     }
 
     /** The networks, their optimizer state and the iteration count of the last checkpoint. */
     static Networks resume(Path checkpoint) throws IOException {
-        ComputationGraph generator = ModelSerializer.restoreComputationGraph(checkpoint.resolve("G.zip").toFile(),
-                true);
+        ComputationGraph generator = ModelSerializer.restoreComputationGraph(
+                checkpoint.resolve("G.zip").toFile(), true);
         ComputationGraph discriminator = ModelSerializer.restoreComputationGraph(
                 checkpoint.resolve("D.zip").toFile(), true);
         // A saved network is plain DL4J: the oneDNN helpers are installed on the loaded objects.
@@ -115,22 +123,34 @@ public final class TrainStarGan {
     }
 
     private static void describe(TrainingOptions o, Networks nets, ImageSource data) {
-        System.out.printf("StarGAN-like training: %s data %dpx, attributes %s, G %,d params, D %,d params,"
-                        + " %d iterations of %d%n", o.data, o.imageSize, data.attributes(),
-                nets.generator().numParams(), nets.discriminator().numParams(), o.iterations, o.batchSize);
+        System.out.printf(
+                "StarGAN-like training: %s data %dpx, attributes %s, G %,d params, D %,d params,"
+                        + " %d iterations of %d%n",
+                o.data,
+                o.imageSize,
+                data.attributes(),
+                nets.generator().numParams(),
+                nets.discriminator().numParams(),
+                o.iterations,
+                o.batchSize);
         // Maven's -q hides FastConvolutions' INFO line under exec:java, so the example says it itself.
-        System.out.println("Convolutions: " + (FastConvolutions.path() == FastConvolutions.Path.ONEDNN
-                ? "oneDNN (FastConvolutions)" : "DL4J's built-in path (no oneDNN on this backend, or switched off)"));
+        System.out.println("Convolutions: "
+                + (FastConvolutions.path() == FastConvolutions.Path.ONEDNN
+                        ? "oneDNN (FastConvolutions)"
+                        : "DL4J's built-in path (no oneDNN on this backend, or switched off)"));
         System.out.println("Adversarial loss: least squares (DL4J cannot differentiate WGAN-GP's gradient penalty)");
         if (o.lambdaIdentity > 0) {
-            System.out.printf(Locale.ROOT,
-                    "Identity-mapping loss, weight %s (not in StarGAN; --lambda-id 0 turns it off)%n", o.lambdaIdentity);
+            System.out.printf(
+                    Locale.ROOT,
+                    "Identity-mapping loss, weight %s (not in StarGAN; --lambda-id 0 turns it off)%n",
+                    o.lambdaIdentity);
         }
     }
 
     /** The training loop: a step per iteration, with progress lines, sample grids and checkpoints. */
-    private static void train(TrainingOptions o, Networks nets, StarGanTrainer trainer, ImageSource data,
-                              Path checkpoint) throws IOException {
+    private static void train(
+            TrainingOptions o, Networks nets, StarGanTrainer trainer, ImageSource data, Path checkpoint)
+            throws IOException {
         Batch fixed = source(o, o.seed + 1_000_003).next(8);
         int start = nets.completedIterations();
         long t0 = System.nanoTime();
@@ -141,10 +161,22 @@ public final class TrainStarGan {
             if (it % o.logEvery == 0 || it == start + 1) {
                 double seconds = (System.nanoTime() - t0) / 1e9;
                 double perIt = seconds / (it - start);
-                System.out.printf(Locale.ROOT, "iter %5d/%d  D real %.3f fake %.3f cls %.3f | G adv %.3f cls %.3f"
-                                + " rec %.4f id %.4f | %.2f it/s %.1f img/s ETA %s%n", it, o.iterations, l.dReal(),
-                        l.dFake(), l.dClass(), l.gAdversarial(), l.gClass(), l.gReconstruction(), l.gIdentity(),
-                        1 / perIt, o.batchSize / perIt, duration(perIt * (o.iterations - it)));
+                System.out.printf(
+                        Locale.ROOT,
+                        "iter %5d/%d  D real %.3f fake %.3f cls %.3f | G adv %.3f cls %.3f"
+                                + " rec %.4f id %.4f | %.2f it/s %.1f img/s ETA %s%n",
+                        it,
+                        o.iterations,
+                        l.dReal(),
+                        l.dFake(),
+                        l.dClass(),
+                        l.gAdversarial(),
+                        l.gClass(),
+                        l.gReconstruction(),
+                        l.gIdentity(),
+                        1 / perIt,
+                        o.batchSize / perIt,
+                        duration(perIt * (o.iterations - it)));
             }
             if (it % o.sampleEvery == 0 || it == o.iterations) {
                 Path png = o.out.resolve(String.format("samples/%06d.png", it));
@@ -161,8 +193,10 @@ public final class TrainStarGan {
     private static void export(TrainingOptions o, ComputationGraph generator, int attributes) throws IOException {
         Path exported = o.out.resolve("G.ckpt");
         StateDict.of(generator).writeTorch(exported);
-        System.out.printf("Exported the generator for PyTorch: %s (Generator(conv_dim=%d, c_dim=%d, repeat_num=%d)"
-                + ".load_state_dict(torch.load(path)))%n", exported, o.convDim, attributes, o.generatorBlocks);
+        System.out.printf(
+                "Exported the generator for PyTorch: %s (Generator(conv_dim=%d, c_dim=%d, repeat_num=%d)"
+                        + ".load_state_dict(torch.load(path)))%n",
+                exported, o.convDim, attributes, o.generatorBlocks);
     }
 
     private static void writeResults(Map<String, Double> results, Path file) throws IOException {
@@ -181,7 +215,8 @@ public final class TrainStarGan {
      */
     static void useSchedule(ComputationGraph graph, ISchedule schedule) {
         for (org.deeplearning4j.nn.api.Layer layer : graph.getLayers()) {
-            if (layer.conf().getLayer() instanceof BaseLayer conf && conf.getIUpdater() != null
+            if (layer.conf().getLayer() instanceof BaseLayer conf
+                    && conf.getIUpdater() != null
                     && conf.getIUpdater().hasLearningRate()) {
                 conf.getIUpdater().setLrAndSchedule(schedule.valueAt(0, 0), schedule);
             }
@@ -193,10 +228,16 @@ public final class TrainStarGan {
             case "shapes" -> new ShapesData(o.imageSize, seed);
             case "celeba" -> {
                 if (o.celebaImages == null || o.celebaAttributes == null) {
-                    throw new IllegalArgumentException("--data celeba needs --celeba-images DIR and --celeba-attrs FILE");
+                    throw new IllegalArgumentException(
+                            "--data celeba needs --celeba-images DIR and --celeba-attrs FILE");
                 }
-                yield new CelebALikeData(o.celebaImages, o.celebaAttributes, o.attributes,
-                        o.exclusive.length == 0 ? List.of() : List.<int[]>of(o.exclusive), o.imageSize, seed);
+                yield new CelebALikeData(
+                        o.celebaImages,
+                        o.celebaAttributes,
+                        o.attributes,
+                        o.exclusive.length == 0 ? List.of() : List.<int[]>of(o.exclusive),
+                        o.imageSize,
+                        seed);
             }
             default -> throw new IllegalArgumentException("--data must be shapes or celeba, got " + o.data);
         };

@@ -81,8 +81,12 @@ final class TrainingOptions {
                 case "celeba-images" -> o.celebaImages = Path.of(v);
                 case "celeba-attrs" -> o.celebaAttributes = Path.of(v);
                 case "attrs" -> o.attributes = Arrays.asList(v.split(","));
-                case "exclusive" -> o.exclusive = v.isEmpty() ? new int[0]
-                        : Arrays.stream(v.split(",")).mapToInt(Integer::parseInt).toArray();
+                case "exclusive" ->
+                    o.exclusive = v.isEmpty()
+                            ? new int[0]
+                            : Arrays.stream(v.split(","))
+                                    .mapToInt(Integer::parseInt)
+                                    .toArray();
                 default -> throw new IllegalArgumentException("Unknown flag --" + e.getKey() + "; see --help");
             }
         }
@@ -94,8 +98,10 @@ final class TrainingOptions {
 
     /** The generator's loss weights these settings give. */
     StarGanTrainer.LossWeights lossWeights() {
-        return StarGanTrainer.LossWeights.STARGAN.withClassification(lambdaClass)
-                .withReconstruction(lambdaReconstruction).withIdentity(lambdaIdentity);
+        return StarGanTrainer.LossWeights.STARGAN
+                .withClassification(lambdaClass)
+                .withReconstruction(lambdaReconstruction)
+                .withIdentity(lambdaIdentity);
     }
 
     static void usage() {

@@ -1,9 +1,8 @@
 package io.github.instancenorm.examples.stargan;
 
-import org.nd4j.linalg.api.ndarray.INDArray;
-
 import java.util.ArrayList;
 import java.util.List;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * The target domains StarGAN's sample grids show for a batch: one per attribute. An attribute of an exclusive
@@ -11,8 +10,7 @@ import java.util.List;
  */
 public final class Translations {
 
-    private Translations() {
-    }
+    private Translations() {}
 
     /**
      * @param labels          the images' {@code [N, L]} labels

@@ -1,15 +1,14 @@
 package io.github.instancenorm.examples.stargan;
 
-import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.ops.transforms.Transforms;
-
 import java.io.IOException;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.ops.transforms.Transforms;
 
 /**
  * TrainStarGan's final evaluation, which judges the translator without its discriminator. The keys of the map it
@@ -19,8 +18,7 @@ import java.util.Map;
  */
 final class TranslatorEvaluation {
 
-    private TranslatorEvaluation() {
-    }
+    private TranslatorEvaluation() {}
 
     /**
      * Judges the translator without its discriminator: an attribute classifier trained on real images checks
@@ -29,10 +27,11 @@ final class TranslatorEvaluation {
      */
     static Map<String, Double> evaluate(TrainingOptions o, ComputationGraph generator, ImageSource data)
             throws IOException {
-        System.out.printf("Evaluating: training an attribute classifier on real images (%d iterations)...%n",
+        System.out.printf(
+                "Evaluating: training an attribute classifier on real images (%d iterations)...%n",
                 o.classifierIterations);
-        AttributeClassifier judge = new AttributeClassifier(o.imageSize, data.attributes().size(),
-                data.exclusiveGroups(), o.seed + 7);
+        AttributeClassifier judge =
+                new AttributeClassifier(o.imageSize, data.attributes().size(), data.exclusiveGroups(), o.seed + 7);
         judge.train(TrainStarGan.source(o, o.seed + 2_000_003), o.classifierIterations, 32);
 
         ImageSource test = TrainStarGan.source(o, o.seed + 3_000_017);
@@ -68,34 +67,49 @@ final class TranslatorEvaluation {
                     }
                 }
                 INDArray rec = generator.output(false, fake, b.labels())[0];
-                recSum += Transforms.abs(rec.sub(b.images())).meanNumber().doubleValue() * b.images().size(0);
+                recSum += Transforms.abs(rec.sub(b.images())).meanNumber().doubleValue()
+                        * b.images().size(0);
                 recCount += b.images().size(0);
             }
         }
         Map<String, Double> r = new LinkedHashMap<>();
         r.put("classifier_accuracy_on_real", (double) realOk / realTotal);
-        r.put("target_attribute_accuracy", (double) Arrays.stream(targetOk).sum() / Arrays.stream(targetTotal).sum());
+        r.put(
+                "target_attribute_accuracy",
+                (double) Arrays.stream(targetOk).sum()
+                        / Arrays.stream(targetTotal).sum());
         if (iouCount > 0) {
             r.put("content_mask_iou", iouSum / iouCount);
         }
         r.put("reconstruction_l1", recSum / recCount);
-        System.out.printf(Locale.ROOT, "classifier accuracy on real images: %.1f%%%n",
+        System.out.printf(
+                Locale.ROOT,
+                "classifier accuracy on real images: %.1f%%%n",
                 100 * r.get("classifier_accuracy_on_real"));
         StringBuilder perAttribute = new StringBuilder();
         for (int a = 0; a < attributes; a++) {
             double accuracy = (double) targetOk[a] / targetTotal[a];
             r.put("target_attribute_accuracy." + data.attributes().get(a), accuracy);
-            perAttribute.append(String.format(Locale.ROOT, "%s %s %.1f%%", a == 0 ? "" : ",",
-                    data.attributes().get(a), 100 * accuracy));
+            perAttribute.append(String.format(
+                    Locale.ROOT,
+                    "%s %s %.1f%%",
+                    a == 0 ? "" : ",",
+                    data.attributes().get(a),
+                    100 * accuracy));
         }
-        System.out.printf(Locale.ROOT, "target-attribute accuracy of translations: %.1f%% (%s)%n",
-                100 * r.get("target_attribute_accuracy"), perAttribute.toString().trim());
+        System.out.printf(
+                Locale.ROOT,
+                "target-attribute accuracy of translations: %.1f%% (%s)%n",
+                100 * r.get("target_attribute_accuracy"),
+                perAttribute.toString().trim());
         if (iouCount > 0) {
-            System.out.printf(Locale.ROOT, "content kept (shape mask IoU, input vs translation): %.3f%n",
+            System.out.printf(
+                    Locale.ROOT,
+                    "content kept (shape mask IoU, input vs translation): %.3f%n",
                     r.get("content_mask_iou"));
         }
-        System.out.printf(Locale.ROOT, "cycle reconstruction L1 (images in [-1, 1]): %.4f%n",
-                r.get("reconstruction_l1"));
+        System.out.printf(
+                Locale.ROOT, "cycle reconstruction L1 (images in [-1, 1]): %.4f%n", r.get("reconstruction_l1"));
         return r;
     }
 }

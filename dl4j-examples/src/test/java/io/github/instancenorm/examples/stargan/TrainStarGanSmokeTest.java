@@ -1,21 +1,20 @@
 package io.github.instancenorm.examples.stargan;
 
-import io.github.instancenorm.torch.StateDict;
-import io.github.instancenorm.zoo.StarGan;
-import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-import org.nd4j.linalg.api.ndarray.INDArray;
-
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.Map;
-import java.util.Properties;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.github.instancenorm.torch.StateDict;
+import io.github.instancenorm.zoo.StarGan;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Properties;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * A few iterations on tiny images: the losses are finite and both networks learn, checkpoints are written and a
@@ -43,10 +42,20 @@ class TrainStarGanSmokeTest {
     @Test
     void stepsGiveFiniteLossesAndMoveBothNetworks() {
         int attributes = ShapesData.ATTRIBUTES.size();
-        ComputationGraph g = StarGan.generator().convDim(4).cDim(attributes).repeatNum(1).imageSize(16)
-                .inputGradients(true).build();
-        ComputationGraph d = StarGan.discriminator().convDim(4).cDim(attributes).repeatNum(3).imageSize(16)
-                .inputGradients(true).build();
+        ComputationGraph g = StarGan.generator()
+                .convDim(4)
+                .cDim(attributes)
+                .repeatNum(1)
+                .imageSize(16)
+                .inputGradients(true)
+                .build();
+        ComputationGraph d = StarGan.discriminator()
+                .convDim(4)
+                .cDim(attributes)
+                .repeatNum(3)
+                .imageSize(16)
+                .inputGradients(true)
+                .build();
         INDArray gBefore = g.params().dup();
         INDArray dBefore = d.params().dup();
         StarGanTrainer trainer = new StarGanTrainer(g, d, StarGanTrainer.LossWeights.STARGAN.withIdentity(10));
@@ -54,8 +63,9 @@ class TrainStarGanSmokeTest {
         for (int i = 0; i < 3; i++) {
             Batch b = data.next(4);
             StarGanTrainer.Losses l = trainer.step(b.images(), b.labels(), TrainStarGan.shuffledRows(b.labels()));
-            for (double v : new double[] {l.dReal(), l.dFake(), l.dClass(), l.gAdversarial(), l.gClass(),
-                    l.gReconstruction(), l.gIdentity()}) {
+            for (double v : new double[] {
+                l.dReal(), l.dFake(), l.dClass(), l.gAdversarial(), l.gClass(), l.gReconstruction(), l.gIdentity()
+            }) {
                 assertTrue(Double.isFinite(v), "loss " + v + " in " + l);
             }
         }
@@ -68,8 +78,8 @@ class TrainStarGanSmokeTest {
     void lossWeightsAreNamedAndChecked() {
         StarGanTrainer.LossWeights w = StarGanTrainer.LossWeights.STARGAN.withIdentity(10);
         assertEquals(new StarGanTrainer.LossWeights(1, 10, 10), w);
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> StarGanTrainer.LossWeights.STARGAN.withReconstruction(-1));
+        IllegalArgumentException e = assertThrows(
+                IllegalArgumentException.class, () -> StarGanTrainer.LossWeights.STARGAN.withReconstruction(-1));
         assertTrue(e.getMessage().contains("reconstruction -1.0"), e.getMessage());
     }
 
@@ -92,11 +102,13 @@ class TrainStarGanSmokeTest {
         // the exported PyTorch state dict reads back and rebuilds the same generator
         ComputationGraph trained = org.deeplearning4j.util.ModelSerializer.restoreComputationGraph(
                 out.resolve("checkpoint/G.zip").toFile(), false);
-        assertTrue(trained.getConfiguration().toJson().contains(LinearDecaySchedule.class.getName()),
+        assertTrue(
+                trained.getConfiguration().toJson().contains(LinearDecaySchedule.class.getName()),
                 "the checkpoint keeps the learning-rate schedule");
         StateDict exported = StateDict.read(out.resolve("G.ckpt"));
-        assertTrue(exported.contains("main.0.weight") && exported.contains("main.1.running_var"), exported.keys()
-                .toString());
+        assertTrue(
+                exported.contains("main.0.weight") && exported.contains("main.1.running_var"),
+                exported.keys().toString());
         ComputationGraph reloaded = StarGan.loadGenerator(out.resolve("G.ckpt"), StarGan.Statistics.INSTANCE);
         Batch b = new ShapesData(16, 9).next(2);
         StarGan.useStatistics(trained, StarGan.Statistics.INSTANCE);

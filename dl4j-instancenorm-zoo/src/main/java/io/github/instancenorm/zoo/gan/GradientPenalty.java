@@ -2,6 +2,9 @@ package io.github.instancenorm.zoo.gan;
 
 import io.github.instancenorm.conf.InstanceNormalization;
 import io.github.instancenorm.zoo.conf.graph.GradientTapVertex;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.layers.BaseLayer;
@@ -10,10 +13,6 @@ import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-
-import java.util.List;
-import java.util.Map;
-import java.util.Objects;
 
 /**
  * Gradient penalties for a GAN critic, {@code P = (1/N) Σ_i f(‖g_i‖)} with {@code g_i = ∇_x Σ score(x_i)}, and
@@ -67,8 +66,7 @@ public final class GradientPenalty {
      * @param parameterGradient {@code ∇_θ P}, laid out as {@link ComputationGraph#params()} (a new array)
      * @param gradientNorms     {@code ‖g_i‖}, one per sample ({@code [N]}, the critic's data type)
      */
-    public record Result(double value, INDArray parameterGradient, INDArray gradientNorms) {
-    }
+    public record Result(double value, INDArray parameterGradient, INDArray gradientNorms) {}
 
     private final Kind kind;
     private final double weight;
@@ -76,12 +74,12 @@ public final class GradientPenalty {
 
     private GradientPenalty(Kind kind, double weight, DataType passes) {
         if (!(weight >= 0) || Double.isInfinite(weight)) {
-            throw new IllegalArgumentException((kind == Kind.WGAN_GP ? "λ" : "γ")
-                    + " must be a finite value >= 0, got " + weight);
+            throw new IllegalArgumentException(
+                    (kind == Kind.WGAN_GP ? "λ" : "γ") + " must be a finite value >= 0, got " + weight);
         }
         if (passes != null && passes != DataType.DOUBLE && passes != DataType.FLOAT) {
-            throw new IllegalArgumentException("the penalty passes run in DOUBLE or FLOAT (or null: the critic's"
-                    + " own type), got " + passes);
+            throw new IllegalArgumentException(
+                    "the penalty passes run in DOUBLE or FLOAT (or null: the critic's" + " own type), got " + passes);
         }
         this.kind = kind;
         this.weight = weight;
@@ -168,20 +166,21 @@ public final class GradientPenalty {
         List<String> outputs = conf.getNetworkOutputs();
         int score = outputs.indexOf(scoreOutput);
         if (score < 0) {
-            throw new IllegalArgumentException("the critic has no output '" + scoreOutput + "'; its outputs: "
-                    + outputs);
+            throw new IllegalArgumentException(
+                    "the critic has no output '" + scoreOutput + "'; its outputs: " + outputs);
         }
         if (conf.getNetworkInputs().size() != 1) {
-            throw new IllegalArgumentException("expected a critic with one input, got inputs "
-                    + conf.getNetworkInputs());
+            throw new IllegalArgumentException(
+                    "expected a critic with one input, got inputs " + conf.getNetworkInputs());
         }
         String input = conf.getNetworkInputs().get(0);
         String tap = tapOf(conf, input);
         for (Layer layer : critic.getLayers()) {
             if (layer.conf().getLayer() instanceof BaseLayer base && base.getIDropout() != null) {
-                throw new IllegalArgumentException("layer '" + layer.conf().getLayer().getLayerName()
-                        + "' has dropout: the penalty's three passes would see different masks; build the critic"
-                        + " without dropout");
+                throw new IllegalArgumentException(
+                        "layer '" + layer.conf().getLayer().getLayerName()
+                                + "' has dropout: the penalty's three passes would see different masks; build the critic"
+                                + " without dropout");
             }
         }
         Objects.requireNonNull(x, "x");
@@ -215,10 +214,15 @@ public final class GradientPenalty {
                 h[i] = norm > 0 ? Math.sqrt(eps) * Math.max(xNorms.getDouble(i), 1) : 0;
                 u.getRow(i).divi(norm > 0 ? norm : 1);
             }
-            INDArray step = u.mulColumnVector(Nd4j.createFromArray(h).reshape(n, 1)).castTo(type);
+            INDArray step =
+                    u.mulColumnVector(Nd4j.createFromArray(h).reshape(n, 1)).castTo(type);
             INDArray plus = flat.add(step);
             INDArray minus = flat.sub(step);
-            INDArray taken = plus.castTo(DataType.DOUBLE).sub(minus.castTo(DataType.DOUBLE)).muli(u).sum(1).divi(2);
+            INDArray taken = plus.castTo(DataType.DOUBLE)
+                    .sub(minus.castTo(DataType.DOUBLE))
+                    .muli(u)
+                    .sum(1)
+                    .divi(2);
             double value = 0;
             double[] c = new double[(int) n];
             for (int i = 0; i < n; i++) {
@@ -229,7 +233,8 @@ public final class GradientPenalty {
             }
 
             // 3. ∇_θ P = backward(+c at x + h u) + backward(-c at x - h u).
-            INDArray gradient = fdPass(work, plus.reshape(points.shape()), outputs, score, c, 1).dup();
+            INDArray gradient = fdPass(work, plus.reshape(points.shape()), outputs, score, c, 1)
+                    .dup();
             gradient.addi(fdPass(work, minus.reshape(points.shape()), outputs, score, c, -1));
             return new Result(value, gradient.castTo(criticType), norms.castTo(criticType));
         } finally {
@@ -239,8 +244,8 @@ public final class GradientPenalty {
         }
     }
 
-    private static INDArray fdPass(ComputationGraph critic, INDArray x, List<String> outputs, int score, double[] c,
-                                   double sign) {
+    private static INDArray fdPass(
+            ComputationGraph critic, INDArray x, List<String> outputs, int score, double[] c, double sign) {
         Map<String, INDArray> out = critic.feedForward(new INDArray[] {x}, true, false);
         INDArray[] epsilons = new INDArray[outputs.size()];
         for (int k = 0; k < outputs.size(); k++) {
@@ -252,7 +257,8 @@ public final class GradientPenalty {
             long[] perSample = new long[o.rank()];
             java.util.Arrays.fill(perSample, 1);
             perSample[0] = o.size(0);
-            INDArray ci = Nd4j.createFromArray(c).muli(sign).castTo(o.dataType()).reshape(perSample);
+            INDArray ci =
+                    Nd4j.createFromArray(c).muli(sign).castTo(o.dataType()).reshape(perSample);
             epsilons[k] = Nd4j.zerosLike(o).addi(ci);
         }
         return critic.backpropGradient(epsilons).gradient();

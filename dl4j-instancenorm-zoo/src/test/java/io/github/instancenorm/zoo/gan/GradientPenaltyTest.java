@@ -1,9 +1,14 @@
 package io.github.instancenorm.zoo.gan;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import io.github.instancenorm.testutil.Fixtures;
 import io.github.instancenorm.torch.StateDict;
 import io.github.instancenorm.torch.TorchWeights;
 import io.github.instancenorm.zoo.StarGan;
+import java.util.Map;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -11,12 +16,6 @@ import org.junit.jupiter.params.provider.CsvSource;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-
-import java.util.Map;
-
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The finite-difference penalty gradients against PyTorch's exact ones (autograd with {@code create_graph=True}),
@@ -26,33 +25,47 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class GradientPenaltyTest {
 
     private static ComputationGraph critic(DataType type) throws Exception {
-        ComputationGraph d = StarGan.discriminator().convDim(4).cDim(3).repeatNum(3).imageSize(16).dataType(type)
-                .inputGradients(true).build();
+        ComputationGraph d = StarGan.discriminator()
+                .convDim(4)
+                .cDim(3)
+                .repeatNum(3)
+                .imageSize(16)
+                .dataType(type)
+                .inputGradients(true)
+                .build();
         TorchWeights.load(d, StateDict.read(Fixtures.resource("fixtures/penalty/D.ckpt")));
         return d;
     }
 
     @ParameterizedTest(name = "{0} {1} critic, {2} passes")
-    @CsvSource({"wgan_gp, double, DOUBLE, 1e-6", "r1, double, DOUBLE, 1e-6", "wgan_gp, float, DOUBLE, 5e-3",
-            "r1, float, DOUBLE, 5e-3", "r1, float, FLOAT, 5e-3"})
+    @CsvSource({
+        "wgan_gp, double, DOUBLE, 1e-6",
+        "r1, double, DOUBLE, 1e-6",
+        "wgan_gp, float, DOUBLE, 5e-3",
+        "r1, float, DOUBLE, 5e-3",
+        "r1, float, FLOAT, 5e-3"
+    })
     void matchesPyTorchAutograd(String kind, String type, DataType passes, double tolerance) throws Exception {
         DataType dataType = type.equals("double") ? DataType.DOUBLE : DataType.FLOAT;
-        Map<String, INDArray> expected = Nd4j.createFromNpzFile(
-                Fixtures.file("fixtures/penalty/" + kind + "_" + type + ".npz"));
+        Map<String, INDArray> expected =
+                Nd4j.createFromNpzFile(Fixtures.file("fixtures/penalty/" + kind + "_" + type + ".npz"));
         ComputationGraph d = critic(dataType);
         INDArray before = d.params().dup();
-        GradientPenalty penalty = (kind.equals("r1") ? GradientPenalty.r1(10) : GradientPenalty.wganGp(10))
-                .withPassesIn(passes);
+        GradientPenalty penalty =
+                (kind.equals("r1") ? GradientPenalty.r1(10) : GradientPenalty.wganGp(10)).withPassesIn(passes);
 
         GradientPenalty.Result r = penalty.compute(d, expected.get("x"), StarGan.D_SOURCE);
 
         double valueError = Math.abs(r.value() - expected.get("value").getDouble(0))
                 / Math.abs(expected.get("value").getDouble(0));
         assertTrue(valueError <= (dataType == DataType.DOUBLE ? 1e-10 : 1e-4), "value: relative error " + valueError);
-        INDArray normError = r.gradientNorms().castTo(DataType.DOUBLE)
+        INDArray normError = r.gradientNorms()
+                .castTo(DataType.DOUBLE)
                 .sub(expected.get("norms").castTo(DataType.DOUBLE));
-        assertTrue(normError.norm2Number().doubleValue() <= tolerance * expected.get("norms").norm2Number()
-                .doubleValue(), "gradient norms " + r.gradientNorms() + ", expected " + expected.get("norms"));
+        assertTrue(
+                normError.norm2Number().doubleValue()
+                        <= tolerance * expected.get("norms").norm2Number().doubleValue(),
+                "gradient norms " + r.gradientNorms() + ", expected " + expected.get("norms"));
         assertEquals(before, d.params(), "the penalty leaves the critic's parameters alone");
 
         // The gradient vector as PyTorch tensors: a copy of the critic holding it, written as a state dict.
@@ -87,17 +100,24 @@ class GradientPenaltyTest {
     @Test
     void badArgumentsAreNamed() throws Exception {
         assertThrows(IllegalArgumentException.class, () -> GradientPenalty.wganGp(-1));
-        IllegalArgumentException nan = assertThrows(IllegalArgumentException.class, () -> GradientPenalty.r1(Double.NaN));
+        IllegalArgumentException nan =
+                assertThrows(IllegalArgumentException.class, () -> GradientPenalty.r1(Double.NaN));
         assertTrue(nan.getMessage().contains("γ"), nan.getMessage());
         ComputationGraph d = critic(DataType.FLOAT);
         INDArray x = Nd4j.rand(DataType.FLOAT, 2, 3, 16, 16);
-        IllegalArgumentException output = assertThrows(IllegalArgumentException.class,
-                () -> GradientPenalty.wganGp(10).compute(d, x, "nope"));
-        assertTrue(output.getMessage().contains("'nope'") && output.getMessage().contains(StarGan.D_SOURCE),
+        IllegalArgumentException output = assertThrows(
+                IllegalArgumentException.class, () -> GradientPenalty.wganGp(10).compute(d, x, "nope"));
+        assertTrue(
+                output.getMessage().contains("'nope'") && output.getMessage().contains(StarGan.D_SOURCE),
                 output.getMessage());
-        ComputationGraph noTap = StarGan.discriminator().convDim(4).cDim(3).repeatNum(3).imageSize(16).build();
-        IllegalArgumentException tap = assertThrows(IllegalArgumentException.class,
-                () -> GradientPenalty.wganGp(10).compute(noTap, x, StarGan.D_SOURCE));
+        ComputationGraph noTap = StarGan.discriminator()
+                .convDim(4)
+                .cDim(3)
+                .repeatNum(3)
+                .imageSize(16)
+                .build();
+        IllegalArgumentException tap = assertThrows(
+                IllegalArgumentException.class, () -> GradientPenalty.wganGp(10).compute(noTap, x, StarGan.D_SOURCE));
         assertTrue(tap.getMessage().contains("inputGradients(true)"), tap.getMessage());
     }
 

@@ -52,23 +52,28 @@ public class TiledLabelConcatVertex extends GraphVertex {
     }
 
     @Override
-    public org.deeplearning4j.nn.graph.vertex.GraphVertex instantiate(ComputationGraph graph, String name, int idx,
-                                                                      INDArray paramsView, boolean initializeParams,
-                                                                      DataType networkDatatype) {
+    public org.deeplearning4j.nn.graph.vertex.GraphVertex instantiate(
+            ComputationGraph graph,
+            String name,
+            int idx,
+            INDArray paramsView,
+            boolean initializeParams,
+            DataType networkDatatype) {
         return new io.github.instancenorm.zoo.layers.graph.TiledLabelConcatVertex(graph, name, idx, networkDatatype);
     }
 
     @Override
     public InputType getOutputType(int layerIndex, InputType... vertexInputs) throws InvalidInputTypeException {
-        if (vertexInputs.length != 2 || vertexInputs[0].getType() != InputType.Type.CNN
+        if (vertexInputs.length != 2
+                || vertexInputs[0].getType() != InputType.Type.CNN
                 || vertexInputs[1].getType() != InputType.Type.FF) {
             throw new InvalidInputTypeException("TiledLabelConcatVertex expects (convolutional image, feed-forward"
                     + " label) inputs, got " + java.util.Arrays.toString(vertexInputs));
         }
         InputType.InputTypeConvolutional image = (InputType.InputTypeConvolutional) vertexInputs[0];
         if (image.getFormat() != CNN2DFormat.NCHW) {
-            throw new InvalidInputTypeException("TiledLabelConcatVertex supports NCHW images only, got "
-                    + image.getFormat());
+            throw new InvalidInputTypeException(
+                    "TiledLabelConcatVertex supports NCHW images only, got " + image.getFormat());
         }
         long labels = ((InputType.InputTypeFeedForward) vertexInputs[1]).getSize();
         return InputType.convolutional(image.getHeight(), image.getWidth(), image.getChannels() + labels);
@@ -78,6 +83,9 @@ public class TiledLabelConcatVertex extends GraphVertex {
     public MemoryReport getMemoryReport(InputType... inputTypes) {
         InputType out = getOutputType(-1, inputTypes);
         return new LayerMemoryReport.Builder(null, TiledLabelConcatVertex.class, inputTypes[0], out)
-                .standardMemory(0, 0).workingMemory(0, 0, 0, 0).cacheMemory(0, 0).build();
+                .standardMemory(0, 0)
+                .workingMemory(0, 0, 0, 0)
+                .cacheMemory(0, 0)
+                .build();
     }
 }

@@ -1,5 +1,6 @@
 package io.github.instancenorm.zoo.layers.graph;
 
+import java.util.Arrays;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.api.MaskState;
 import org.deeplearning4j.nn.gradient.Gradient;
@@ -13,8 +14,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastCopyOp;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
-
-import java.util.Arrays;
 
 /**
  * Implementation of {@link io.github.instancenorm.zoo.conf.graph.TiledLabelConcatVertex}.
@@ -56,8 +55,8 @@ public class TiledLabelConcatVertex extends BaseGraphVertex {
         long n = image.size(0);
         long c = image.size(1);
         long l = label.size(1);
-        INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, image.dataType(),
-                new long[] {n, c + l, image.size(2), image.size(3)}, 'c');
+        INDArray out = workspaceMgr.createUninitialized(
+                ArrayType.ACTIVATIONS, image.dataType(), new long[] {n, c + l, image.size(2), image.size(3)}, 'c');
         out.get(NDArrayIndex.all(), NDArrayIndex.interval(0, c)).assign(image);
         INDArray tiled = out.get(NDArrayIndex.all(), NDArrayIndex.interval(c, c + l));
         Nd4j.getExecutioner().exec(new BroadcastCopyOp(tiled, label.dup('c'), tiled, 0, 1));
@@ -71,10 +70,12 @@ public class TiledLabelConcatVertex extends BaseGraphVertex {
         }
         long c = inputs[0].size(1);
         long l = inputs[1].size(1);
-        INDArray imageGrad = workspaceMgr.dup(ArrayType.ACTIVATION_GRAD,
-                epsilon.get(NDArrayIndex.all(), NDArrayIndex.interval(0, c)), 'c');
-        INDArray labelGrad = workspaceMgr.leverageTo(ArrayType.ACTIVATION_GRAD,
-                epsilon.get(NDArrayIndex.all(), NDArrayIndex.interval(c, c + l)).sum(2, 3)
+        INDArray imageGrad = workspaceMgr.dup(
+                ArrayType.ACTIVATION_GRAD, epsilon.get(NDArrayIndex.all(), NDArrayIndex.interval(0, c)), 'c');
+        INDArray labelGrad = workspaceMgr.leverageTo(
+                ArrayType.ACTIVATION_GRAD,
+                epsilon.get(NDArrayIndex.all(), NDArrayIndex.interval(c, c + l))
+                        .sum(2, 3)
                         .castTo(inputs[1].dataType()));
         return new Pair<>(null, new INDArray[] {imageGrad, labelGrad});
     }
@@ -87,8 +88,8 @@ public class TiledLabelConcatVertex extends BaseGraphVertex {
     }
 
     @Override
-    public Pair<INDArray, MaskState> feedForwardMaskArrays(INDArray[] maskArrays, MaskState currentMaskState,
-                                                           int minibatchSize) {
+    public Pair<INDArray, MaskState> feedForwardMaskArrays(
+            INDArray[] maskArrays, MaskState currentMaskState, int minibatchSize) {
         return new Pair<>(null, currentMaskState);
     }
 
