@@ -41,10 +41,12 @@ final class Json {
                 throw bad("text after the JSON value", p.getTokenLocation());
             }
             return value;
+        } catch (TorchFormatException e) {
+            throw e;
         } catch (JsonParseException e) {
             throw bad(e.getOriginalMessage(), e.getLocation());
         } catch (IOException e) {
-            throw new TorchFormatException("safetensors header: " + e.getMessage());
+            throw new TorchFormatException("safetensors header: " + e.getMessage(), e);
         }
     }
 

@@ -2,6 +2,7 @@ package io.github.instancenorm.examples.stargan;
 
 import io.github.instancenorm.conv.FastConvolutions;
 import io.github.instancenorm.zoo.StarGan;
+import io.github.instancenorm.zoo.gan.GradientPenalty;
 import java.util.List;
 import java.util.Map;
 import org.deeplearning4j.nn.gradient.Gradient;
@@ -76,11 +77,32 @@ public final class StarGanTrainer {
         }
     }
 
-    /** Loss values of one iteration. */
+    /**
+     * The adversarial objective.
+     *
+     * <ul>
+     *   <li>{@code LSGAN}: least squares (Mao et al., 2017), real scores to 1 and fake ones to 0; one discriminator
+     *       and one generator step per iteration;</li>
+     *   <li>{@code WGAN_GP}: StarGAN's, {@code -D(real) + D(fake) + λ_gp·GP} for the critic with the gradient penalty on
+     *       interpolates ({@link GradientPenalty#wganGp}), {@code -D(G(x))} for the generator; one critic step per
+     *       iteration and a generator step every {@code nCritic} iterations.</li>
+     * </ul>
+     */
+    public enum Objective {
+        LSGAN,
+        WGAN_GP
+    }
+
+    /**
+     * Loss values of one iteration; the generator's are NaN in an iteration without a generator step.
+     *
+     * @param dPenalty the gradient penalty's value (WGAN-GP), 0 for LSGAN
+     */
     public record Losses(
             double dReal,
             double dFake,
             double dClass,
+            double dPenalty,
             double gAdversarial,
             double gClass,
             double gReconstruction,
@@ -94,6 +116,9 @@ public final class StarGanTrainer {
     private final double lambdaReconstruction;
     private final double lambdaIdentity;
     private final LayerWorkspaceMgr noWorkspaces = LayerWorkspaceMgr.noWorkspaces();
+    private Objective objective = Objective.LSGAN;
+    private GradientPenalty penalty;
+    private int nCritic = 1;
     private int iteration;
 
     /**
@@ -142,7 +167,30 @@ public final class StarGanTrainer {
     }
 
     /**
-     * One discriminator step and one generator step on a batch.
+     * Switches to StarGAN's WGAN-GP objective; without this call the trainer uses LSGAN.
+     *
+     * @param lambdaGp the gradient penalty's weight (StarGAN: 10)
+     * @param nCritic  critic steps per generator step (StarGAN: 5)
+     * @return this trainer
+     */
+    public StarGanTrainer wganGp(double lambdaGp, int nCritic) {
+        if (nCritic < 1) {
+            throw new IllegalArgumentException("nCritic must be >= 1, got " + nCritic);
+        }
+        this.penalty = GradientPenalty.wganGp(lambdaGp);
+        this.objective = Objective.WGAN_GP;
+        this.nCritic = nCritic;
+        return this;
+    }
+
+    /** @return the adversarial objective */
+    public Objective objective() {
+        return objective;
+    }
+
+    /**
+     * One iteration on a batch: a discriminator step, and a generator step (LSGAN: always; WGAN-GP: when the
+     * iterations done so far are a multiple of {@code nCritic}, as StarGAN's {@code (i+1) % n_critic == 0}).
      *
      * @param real        {@code [N, 3, S, S]} images in [-1, 1]
      * @param labels      their {@code [N, L]} domain labels
@@ -151,12 +199,14 @@ public final class StarGanTrainer {
      */
     public Losses step(INDArray real, INDArray labels, INDArray targets) {
         long n = real.size(0);
+        boolean wgan = objective == Objective.WGAN_GP;
+        boolean generatorStep = !wgan || (iteration + 1) % nCritic == 0;
 
         // Identity (optional) first: it reuses the generator graph, whose activations of the translation below
         // must survive until the generator's backward pass.
         double gIdentity = 0;
         INDArray identityGrad = null;
-        if (lambdaIdentity > 0) {
+        if (generatorStep && lambdaIdentity > 0) {
             INDArray same = generator
                     .feedForward(new INDArray[] {real, labels}, true, false)
                     .get(generatorOutput);
@@ -174,25 +224,44 @@ public final class StarGanTrainer {
                 .feedForward(new INDArray[] {real, targets}, true, false)
                 .get(generatorOutput);
 
-        // Discriminator: real images -> real (1) and their domains; translations -> fake (0).
+        // The penalty first: for this float critic it runs on a double copy, so the critic's gradient views stay out.
+        double dPenalty = 0;
+        INDArray penaltyGrad = null;
+        if (wgan) {
+            GradientPenalty.Result gp =
+                    penalty.compute(discriminator, GradientPenalty.interpolates(real, fake), StarGan.D_SOURCE);
+            dPenalty = gp.value();
+            penaltyGrad = gp.parameterGradient();
+        }
+
+        // Discriminator: real images -> real (LSGAN 1, WGAN high) and their domains; translations -> fake.
         Map<String, INDArray> onReal = discriminator.feedForward(new INDArray[] {real}, true, false);
         INDArray srcReal = onReal.get(StarGan.D_SOURCE);
         INDArray clsReal = onReal.get(StarGan.D_CLASS);
-        double dReal = meanSquare(srcReal, 1);
+        double dReal = wgan ? -srcReal.meanNumber().doubleValue() : meanSquare(srcReal, 1);
         double dClass = bceWithLogits(clsReal, labels);
         INDArray realGrad = discriminator
                 .backpropGradient(
-                        squareGrad(srcReal, 1), bceGrad(clsReal, labels).muli(lambdaClass))
+                        wgan ? meanGrad(srcReal, -1) : squareGrad(srcReal, 1),
+                        bceGrad(clsReal, labels).muli(lambdaClass))
                 .gradient()
                 .dup();
 
         Map<String, INDArray> onFake = discriminator.feedForward(new INDArray[] {fake}, true, false);
         INDArray srcFake = onFake.get(StarGan.D_SOURCE);
-        double dFake = meanSquare(srcFake, 0);
-        Gradient total =
-                discriminator.backpropGradient(squareGrad(srcFake, 0), Nd4j.zerosLike(onFake.get(StarGan.D_CLASS)));
+        double dFake = wgan ? srcFake.meanNumber().doubleValue() : meanSquare(srcFake, 0);
+        Gradient total = discriminator.backpropGradient(
+                wgan ? meanGrad(srcFake, 1) : squareGrad(srcFake, 0), Nd4j.zerosLike(onFake.get(StarGan.D_CLASS)));
         total.gradient().addi(realGrad);
+        if (penaltyGrad != null) {
+            total.gradient().addi(penaltyGrad);
+        }
         apply(discriminator, total, n);
+
+        if (!generatorStep) {
+            iteration++;
+            return new Losses(dReal, dFake, dClass, dPenalty, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
+        }
 
         // Generator: fool the updated discriminator, hit the targets, reconstruct the input.
         INDArray reconstruction =
@@ -200,13 +269,14 @@ public final class StarGanTrainer {
         Map<String, INDArray> judged = discriminator.feedForward(new INDArray[] {fake}, true, false);
         INDArray srcJudged = judged.get(StarGan.D_SOURCE);
         INDArray clsJudged = judged.get(StarGan.D_CLASS);
-        double gAdversarial = meanSquare(srcJudged, 1);
+        double gAdversarial = wgan ? -srcJudged.meanNumber().doubleValue() : meanSquare(srcJudged, 1);
         double gClass = bceWithLogits(clsJudged, targets);
         double gReconstruction =
                 Transforms.abs(reconstruction.sub(real)).meanNumber().doubleValue();
 
         discriminator.backpropGradient(
-                squareGrad(srcJudged, 1), bceGrad(clsJudged, targets).muli(lambdaClass));
+                wgan ? meanGrad(srcJudged, -1) : squareGrad(srcJudged, 1),
+                bceGrad(clsJudged, targets).muli(lambdaClass));
         INDArray fakeGrad = StarGan.imageGradient(discriminator).dup();
         INDArray twinGrad = twin.backpropGradient(l1Grad(reconstruction, real, lambdaReconstruction))
                 .gradient()
@@ -220,7 +290,7 @@ public final class StarGanTrainer {
         apply(generator, generatorGrad, n);
 
         iteration++;
-        return new Losses(dReal, dFake, dClass, gAdversarial, gClass, gReconstruction, gIdentity);
+        return new Losses(dReal, dFake, dClass, dPenalty, gAdversarial, gClass, gReconstruction, gIdentity);
     }
 
     /**
@@ -240,6 +310,11 @@ public final class StarGanTrainer {
 
     private static double meanSquare(INDArray scores, double target) {
         return Transforms.pow(scores.sub(target), 2, false).meanNumber().doubleValue();
+    }
+
+    /** Gradient of {@code sign * mean(scores)}. */
+    private static INDArray meanGrad(INDArray scores, double sign) {
+        return Nd4j.valueArrayOf(scores.shape(), sign / scores.length(), scores.dataType());
     }
 
     /** Gradient of {@code mean((scores - target)^2)}. */

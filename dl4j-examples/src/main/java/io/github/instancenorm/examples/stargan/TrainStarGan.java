@@ -59,12 +59,15 @@ public final class TrainStarGan {
         Nd4j.getRandom().setSeed(o.seed);
         Path checkpoint = o.out.resolve("checkpoint");
         int attributes = source(o, o.seed).attributes().size();
-        Networks nets = o.resume ? resume(checkpoint) : build(o, attributes);
+        Networks nets = o.resume ? resume(checkpoint, o.loss) : build(o, attributes);
         // Fresh images after a resume point.
         ImageSource data = source(o, o.seed + nets.completedIterations());
         prepare(o, nets);
         StarGanTrainer trainer =
                 new StarGanTrainer(nets.generator(), nets.discriminator(), o.lossWeights(), nets.completedIterations());
+        if (o.loss.equals("wgan-gp")) {
+            trainer.wganGp(o.lambdaGp, o.nCritic);
+        }
         describe(o, nets, data);
         train(o, nets, trainer, data, checkpoint);
         export(o, nets.generator(), attributes);
@@ -96,8 +99,8 @@ public final class TrainStarGan {
         return new Networks(generator, discriminator, 0);
     }
 
-    /** The networks, their optimizer state and the iteration count of the last checkpoint. */
-    static Networks resume(Path checkpoint) throws IOException {
+    /** The networks, their optimizer state and the iteration count of the last checkpoint, trained with {@code loss}. */
+    static Networks resume(Path checkpoint, String loss) throws IOException {
         ComputationGraph generator = ModelSerializer.restoreComputationGraph(
                 checkpoint.resolve("G.zip").toFile(), true);
         ComputationGraph discriminator = ModelSerializer.restoreComputationGraph(
@@ -110,6 +113,11 @@ public final class TrainStarGan {
             state.load(r);
         }
         int completed = Integer.parseInt(state.getProperty("iteration"));
+        String saved = state.getProperty("loss", "lsgan");
+        if (!saved.equals(loss)) {
+            throw new IllegalArgumentException("the checkpoint in " + checkpoint + " was trained with --loss " + saved
+                    + "; resume with the same --loss " + saved);
+        }
         System.out.printf("Resumed from %s at iteration %d%n", checkpoint, completed);
         return new Networks(generator, discriminator, completed);
     }
@@ -138,7 +146,15 @@ public final class TrainStarGan {
                 + (FastConvolutions.path() == FastConvolutions.Path.ONEDNN
                         ? "oneDNN (FastConvolutions)"
                         : "DL4J's built-in path (no oneDNN on this backend, or switched off)"));
-        System.out.println("Adversarial loss: least squares (DL4J cannot differentiate WGAN-GP's gradient penalty)");
+        System.out.println(
+                o.loss.equals("wgan-gp")
+                        ? String.format(
+                                Locale.ROOT,
+                                "Adversarial loss: WGAN-GP (lambda_gp %s, a generator step every %d"
+                                        + " iterations; the penalty's gradient by finite differences, GradientPenalty)",
+                                o.lambdaGp,
+                                o.nCritic)
+                        : "Adversarial loss: least squares (--loss wgan-gp for StarGAN's WGAN-GP)");
         if (o.lambdaIdentity > 0) {
             System.out.printf(
                     Locale.ROOT,
@@ -163,13 +179,14 @@ public final class TrainStarGan {
                 double perIt = seconds / (it - start);
                 System.out.printf(
                         Locale.ROOT,
-                        "iter %5d/%d  D real %.3f fake %.3f cls %.3f | G adv %.3f cls %.3f"
+                        "iter %5d/%d  D real %.3f fake %.3f cls %.3f gp %.3f | G adv %.3f cls %.3f"
                                 + " rec %.4f id %.4f | %.2f it/s %.1f img/s ETA %s%n",
                         it,
                         o.iterations,
                         l.dReal(),
                         l.dFake(),
                         l.dClass(),
+                        l.dPenalty(),
                         l.gAdversarial(),
                         l.gClass(),
                         l.gReconstruction(),
@@ -184,7 +201,7 @@ public final class TrainStarGan {
                 System.out.println("  wrote " + png);
             }
             if (it % o.checkpointEvery == 0 || it == o.iterations) {
-                saveCheckpoint(nets.generator(), nets.discriminator(), it, checkpoint);
+                saveCheckpoint(nets.generator(), nets.discriminator(), it, o.loss, checkpoint);
             }
         }
     }
@@ -269,12 +286,14 @@ public final class TrainStarGan {
         ImageGrids.writeGrid(rows, png);
     }
 
-    static void saveCheckpoint(ComputationGraph g, ComputationGraph d, int iteration, Path dir) throws IOException {
+    static void saveCheckpoint(ComputationGraph g, ComputationGraph d, int iteration, String loss, Path dir)
+            throws IOException {
         Files.createDirectories(dir);
         ModelSerializer.writeModel(g, dir.resolve("G.zip").toFile(), true);
         ModelSerializer.writeModel(d, dir.resolve("D.zip").toFile(), true);
         Properties state = new Properties();
         state.setProperty("iteration", Integer.toString(iteration));
+        state.setProperty("loss", loss);
         try (Writer w = Files.newBufferedWriter(dir.resolve("state.properties"))) {
             state.store(w, "TrainStarGan checkpoint");
         }

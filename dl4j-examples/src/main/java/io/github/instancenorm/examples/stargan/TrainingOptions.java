@@ -19,6 +19,11 @@ final class TrainingOptions {
     int discriminatorLayers = 4;
     double generatorLr = 2e-3;
     double discriminatorLr = 1e-3;
+    /** {@code lsgan} or {@code wgan-gp}. */
+    String loss = "lsgan";
+
+    double lambdaGp = 10;
+    int nCritic = 5;
     double lambdaClass = 1;
     double lambdaReconstruction = 10;
     double lambdaIdentity = 10;
@@ -66,6 +71,9 @@ final class TrainingOptions {
                 case "d-repeat" -> o.discriminatorLayers = Integer.parseInt(v);
                 case "g-lr" -> o.generatorLr = Double.parseDouble(v);
                 case "d-lr" -> o.discriminatorLr = Double.parseDouble(v);
+                case "loss" -> o.loss = v;
+                case "lambda-gp" -> o.lambdaGp = Double.parseDouble(v);
+                case "n-critic" -> o.nCritic = Integer.parseInt(v);
                 case "lr-decay" -> o.lrDecay = Double.parseDouble(v);
                 case "lambda-cls" -> o.lambdaClass = Double.parseDouble(v);
                 case "lambda-rec" -> o.lambdaReconstruction = Double.parseDouble(v);
@@ -90,6 +98,17 @@ final class TrainingOptions {
                 default -> throw new IllegalArgumentException("Unknown flag --" + e.getKey() + "; see --help");
             }
         }
+        if (!o.loss.equals("lsgan") && !o.loss.equals("wgan-gp")) {
+            throw new IllegalArgumentException("--loss must be lsgan or wgan-gp, got " + o.loss);
+        }
+        if (o.loss.equals("wgan-gp")) {
+            // StarGAN's rates for its objective, unless given.
+            o.generatorLr = a.containsKey("g-lr") ? o.generatorLr : 1e-4;
+            o.discriminatorLr = a.containsKey("d-lr") ? o.discriminatorLr : 1e-4;
+        }
+        if (o.nCritic < 1) {
+            throw new IllegalArgumentException("--n-critic must be >= 1, got " + o.nCritic);
+        }
         if (o.lrDecay < 0 || o.lrDecay > 1) {
             throw new IllegalArgumentException("--lr-decay must be in [0, 1], got " + o.lrDecay);
         }
@@ -113,7 +132,12 @@ final class TrainingOptions {
                   --conv-dim N            generator/discriminator width (8)
                   --g-repeat N            generator residual blocks (2)
                   --d-repeat N            discriminator stride-2 layers (4)
-                  --g-lr X / --d-lr X     Adam learning rates (2e-3 / 1e-3)
+                  --loss lsgan|wgan-gp    adversarial objective: least squares (default) or StarGAN's WGAN-GP
+                                          (one critic step per iteration, a generator step every --n-critic)
+                  --lambda-gp X           WGAN-GP's gradient penalty weight (10)
+                  --n-critic N            WGAN-GP: critic steps per generator step (5)
+                  --iterations counts discriminator steps; with wgan-gp the generator takes iterations / n-critic
+                  --g-lr X / --d-lr X     Adam learning rates (lsgan 2e-3 / 1e-3; wgan-gp 1e-4 / 1e-4, StarGAN's)
                   --lr-decay X            fraction of the run over which the rates fall to 0, as StarGAN (0.5)
                   --lambda-cls X          domain loss weight (1)
                   --lambda-rec X          cycle reconstruction (L1) weight (10)

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.github.instancenorm.torch.StateDict;
 import io.github.instancenorm.zoo.StarGan;
+import io.github.instancenorm.zoo.gan.GradientPenalty;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -15,6 +16,7 @@ import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * A few iterations on tiny images: the losses are finite and both networks learn, checkpoints are written and a
@@ -72,6 +74,60 @@ class TrainStarGanSmokeTest {
         assertEquals(3, trainer.iteration());
         assertNotEquals(gBefore, g.params(), "the generator must learn");
         assertNotEquals(dBefore, d.params(), "the discriminator must learn");
+    }
+
+    /** Mean ‖∇_x̂ D(x̂)‖ over WGAN-GP interpolates of a fixed batch and its translations. */
+    private static double meanCriticGradientNorm(ComputationGraph g, ComputationGraph d, Batch b, INDArray targets) {
+        Nd4j.getRandom().setSeed(11);
+        INDArray fake = g.output(false, b.images(), targets)[0];
+        INDArray x = GradientPenalty.interpolates(b.images(), fake);
+        return GradientPenalty.wganGp(10)
+                .compute(d, x, StarGan.D_SOURCE)
+                .gradientNorms()
+                .meanNumber()
+                .doubleValue();
+    }
+
+    @Test
+    void wganGpStepsPullTheCriticGradientNormTowardsOne() {
+        int attributes = ShapesData.ATTRIBUTES.size();
+        Nd4j.getRandom().setSeed(3);
+        ComputationGraph g = StarGan.generator()
+                .convDim(4)
+                .cDim(attributes)
+                .repeatNum(1)
+                .imageSize(16)
+                .updater(new org.nd4j.linalg.learning.config.Adam(1e-3, 0.5, 0.999, 1e-8))
+                .inputGradients(true)
+                .build();
+        ComputationGraph d = StarGan.discriminator()
+                .convDim(4)
+                .cDim(attributes)
+                .repeatNum(3)
+                .imageSize(16)
+                .updater(new org.nd4j.linalg.learning.config.Adam(1e-3, 0.5, 0.999, 1e-8))
+                .inputGradients(true)
+                .build();
+        // Halved weights start the critic's gradient norms far below 1 (about 0.07), where the penalty pulls hardest.
+        d.params().muli(0.5);
+        StarGanTrainer trainer = new StarGanTrainer(g, d, StarGanTrainer.LossWeights.STARGAN).wganGp(10, 2);
+        ShapesData data = new ShapesData(16, 9);
+        Batch probe = new ShapesData(16, 10).next(8);
+        INDArray probeTargets = TrainStarGan.shuffledRows(probe.labels());
+        double before = meanCriticGradientNorm(g, d, probe, probeTargets);
+        for (int i = 0; i < 40; i++) {
+            Batch b = data.next(8);
+            StarGanTrainer.Losses l = trainer.step(b.images(), b.labels(), TrainStarGan.shuffledRows(b.labels()));
+            assertTrue(
+                    Double.isFinite(l.dReal()) && Double.isFinite(l.dFake()) && Double.isFinite(l.dPenalty()),
+                    l.toString());
+            assertEquals(i % 2 == 1, Double.isFinite(l.gAdversarial()), "a generator step every 2 iterations: " + l);
+        }
+        double after = meanCriticGradientNorm(g, d, probe, probeTargets);
+        System.out.printf("WGAN-GP smoke run: mean critic gradient norm %.4f before, %.4f after%n", before, after);
+        assertTrue(
+                Math.abs(after - 1) < Math.abs(before - 1),
+                "mean critic gradient norm on interpolates: " + before + " before, " + after + " after");
     }
 
     @Test

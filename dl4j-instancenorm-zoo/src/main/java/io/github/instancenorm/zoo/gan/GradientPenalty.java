@@ -36,7 +36,8 @@ import org.nd4j.linalg.factory.Nd4j;
  * {@code 2h}, which can swamp the result; the chance of one grows with {@code h}. The step is
  * {@code h_i = √ε · max(‖x_i‖, 1)} for the passes' data type ({@code ε} its machine epsilon), and the difference
  * is divided by the step the arithmetic actually took (the projection on {@code u_i} of {@code fl(x + h u) - x}
- * and {@code x - fl(x - h u)}). So the passes run in double by default, on a double copy of the critic: against
+ * and {@code x - fl(x - h u)}). So the passes run in double by default (on a double copy of a float critic, on a
+ * double critic itself): against
  * PyTorch's autograd on a small StarGAN discriminator the relative error per parameter tensor was 2e-9 to 6e-9
  * (double critic and double passes) and 1.4e-7 to 3.1e-7 for a float critic. With {@link #withPassesIn} {@code FLOAT}
  * they run on the critic itself (faster, with oneDNN): 4e-5 to 1.1e-4 for R1 on real images, but up to 15 for
@@ -47,7 +48,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * then its parameters, running statistics included, are restored, so the penalty changes nothing but, when the
  * passes run on the critic, its gradient views (which every backward overwrites: copy the critic's own gradient
  * before calling this). A critic with dropout is refused,
- * because its passes would see different masks. StarGAN detaches {@code x̂}: nothing flows to the generator.
+ * because its passes would see different masks (weight noise too). StarGAN detaches {@code x̂}: nothing flows to the generator.
  */
 public final class GradientPenalty {
 

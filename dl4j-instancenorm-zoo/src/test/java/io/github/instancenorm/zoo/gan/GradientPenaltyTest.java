@@ -4,15 +4,21 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.github.instancenorm.conf.InstanceNormalization;
 import io.github.instancenorm.testutil.Fixtures;
 import io.github.instancenorm.torch.StateDict;
 import io.github.instancenorm.torch.TorchWeights;
 import io.github.instancenorm.zoo.StarGan;
 import java.util.Map;
+import org.deeplearning4j.nn.conf.ConvolutionMode;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.inputs.InputType;
+import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -119,6 +125,51 @@ class GradientPenaltyTest {
         IllegalArgumentException tap = assertThrows(
                 IllegalArgumentException.class, () -> GradientPenalty.wganGp(10).compute(noTap, x, StarGan.D_SOURCE));
         assertTrue(tap.getMessage().contains("inputGradients(true)"), tap.getMessage());
+    }
+
+    /** A critic with running statistics: the passes must leave them (and every other parameter) alone. */
+    @ParameterizedTest
+    @CsvSource({"FLOAT", "DOUBLE"})
+    void criticStateIsRestored(DataType passes) {
+        ComputationGraph d = new ComputationGraph(new NeuralNetConfiguration.Builder()
+                .dataType(DataType.FLOAT)
+                .graphBuilder()
+                .addInputs("image")
+                .addVertex("image.grad", new io.github.instancenorm.zoo.conf.graph.GradientTapVertex(), "image")
+                .addLayer(
+                        "c1",
+                        new ConvolutionLayer.Builder(3, 3)
+                                .nOut(4)
+                                .convolutionMode(ConvolutionMode.Same)
+                                .activation(Activation.LEAKYRELU)
+                                .build(),
+                        "image.grad")
+                .addLayer(
+                        "in",
+                        new InstanceNormalization.Builder()
+                                .trackRunningStats(true)
+                                .build(),
+                        "c1")
+                .addLayer(
+                        "src",
+                        new ConvolutionLayer.Builder(3, 3)
+                                .nOut(1)
+                                .activation(Activation.IDENTITY)
+                                .build(),
+                        "in")
+                .setOutputs("src")
+                .setInputTypes(InputType.convolutional(8, 8, 3))
+                .build());
+        d.init();
+        INDArray before = d.params().dup();
+        GradientPenalty.Result r = GradientPenalty.wganGp(10)
+                .withPassesIn(passes)
+                .compute(d, Nd4j.rand(DataType.FLOAT, 3, 3, 8, 8), "src");
+        assertTrue(
+                Double.isFinite(r.value())
+                        && r.parameterGradient().norm2Number().doubleValue() > 0,
+                r.toString());
+        assertEquals(before, d.params(), "running statistics and weights after the penalty's passes");
     }
 
     @Test
