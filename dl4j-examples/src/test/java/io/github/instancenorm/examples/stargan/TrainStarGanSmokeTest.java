@@ -131,6 +131,33 @@ class TrainStarGanSmokeTest {
     }
 
     @Test
+    void wganGpRunResumesAndRefusesAnotherLoss(@TempDir Path out) throws Exception {
+        TrainingOptions first = tiny(out, 4);
+        first.loss = "wgan-gp";
+        first.nCritic = 2;
+        first.checkpointEvery = 2;
+        TrainStarGan.run(first).values().forEach(v -> assertTrue(Double.isFinite(v), "evaluation"));
+        Properties state = new Properties();
+        try (var r = Files.newBufferedReader(out.resolve("checkpoint/state.properties"))) {
+            state.load(r);
+        }
+        assertEquals("wgan-gp", state.getProperty("loss"));
+
+        TrainingOptions resumed = tiny(out, 6);
+        resumed.loss = "wgan-gp";
+        resumed.nCritic = 2;
+        resumed.resume = true;
+        TrainStarGan.run(resumed).values().forEach(v -> assertTrue(Double.isFinite(v), "evaluation after resuming"));
+        assertEquals("6", checkpointIteration(out));
+        assertTrue(Files.exists(out.resolve("G.ckpt")), "the PyTorch export");
+
+        TrainingOptions wrong = tiny(out, 8);
+        wrong.resume = true; // lsgan, the default
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> TrainStarGan.run(wrong));
+        assertTrue(e.getMessage().contains("--loss wgan-gp"), e.getMessage());
+    }
+
+    @Test
     void lossWeightsAreNamedAndChecked() {
         StarGanTrainer.LossWeights w = StarGanTrainer.LossWeights.STARGAN.withIdentity(10);
         assertEquals(new StarGanTrainer.LossWeights(1, 10, 10), w);
