@@ -77,7 +77,7 @@ public final class SDInstanceNorm {
      * @param x      the input, rank {@code layout.rank()}
      * @param gamma  {@code [C]} scale, or {@code null} for none
      * @param beta   {@code [C]} shift, or {@code null} for none
-     * @param eps    added to the variance, must be positive
+     * @param eps    added to the variance, {@code >= 0} (PyTorch's rule)
      * @param layout where the channel and spatial axes are
      * @return the output and the batch statistics
      * @throws IllegalArgumentException if a shape known while building contradicts the layout
@@ -121,7 +121,7 @@ public final class SDInstanceNorm {
      * @param x      the input, rank {@code layout.rank()}
      * @param gamma  {@code [C]} scale, or {@code null} for none
      * @param beta   {@code [C]} shift, or {@code null} for none
-     * @param eps    added to the variance, must be positive
+     * @param eps    added to the variance, {@code >= 0} (PyTorch's rule)
      * @param layout where the channel and spatial axes are
      * @return the normalized input
      */
@@ -149,7 +149,7 @@ public final class SDInstanceNorm {
      * @param runningVar  {@code [C]}, a plain (unbiased, as PyTorch keeps it) variance
      * @param gamma       {@code [C]} scale, or {@code null} for none
      * @param beta        {@code [C]} shift, or {@code null} for none
-     * @param eps         added to the variance, must be positive
+     * @param eps         added to the variance, {@code >= 0} (PyTorch's rule)
      * @param layout      where the channel and spatial axes are
      * @return the normalized input
      */

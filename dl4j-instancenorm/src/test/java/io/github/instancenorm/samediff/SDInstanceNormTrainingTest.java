@@ -24,6 +24,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.linalg.learning.config.IUpdater;
 import org.nd4j.linalg.learning.config.Sgd;
 
 /**
@@ -61,16 +62,7 @@ class SDInstanceNormTrainingTest {
         SDVariable gamma = sd.var("gamma", Nd4j.ones(DataType.FLOAT, C));
         SDVariable beta = sd.var("beta", Nd4j.zeros(DataType.FLOAT, C));
         RunningStats stats = RunningStats.attach(sd, "in", C, DataType.FLOAT, null); // cumulative average
-        SDInstanceNorm.Result train = SDInstanceNorm.training(sd, "in", x, gamma, beta, 1e-5, layout);
-        SDInstanceNorm.inference(
-                sd, "in_infer", x, stats.meanVariable(sd), stats.varianceVariable(sd), gamma, beta, 1e-5, layout);
-        sd.loss.meanSquaredError("loss", label, train.output(), null);
-        sd.setTrainingConfig(TrainingConfig.builder()
-                .updater(new Adam(0.05))
-                .dataSetFeatureMapping("x")
-                .dataSetLabelMapping("label")
-                .build());
-        sd.setListeners(stats.updater(train));
+        trainable(sd, x, label, gamma, beta, stats, layout, new Adam(0.05));
 
         double lossBefore = meanLoss(sd, data);
         for (int epoch = 0; epoch < EPOCHS; epoch++) {
@@ -123,16 +115,7 @@ class SDInstanceNormTrainingTest {
         RunningStats stats = RunningStats.attach(sd, "in", channels, c.dataType(), c.momentum());
         stats.mean().assign(fx.get("running_mean_init"));
         stats.variance().assign(fx.get("running_var_init"));
-        SDInstanceNorm.Result train = SDInstanceNorm.training(sd, "in", x, gamma, beta, 1e-5, layout);
-        SDInstanceNorm.inference(
-                sd, "in_infer", x, stats.meanVariable(sd), stats.varianceVariable(sd), gamma, beta, 1e-5, layout);
-        sd.loss.meanSquaredError("loss", label, train.output(), null);
-        sd.setTrainingConfig(TrainingConfig.builder()
-                .updater(new Sgd(0))
-                .dataSetFeatureMapping("x")
-                .dataSetLabelMapping("label")
-                .build());
-        sd.setListeners(stats.updater(train));
+        trainable(sd, x, label, gamma, beta, stats, layout, new Sgd(0));
 
         for (int k = 1; k <= Fixtures.STEPS; k++) {
             INDArray features = layouts.fromChannelsFirst(fx.get("x" + k));
@@ -153,6 +136,32 @@ class SDInstanceNormTrainingTest {
         return Fixtures.cases().stream()
                 .filter(c -> c.track() && c.affine())
                 .flatMap(c -> Stream.of(Layouts.values()).map(l -> Arguments.of(c, l)));
+    }
+
+    /**
+     * Adds the model both tests fit: the op in training mode ({@code "in"}) under an MSE loss against
+     * {@code label}, the inference branch {@code "in_infer"} on the running statistics, and the listener that
+     * updates them.
+     */
+    private static void trainable(
+            SameDiff sd,
+            SDVariable x,
+            SDVariable label,
+            SDVariable gamma,
+            SDVariable beta,
+            RunningStats stats,
+            InstanceNormLayout layout,
+            IUpdater updater) {
+        SDInstanceNorm.Result train = SDInstanceNorm.training(sd, "in", x, gamma, beta, 1e-5, layout);
+        SDInstanceNorm.inference(
+                sd, "in_infer", x, stats.meanVariable(sd), stats.varianceVariable(sd), gamma, beta, 1e-5, layout);
+        sd.loss.meanSquaredError("loss", label, train.output(), null);
+        sd.setTrainingConfig(TrainingConfig.builder()
+                .updater(updater)
+                .dataSetFeatureMapping("x")
+                .dataSetLabelMapping("label")
+                .build());
+        sd.setListeners(stats.updater(train));
     }
 
     private static double meanLoss(SameDiff sd, List<DataSet> data) {

@@ -58,10 +58,16 @@ public final class TrainStarGan {
         Files.createDirectories(o.out);
         Nd4j.getRandom().setSeed(o.seed);
         Path checkpoint = o.out.resolve("checkpoint");
-        int attributes = source(o, o.seed).attributes().size();
-        Networks nets = o.resume ? resume(checkpoint, o.loss) : build(o, attributes);
-        // Fresh images after a resume point.
-        ImageSource data = source(o, o.seed + nets.completedIterations());
+        Networks nets;
+        ImageSource data;
+        if (o.resume) {
+            nets = resume(checkpoint, o.loss);
+            data = source(o, o.seed + nets.completedIterations()); // fresh images after the resume point
+        } else {
+            data = source(o, o.seed);
+            nets = build(o, data.attributes().size());
+        }
+        int attributes = data.attributes().size();
         prepare(o, nets);
         StarGanTrainer trainer =
                 new StarGanTrainer(nets.generator(), nets.discriminator(), o.lossWeights(), nets.completedIterations());

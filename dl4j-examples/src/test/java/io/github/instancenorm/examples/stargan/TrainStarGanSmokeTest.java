@@ -41,23 +41,30 @@ class TrainStarGanSmokeTest {
         return o;
     }
 
-    @Test
-    void stepsGiveFiniteLossesAndMoveBothNetworks() {
-        int attributes = ShapesData.ATTRIBUTES.size();
-        ComputationGraph g = StarGan.generator()
+    /** The zoo's generator at 16 px, conv_dim 4, one block, with input gradients, for the example's attributes. */
+    private static StarGan.GeneratorBuilder tinyGenerator() {
+        return StarGan.generator()
                 .convDim(4)
-                .cDim(attributes)
+                .cDim(ShapesData.ATTRIBUTES.size())
                 .repeatNum(1)
                 .imageSize(16)
-                .inputGradients(true)
-                .build();
-        ComputationGraph d = StarGan.discriminator()
+                .inputGradients(true);
+    }
+
+    /** The zoo's discriminator at 16 px, conv_dim 4, three layers, with input gradients. */
+    private static StarGan.DiscriminatorBuilder tinyDiscriminator() {
+        return StarGan.discriminator()
                 .convDim(4)
-                .cDim(attributes)
+                .cDim(ShapesData.ATTRIBUTES.size())
                 .repeatNum(3)
                 .imageSize(16)
-                .inputGradients(true)
-                .build();
+                .inputGradients(true);
+    }
+
+    @Test
+    void stepsGiveFiniteLossesAndMoveBothNetworks() {
+        ComputationGraph g = tinyGenerator().build();
+        ComputationGraph d = tinyDiscriminator().build();
         INDArray gBefore = g.params().dup();
         INDArray dBefore = d.params().dup();
         StarGanTrainer trainer = new StarGanTrainer(g, d, StarGanTrainer.LossWeights.STARGAN.withIdentity(10));
@@ -90,23 +97,12 @@ class TrainStarGanSmokeTest {
 
     @Test
     void wganGpStepsPullTheCriticGradientNormTowardsOne() {
-        int attributes = ShapesData.ATTRIBUTES.size();
         Nd4j.getRandom().setSeed(3);
-        ComputationGraph g = StarGan.generator()
-                .convDim(4)
-                .cDim(attributes)
-                .repeatNum(1)
-                .imageSize(16)
+        ComputationGraph g = tinyGenerator()
                 .updater(new org.nd4j.linalg.learning.config.Adam(1e-3, 0.5, 0.999, 1e-8))
-                .inputGradients(true)
                 .build();
-        ComputationGraph d = StarGan.discriminator()
-                .convDim(4)
-                .cDim(attributes)
-                .repeatNum(3)
-                .imageSize(16)
+        ComputationGraph d = tinyDiscriminator()
                 .updater(new org.nd4j.linalg.learning.config.Adam(1e-3, 0.5, 0.999, 1e-8))
-                .inputGradients(true)
                 .build();
         // Halved weights start the critic's gradient norms far below 1 (about 0.07), where the penalty pulls hardest.
         d.params().muli(0.5);

@@ -194,13 +194,9 @@ public final class GradientPenalty {
         INDArray state = work == critic && hasState(critic) ? critic.params().dup() : null;
         try {
             // 1. g = ∇_x Σ score(x): an ordinary backward with a gradient of ones on the score.
-            INDArray[] epsilons = new INDArray[outputs.size()];
-            Map<String, INDArray> out = work.feedForward(new INDArray[] {points}, true, false);
-            for (int k = 0; k < outputs.size(); k++) {
-                INDArray o = out.get(outputs.get(k));
-                epsilons[k] = k == score ? Nd4j.onesLike(o) : Nd4j.zerosLike(o);
-            }
-            work.backpropGradient(epsilons);
+            double[] ones = new double[(int) n];
+            java.util.Arrays.fill(ones, 1);
+            backward(work, points, outputs, score, ones, 1);
             INDArray g = tapGradient(work, tap).reshape(n, -1).castTo(DataType.DOUBLE);
             INDArray norms = g.norm2(1);
 
@@ -234,9 +230,9 @@ public final class GradientPenalty {
             }
 
             // 3. ∇_θ P = backward(+c at x + h u) + backward(-c at x - h u).
-            INDArray gradient = fdPass(work, plus.reshape(points.shape()), outputs, score, c, 1)
+            INDArray gradient = backward(work, plus.reshape(points.shape()), outputs, score, c, 1)
                     .dup();
-            gradient.addi(fdPass(work, minus.reshape(points.shape()), outputs, score, c, -1));
+            gradient.addi(backward(work, minus.reshape(points.shape()), outputs, score, c, -1));
             return new Result(value, gradient.castTo(criticType), norms.castTo(criticType));
         } finally {
             if (state != null) {
@@ -245,8 +241,12 @@ public final class GradientPenalty {
         }
     }
 
-    private static INDArray fdPass(
-            ComputationGraph critic, INDArray x, List<String> outputs, int score, double[] c, double sign) {
+    /**
+     * A training forward at {@code x} and the backward of {@code sign · Σ_i w_i Σ score(x_i)} (zero for every other
+     * output); returns the critic's parameter-gradient view, which the next backward overwrites.
+     */
+    private static INDArray backward(
+            ComputationGraph critic, INDArray x, List<String> outputs, int score, double[] w, double sign) {
         Map<String, INDArray> out = critic.feedForward(new INDArray[] {x}, true, false);
         INDArray[] epsilons = new INDArray[outputs.size()];
         for (int k = 0; k < outputs.size(); k++) {
@@ -258,9 +258,9 @@ public final class GradientPenalty {
             long[] perSample = new long[o.rank()];
             java.util.Arrays.fill(perSample, 1);
             perSample[0] = o.size(0);
-            INDArray ci =
-                    Nd4j.createFromArray(c).muli(sign).castTo(o.dataType()).reshape(perSample);
-            epsilons[k] = Nd4j.zerosLike(o).addi(ci);
+            INDArray weights =
+                    Nd4j.createFromArray(w).muli(sign).castTo(o.dataType()).reshape(perSample);
+            epsilons[k] = Nd4j.zerosLike(o).addi(weights);
         }
         return critic.backpropGradient(epsilons).gradient();
     }
