@@ -1,0 +1,284 @@
+package io.github.instancenorm.onnx;
+
+import io.github.instancenorm.onnx.hooks.BatchNormalizationTrainingHook;
+import io.github.instancenorm.onnx.hooks.ConvTransposeHook;
+import io.github.instancenorm.onnx.hooks.InstanceNormalizationHook;
+import io.github.instancenorm.onnx.hooks.PadHook;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.function.Supplier;
+import onnx.Onnx;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.ir.MapperNamespace;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.samediff.frameworkimport.hooks.PreImportHook;
+import org.nd4j.samediff.frameworkimport.onnx.OnnxProtobufExtensionsKt;
+import org.nd4j.samediff.frameworkimport.onnx.definitions.OnnxOpDeclarationsKt;
+import org.nd4j.samediff.frameworkimport.onnx.importer.OnnxFrameworkImporter;
+import org.nd4j.samediff.frameworkimport.onnx.ir.OnnxIRGraph;
+import org.nd4j.samediff.frameworkimport.onnx.process.OnnxMappingProcess;
+import org.nd4j.samediff.frameworkimport.process.MappingProcess;
+import org.nd4j.samediff.frameworkimport.reflect.ImportReflectionCache;
+import org.nd4j.samediff.frameworkimport.registry.OpMappingRegistry;
+import org.nd4j.shade.protobuf.InvalidProtocolBufferException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Imports ONNX models exported from PyTorch, with instance normalization and transposed convolutions, into
+ * SameDiff: DL4J 1.0.0-M2.1's ONNX importer plus this module's import hooks.
+ *
+ * <pre>{@code
+ * SameDiff g = OnnxModels.importGraph(Path.of("stargan_G.onnx"));
+ * INDArray y = g.outputSingle(Map.of("x", images, "c", labels), "y");
+ * }</pre>
+ *
+ * <p>What M2.1's importer lacks, and the hooks add:
+ * <ul>
+ *   <li>{@code InstanceNormalization}, PyTorch's export of an {@code nn.InstanceNorm*d} without running
+ *       statistics: each instance's own statistics ({@link InstanceNormalizationHook});
+ *   <li>{@code ConvTranspose} in 2D ({@link ConvTransposeHook});
+ *   <li>{@code BatchNormalization} in its training form, PyTorch's export of an instance norm with running
+ *       statistics in train mode ({@code training=TrainingMode.PRESERVE}): M2.1 imports it as inference with the
+ *       running statistics, which is not what the file says ({@link BatchNormalizationTrainingHook});
+ *   <li>{@code Pad} with constant pads, modes constant and reflect ({@link PadHook}), which M2.1 maps wrongly.
+ * </ul>
+ * The inference form of {@code BatchNormalization}, which PyTorch writes for an instance norm with running
+ * statistics in eval mode (the running statistics tiled to the batch size the file was exported with), is
+ * imported by M2.1's own hook; such a file accepts that batch size only.
+ *
+ * <p>The hooks carry M2.1's {@code @PreHookRule}, but M2.1's ClassGraph scan did not pick them up under Surefire
+ * (it instantiates only what it lists; this module's hooks were not among them), so {@link #importer} registers
+ * them in code: that does not depend on how the classpath is laid out, puts each hook before M2.1's own for the
+ * op (the training-form {@code BatchNormalization} hook must run first), replaces any instance the scan did find,
+ * and adds the {@code noop} mapping entries without which the importer fails with "No import process defined
+ * for ...".
+ *
+ * <p>Before importing, the model is rewritten in memory where M2.1 misreads valid files ({@code M21Repairs}) and
+ * its constant shape plumbing is folded ({@code ConstantFolding}); see those classes for the failures each
+ * avoids. M2.1 builds the graph in eager mode, so the graph inputs get example values of their declared shapes
+ * while importing; the returned graph takes any values of those shapes.
+ */
+public final class OnnxModels {
+    private static final Logger log = LoggerFactory.getLogger(OnnxModels.class);
+
+    /** The ONNX ops the hooks import, with the hook class. */
+    private static final List<Hook> HOOKS = List.of(
+            new Hook("InstanceNormalization", InstanceNormalizationHook.class, InstanceNormalizationHook::new, true),
+            new Hook("ConvTranspose", ConvTransposeHook.class, ConvTransposeHook::new, true),
+            new Hook("Pad", PadHook.class, PadHook::new, false),
+            new Hook(
+                    "BatchNormalization",
+                    BatchNormalizationTrainingHook.class,
+                    BatchNormalizationTrainingHook::new,
+                    false));
+
+    private static final String ONNX = "onnx";
+    /** The importer whose registry holds the hooks' mapping entries (each importer builds a registry of its own). */
+    private static OnnxFrameworkImporter importer;
+    /** The ops whose hook M2.1's classpath scan had found before {@link #importer} registered it. */
+    private static final Set<String> foundByScan = new LinkedHashSet<>();
+
+    private OnnxModels() {}
+
+    /**
+     * Imports an ONNX model file into a new SameDiff graph. The graph's placeholders are the model's inputs, by
+     * their ONNX names; its outputs keep their ONNX names too.
+     *
+     * @param model an ONNX model ({@code .onnx}, protobuf {@code ModelProto})
+     * @return the imported graph
+     * @throws IOException              if the file cannot be read, or is not an ONNX model
+     * @throws IllegalArgumentException if the model uses ops that neither M2.1 nor this module import (each is
+     *                                  named, with its node), ops from other domains, or a node this module
+     *                                  cannot import as configured (the message names the node and the fix)
+     */
+    public static SameDiff importGraph(Path model) throws IOException {
+        byte[] bytes = Files.readAllBytes(model);
+        Onnx.ModelProto proto;
+        try {
+            proto = Onnx.ModelProto.parseFrom(bytes);
+        } catch (InvalidProtocolBufferException e) {
+            throw new IOException(model + " is not a readable ONNX model (protobuf ModelProto): " + e.getMessage(), e);
+        }
+        if (!proto.hasGraph() || proto.getGraph().getNodeCount() == 0) {
+            throw new IOException(model + " is not an ONNX model: it has no graph nodes");
+        }
+        OnnxFrameworkImporter onnx = importer();
+        checkOps(model, proto.getGraph(), onnx);
+        Onnx.GraphProto graph = ConstantFolding.fold(M21Repairs.repair(proto.getGraph()));
+        try {
+            synchronized (OnnxModels.class) {
+                return onnx.getOnnxImporter()
+                        .importGraph(
+                                new OnnxIRGraph(graph, onnx.getRegistry()),
+                                null,
+                                null,
+                                OnnxProtobufExtensionsKt.convertToOnnxTensors(exampleInputs(model, graph)),
+                                onnx.getRegistry());
+            }
+        } catch (IllegalArgumentException | IllegalStateException e) {
+            throw new IllegalArgumentException("Could not import " + model + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The M2.1 importer that {@link #importGraph} uses, with this module's hooks and mapping entries installed:
+     * for calls {@code importGraph} does not offer, such as {@code runImport} with dynamic variables. A plain
+     * {@code new OnnxFrameworkImporter()} builds its own registry without the mapping entries and fails on
+     * {@code InstanceNormalization} and {@code ConvTranspose}. The importer is not thread-safe; importing is
+     * rare, so share it under a lock as {@code importGraph} does.
+     *
+     * @return the one hooked importer of this JVM
+     */
+    public static synchronized OnnxFrameworkImporter importer() {
+        if (importer != null) {
+            return importer;
+        }
+        // The importer's constructor loads M2.1's ONNX registry (and, on first use, its classpath scan for hooks).
+        OnnxFrameworkImporter onnx = new OnnxFrameworkImporter();
+        // M2.1 reads a node's mapping entry from the importer's registry, and again from a global one
+        // (OnnxOpDeclarationsKt.registry(), in OnnxMappingContext.preProcessNode): both need the entries.
+        List<OpMappingRegistry<?, ?, ?, ?, ?, ?, ?>> registries =
+                List.of(onnx.getRegistry(), OnnxOpDeclarationsKt.registry());
+        MappingProcess<?, ?, ?, ?, ?, ?, ?> template = onnx.getRegistry().lookupOpMappingProcess("Expand");
+        for (Hook hook : HOOKS) {
+            for (OpMappingRegistry<?, ?, ?, ?, ?, ?, ?> registry : registries) {
+                if (hook.needsMapping() && !registry.hasMappingOpProcess(hook.op())) {
+                    registerNoop(registry, hook.op(), template);
+                }
+            }
+            List<PreImportHook> list = hooksFor(hook.op());
+            boolean scanned = list.removeIf(h -> h.getClass() == hook.type());
+            if (scanned) {
+                foundByScan.add(hook.op());
+            }
+            list.add(0, hook.factory().get());
+            log.debug(
+                    "ONNX import hook for {}: {} ({})",
+                    hook.op(),
+                    hook.type().getSimpleName(),
+                    scanned ? "found by the classpath scan" : "registered in code");
+        }
+        importer = onnx;
+        return onnx;
+    }
+
+    /** @return the ONNX ops that {@link #importGraph} can import, M2.1's and the hooks' */
+    public static Set<String> importableOps() {
+        return Collections.unmodifiableSet(
+                new LinkedHashSet<>(importer().getRegistry().inputFrameworkOpNames()));
+    }
+
+    /** @return the ops whose hook M2.1's own classpath scan found (all of them, unless the classpath hides them) */
+    static synchronized Set<String> foundByScan() {
+        return Set.copyOf(foundByScan);
+    }
+
+    /** The live list M2.1's importer reads the pre-import hooks of one ONNX op from. */
+    static List<PreImportHook> hooksFor(String op) {
+        var table = ImportReflectionCache.INSTANCE.getPreProcessRuleImplementationsByOp();
+        if (!table.contains(ONNX, op)) {
+            table.put(ONNX, op, new ArrayList<>());
+        }
+        return table.get(ONNX, op);
+    }
+
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    private static void registerNoop(
+            OpMappingRegistry registry, String op, MappingProcess<?, ?, ?, ?, ?, ?, ?> template) {
+        OnnxMappingProcess process = new OnnxMappingProcess(
+                template.inputFramework(),
+                template.frameworkVersion(),
+                op,
+                "noop",
+                registry,
+                List.of(),
+                Map.of(),
+                List.of(),
+                MapperNamespace.VariableResolutionType.DIRECT);
+        registry.registerMappingProcess(op, process);
+    }
+
+    /**
+     * M2.1's importer builds the graph in eager mode: it runs each op as it adds it, so every graph input needs a
+     * value while importing (without one, the first {@code Reshape} of an input fails with "Data types validation
+     * failed"). These values only drive that run; the imported graph takes its inputs as placeholders. Shapes come
+     * from the model's input declarations, with 1 for a symbolic dimension.
+     */
+    static Map<String, INDArray> exampleInputs(Path model, Onnx.GraphProto graph) {
+        Set<String> initializers = new HashSet<>();
+        graph.getInitializerList().forEach(t -> initializers.add(t.getName()));
+        Map<String, INDArray> inputs = new LinkedHashMap<>();
+        Random random = new Random(0);
+        for (Onnx.ValueInfoProto input : graph.getInputList()) {
+            if (initializers.contains(input.getName())) {
+                continue;
+            }
+            Onnx.TypeProto.Tensor type = input.getType().getTensorType();
+            long[] shape = type.getShape().getDimList().stream()
+                    .mapToLong(d -> d.hasDimValue() && d.getDimValue() > 0 ? d.getDimValue() : 1)
+                    .toArray();
+            DataType dtype = dataType(model, input.getName(), type.getElemType());
+            INDArray value = Nd4j.create(dtype, shape);
+            if (dtype.isFPType()) {
+                double[] data = random.doubles(value.length()).toArray();
+                value = Nd4j.create(data, shape, DataType.DOUBLE).castTo(dtype);
+            }
+            inputs.put(input.getName(), value);
+        }
+        return inputs;
+    }
+
+    private static DataType dataType(Path model, String input, int onnxType) {
+        Onnx.TensorProto.DataType type = Onnx.TensorProto.DataType.forNumber(onnxType);
+        if (type == null) {
+            type = Onnx.TensorProto.DataType.UNDEFINED;
+        }
+        return switch (type) {
+            case FLOAT -> DataType.FLOAT;
+            case DOUBLE -> DataType.DOUBLE;
+            case FLOAT16 -> DataType.HALF;
+            case INT64 -> DataType.INT64;
+            case INT32 -> DataType.INT32;
+            case BOOL -> DataType.BOOL;
+            default ->
+                throw new IllegalArgumentException(model + ": input '" + input + "' has ONNX element"
+                        + " type " + onnxType + ", which this importer does not feed (float, double, float16, int32,"
+                        + " int64 and bool are)");
+        };
+    }
+
+    private static void checkOps(Path model, Onnx.GraphProto graph, OnnxFrameworkImporter onnx) {
+        var registry = onnx.getRegistry();
+        List<String> problems = new ArrayList<>();
+        for (Onnx.NodeProto node : graph.getNodeList()) {
+            String domain = node.getDomain();
+            if (!domain.isEmpty() && !domain.equals("ai.onnx")) {
+                problems.add("node '" + node.getName() + "' (" + domain + "::" + node.getOpType() + ", not the"
+                        + " standard ai.onnx domain)");
+            } else if (!registry.hasMappingOpProcess(node.getOpType())) {
+                problems.add("node '" + node.getName() + "' (" + node.getOpType() + ")");
+            }
+        }
+        if (!problems.isEmpty()) {
+            throw new IllegalArgumentException(model + " uses ops that DL4J 1.0.0-M2.1's ONNX importer and"
+                    + " dl4j-instancenorm-onnx cannot import: " + String.join(", ", problems)
+                    + ". Export the model without them, or with a different opset");
+        }
+    }
+
+    private record Hook(
+            String op, Class<? extends PreImportHook> type, Supplier<PreImportHook> factory, boolean needsMapping) {}
+}
