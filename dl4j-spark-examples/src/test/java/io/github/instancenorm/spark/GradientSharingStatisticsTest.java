@@ -1,12 +1,12 @@
 package io.github.instancenorm.spark;
 
 import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.BETA;
-import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.NUM_BATCHES_TRACKED;
-import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.RUNNING_MEAN;
-import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.RUNNING_VAR;
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.util.List;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
@@ -17,11 +17,16 @@ import org.deeplearning4j.spark.parameterserver.training.SharedTrainingMaster;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.dataset.DataSet;
-import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.parameterserver.distributed.conf.VoidConfiguration;
 
+/**
+ * SharedTrainingMaster (gradient sharing) on local[2]. Before the layer checked for it, training "worked" and the
+ * driver's model came back with its running statistics at their initial 0 / 1 and a batch count of 0 while gamma,
+ * beta and the output layer had moved (the first version of this test asserted exactly that). Now the workers'
+ * first training forward refuses running statistics, and the error names the training master and the fixes; where
+ * dl4j-spark swallows that error, the driver's first inference refuses the never-updated statistics.
+ */
 class GradientSharingStatisticsTest {
 
     private static JavaSparkContext sc;
@@ -36,30 +41,75 @@ class GradientSharingStatisticsTest {
         sc.stop();
     }
 
-    @Test
-    void driverKeepsInitialStatistics() {
-        MultiLayerNetwork net = SparkTestSupport.network(0.1);
+    private static SharedTrainingMaster sharing(int workersPerExecutor) {
+        return sharing(2, workersPerExecutor);
+    }
+
+    private static SharedTrainingMaster sharing(int workers, int workersPerExecutor) {
         VoidConfiguration voidConf = VoidConfiguration.builder()
                 .controllerAddress("127.0.0.1")
                 .unicastPort(40123)
                 .build();
-        SharedTrainingMaster tm = new SharedTrainingMaster.Builder(
-                        voidConf, 2, new FixedThresholdAlgorithm(1e-3), SparkTestSupport.BATCH)
+        return new SharedTrainingMaster.Builder(
+                        voidConf, workers, new FixedThresholdAlgorithm(1e-3), SparkTestSupport.BATCH)
                 .batchSizePerWorker(SparkTestSupport.BATCH)
-                .workersPerNode(1)
+                .workersPerNode(workersPerExecutor)
                 .repartitionData(Repartition.Never)
                 .rngSeed(1)
                 .collectTrainingStats(false)
                 .build();
-        SparkDl4jMultiLayer sparkNet = new SparkDl4jMultiLayer(sc, net, tm);
+    }
+
+    /** One worker per executor: the layer's forward runs under SharedTrainingWrapper. */
+    @Test
+    void refusesRunningStatisticsWithOneWorkerPerExecutor() {
+        assertRefused(1);
+    }
+
+    /** Two workers per executor: the forward runs on ParallelWrapper trainer threads. */
+    @Test
+    void refusesRunningStatisticsWithTwoWorkersPerExecutor() {
+        assertRefused(2);
+    }
+
+    /**
+     * One worker, so one task in the executor: dl4j-spark's worker logs the layer's error and returns a normal
+     * result, and fit ends quietly with an untrained model. Its first inference on the driver refuses.
+     */
+    @Test
+    void refusesInferenceWhenTheWorkersErrorWasSwallowed() {
+        SparkDl4jMultiLayer sparkNet = new SparkDl4jMultiLayer(sc, SparkTestSupport.network(0.1), sharing(1, 1));
+        List<DataSet> data = SparkTestSupport.minibatches(4, 7);
+        sparkNet.fit(sc.parallelize(data, 1));
+        MultiLayerNetwork trained = sparkNet.getNetwork();
+        IllegalStateException e = assertThrows(
+                IllegalStateException.class, () -> trained.output(data.get(0).getFeatures()));
+        assertTrue(e.getMessage().contains("numBatchesTracked = 0"), e.getMessage());
+        assertTrue(e.getMessage().contains("ParameterAveragingTrainingMaster"), e.getMessage());
+    }
+
+    /** The fix the message offers: without running statistics the network trains under gradient sharing. */
+    @Test
+    void trainsWithoutRunningStatistics() {
+        SparkDl4jMultiLayer sparkNet = new SparkDl4jMultiLayer(sc, SparkTestSupport.network(0.1, false), sharing(1));
         List<DataSet> data = SparkTestSupport.minibatches(8, 7);
         sparkNet.fit(sc.parallelize(data, 2));
-        MultiLayerNetwork out = sparkNet.getNetwork();
-        // What dl4j-spark does today: the workers' statistics never reach the driver, which keeps 0 / 1 and a count
-        // of 0 while the trainable parameters moved.
-        assertEquals(Nd4j.zeros(DataType.DOUBLE, 4), out.getLayer(0).getParam(RUNNING_MEAN));
-        assertEquals(Nd4j.ones(DataType.DOUBLE, 4), out.getLayer(0).getParam(RUNNING_VAR));
-        assertEquals(0, out.getLayer(0).getParam(NUM_BATCHES_TRACKED).getDouble(0));
-        assertNotEquals(0, out.getLayer(0).getParam(BETA).norm1Number().doubleValue());
+        MultiLayerNetwork trained = sparkNet.getNetwork();
+        assertNotEquals(0, trained.getLayer(0).getParam(BETA).norm1Number().doubleValue(), "beta never moved");
+        trained.output(data.get(0).getFeatures()); // instance statistics in inference: nothing to refuse
+    }
+
+    private static void assertRefused(int workersPerExecutor) {
+        SparkDl4jMultiLayer sparkNet =
+                new SparkDl4jMultiLayer(sc, SparkTestSupport.network(0.1), sharing(workersPerExecutor));
+        List<DataSet> data = SparkTestSupport.minibatches(8, 7);
+        Exception e = assertThrows(Exception.class, () -> sparkNet.fit(sc.parallelize(data, 2)));
+        // Spark hands the workers' errors to the driver as text inside its own exception.
+        StringWriter trace = new StringWriter();
+        e.printStackTrace(new PrintWriter(trace));
+        String text = trace.toString();
+        assertTrue(text.contains("cannot be trained with dl4j-spark's SharedTrainingMaster"), "not our error: " + text);
+        assertTrue(text.contains("ParameterAveragingTrainingMaster"), text);
+        assertTrue(text.contains("trackRunningStats(false)"), text);
     }
 }

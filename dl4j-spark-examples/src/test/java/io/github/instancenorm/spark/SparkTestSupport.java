@@ -75,17 +75,24 @@ final class SparkTestSupport {
 
     /**
      * InstanceNormalization first (nothing trainable upstream, so the batch statistics depend on the data alone),
-     * average pooling over time, softmax output; double precision, plain SGD.
+     * max pooling over time (so gamma and beta both get gradients), softmax output; double precision, plain SGD.
      */
     static MultiLayerConfiguration networkConf(Double momentum) {
+        return networkConf(momentum, true);
+    }
+
+    static MultiLayerConfiguration networkConf(Double momentum, boolean trackRunningStats) {
         return new NeuralNetConfiguration.Builder()
                 .seed(12345)
                 .dataType(DataType.DOUBLE)
                 .updater(new Sgd(0.1))
                 .weightInit(WeightInit.XAVIER)
                 .list()
-                .layer(new InstanceNormalization.Builder().momentum(momentum).build())
-                .layer(new GlobalPoolingLayer.Builder(PoolingType.AVG).build())
+                .layer(new InstanceNormalization.Builder()
+                        .momentum(momentum)
+                        .trackRunningStats(trackRunningStats)
+                        .build())
+                .layer(new GlobalPoolingLayer.Builder(PoolingType.MAX).build())
                 .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT)
                         .activation(Activation.SOFTMAX)
                         .nOut(2)
@@ -95,7 +102,11 @@ final class SparkTestSupport {
     }
 
     static MultiLayerNetwork network(Double momentum) {
-        MultiLayerNetwork net = new MultiLayerNetwork(networkConf(momentum));
+        return network(momentum, true);
+    }
+
+    static MultiLayerNetwork network(Double momentum, boolean trackRunningStats) {
+        MultiLayerNetwork net = new MultiLayerNetwork(networkConf(momentum, trackRunningStats));
         net.init();
         return net;
     }
