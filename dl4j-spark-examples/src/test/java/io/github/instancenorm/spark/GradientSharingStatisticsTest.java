@@ -24,8 +24,8 @@ import org.nd4j.parameterserver.distributed.conf.VoidConfiguration;
  * SharedTrainingMaster (gradient sharing) on local[2]. Before the layer checked for it, training "worked" and the
  * driver's model came back with its running statistics at their initial 0 / 1 and a batch count of 0 while gamma,
  * beta and the output layer had moved (the first version of this test asserted exactly that). Now the workers'
- * first training forward refuses running statistics, and the error names the training master and the fixes; where
- * dl4j-spark swallows that error, the driver's first inference refuses the never-updated statistics.
+ * first training forward refuses running statistics, and the error names the training master and the fixes (see
+ * {@link GradientSharingSwallowedErrorTest} for where dl4j-spark swallows it).
  */
 class GradientSharingStatisticsTest {
 
@@ -41,11 +41,11 @@ class GradientSharingStatisticsTest {
         sc.stop();
     }
 
-    private static SharedTrainingMaster sharing(int workersPerExecutor) {
+    static SharedTrainingMaster sharing(int workersPerExecutor) {
         return sharing(2, workersPerExecutor);
     }
 
-    private static SharedTrainingMaster sharing(int workers, int workersPerExecutor) {
+    static SharedTrainingMaster sharing(int workers, int workersPerExecutor) {
         VoidConfiguration voidConf = VoidConfiguration.builder()
                 .controllerAddress("127.0.0.1")
                 .unicastPort(40123)
@@ -70,22 +70,6 @@ class GradientSharingStatisticsTest {
     @Test
     void refusesRunningStatisticsWithTwoWorkersPerExecutor() {
         assertRefused(2);
-    }
-
-    /**
-     * One worker, so one task in the executor: dl4j-spark's worker logs the layer's error and returns a normal
-     * result, and fit ends quietly with an untrained model. Its first inference on the driver refuses.
-     */
-    @Test
-    void refusesInferenceWhenTheWorkersErrorWasSwallowed() {
-        SparkDl4jMultiLayer sparkNet = new SparkDl4jMultiLayer(sc, SparkTestSupport.network(0.1), sharing(1, 1));
-        List<DataSet> data = SparkTestSupport.minibatches(4, 7);
-        sparkNet.fit(sc.parallelize(data, 1));
-        MultiLayerNetwork trained = sparkNet.getNetwork();
-        IllegalStateException e = assertThrows(
-                IllegalStateException.class, () -> trained.output(data.get(0).getFeatures()));
-        assertTrue(e.getMessage().contains("numBatchesTracked = 0"), e.getMessage());
-        assertTrue(e.getMessage().contains("ParameterAveragingTrainingMaster"), e.getMessage());
     }
 
     /** The fix the message offers: without running statistics the network trains under gradient sharing. */

@@ -35,13 +35,17 @@ final class SparkTestSupport {
     private SparkTestSupport() {}
 
     static JavaSparkContext localContext(String appName) {
+        return localContext(appName, 2);
+    }
+
+    static JavaSparkContext localContext(String appName, int threads) {
         SparkConf conf = new SparkConf()
-                .setMaster("local[2]")
+                .setMaster("local[" + threads + "]")
                 .setAppName(appName)
                 .set("spark.driver.host", "127.0.0.1")
                 .set("spark.driver.bindAddress", "127.0.0.1")
                 .set("spark.ui.enabled", "false")
-                .set("spark.default.parallelism", "2");
+                .set("spark.default.parallelism", String.valueOf(threads));
         return new JavaSparkContext(conf);
     }
 
