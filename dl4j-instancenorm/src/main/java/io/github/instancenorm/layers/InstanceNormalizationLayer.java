@@ -29,6 +29,10 @@ import org.nd4j.linalg.factory.Nd4j;
  * writes the updated running mean, variance and batch counter straight into their parameter views. Their gradient
  * views are never written, so they stay zero and the optimizer's step leaves the running statistics exactly as
  * the forward left them.
+ *
+ * <p>That is also why dl4j-spark's gradient sharing ({@code SharedTrainingMaster}) cannot carry them: a training
+ * forward with running statistics on such a worker throws an {@code IllegalStateException} that names the fixes
+ * (see {@code SparkGradientSharingCheck}). Parameter averaging averages them with the other parameters.
  */
 public class InstanceNormalizationLayer extends BaseLayer<InstanceNormalization> {
 
@@ -66,6 +70,9 @@ public class InstanceNormalizationLayer extends BaseLayer<InstanceNormalization>
         InstanceNormLayout layout = layoutFor(x);
         boolean instanceStats = conf.usesInstanceStats(training);
         layout.checkInput(x.shape(), conf.getNOut(), instanceStats, layerId());
+        if (training && conf.isTrackRunningStats()) {
+            SparkGradientSharingCheck.refuseRunningStatsUnderGradientSharing(layerId());
+        }
 
         INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, dataType, x.shape(), 'c');
         if (instanceStats) {
@@ -82,6 +89,8 @@ public class InstanceNormalizationLayer extends BaseLayer<InstanceNormalization>
             }
             moments = m;
         } else {
+            SparkGradientSharingCheck.refuseUnupdatedStatsUnderGradientSharing(
+                    layerId(), getParam(NUM_BATCHES_TRACKED));
             InstanceNorm.normalizeWithRunningStats(
                     x, getParam(RUNNING_MEAN), getParam(RUNNING_VAR), gamma(), beta(), conf.getEps(), layout, out);
             moments = null;
