@@ -95,7 +95,7 @@ public final class OnnxModels {
 
     /**
      * Imports an ONNX model file into a new SameDiff graph. The graph's placeholders are the model's inputs, by
-     * their ONNX names; its outputs keep their ONNX names too.
+     * their ONNX names; its outputs keep their ONNX names too, and {@code sd.outputs()} lists them.
      *
      * @param model an ONNX model ({@code .onnx}, protobuf {@code ModelProto})
      * @return the imported graph
@@ -119,8 +119,9 @@ public final class OnnxModels {
         checkOps(model, proto.getGraph(), onnx);
         Onnx.GraphProto graph = ConstantFolding.fold(M21Repairs.repair(proto.getGraph()));
         try {
+            SameDiff sd;
             synchronized (OnnxModels.class) {
-                return onnx.getOnnxImporter()
+                sd = onnx.getOnnxImporter()
                         .importGraph(
                                 new OnnxIRGraph(graph, onnx.getRegistry()),
                                 null,
@@ -128,6 +129,10 @@ public final class OnnxModels {
                                 OnnxProtobufExtensionsKt.convertToOnnxTensors(exampleInputs(model, graph)),
                                 onnx.getRegistry());
             }
+            List<String> outputs = new ArrayList<>();
+            graph.getOutputList().forEach(o -> outputs.add(o.getName()));
+            sd.setOutputs(outputs);
+            return sd;
         } catch (IllegalArgumentException | IllegalStateException e) {
             throw new IllegalArgumentException("Could not import " + model + ": " + e.getMessage(), e);
         }
