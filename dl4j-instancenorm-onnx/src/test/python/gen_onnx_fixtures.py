@@ -18,6 +18,7 @@ a line in manifest.txt: "<name> <checkpoint or -> <statistics: RUNNING|INSTANCE|
 - convtranspose_asymmetric: one ConvTranspose node with asymmetric pads (PyTorch's exporter writes symmetric
   ones), written with onnx.helper; PyTorch computes the expected output from the unpadded transposed convolution.
 - instancenorm_ranks_*: InstanceNorm1d/2d/3d, affine or not, in the three forms above.
+- batchnorm_training_mode_opset15: BatchNormalization with training_mode=1, written with onnx.helper.
 - cyclegan, pix2pix: small generators in the style of junyanz/pytorch-CycleGAN-and-pix2pix (ResNet blocks with
   ReflectionPad2d; a U-Net with LeakyReLU and skip connections), norm_layer=InstanceNorm2d as their --norm instance.
 """
@@ -189,6 +190,38 @@ def convtranspose_asymmetric(w, gen):
     w.save("convtranspose_asymmetric", {"x": x.numpy(), "y": y.numpy()})
 
 
+def batchnorm_training_mode(w, gen):
+    """BatchNormalization with training_mode=1 (opset 15), which PyTorch 1.13 cannot write (see export_newest):
+    one node written with onnx.helper, its outputs computed by PyTorch (F.batch_norm in training mode, and the
+    running outputs by ONNX's formula: running * momentum + batch statistic * (1 - momentum), biased variance)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    x = torch.randn(3, 4, 5, 2, generator=gen) * 1.5 + 0.5
+    scale, bias = torch.rand(4, generator=gen) + 0.5, torch.randn(4, generator=gen)
+    mean, var = torch.randn(4, generator=gen), torch.rand(4, generator=gen) + 0.5
+    eps, momentum = 1e-3, 0.8
+    y = F.batch_norm(x, mean.clone(), var.clone(), scale, bias, training=True, momentum=0.0, eps=eps)
+    batch_mean = x.mean(dim=(0, 2, 3))
+    batch_var = x.var(dim=(0, 2, 3), unbiased=False)
+    node = helper.make_node("BatchNormalization", ["x", "scale", "b", "mean", "var"], ["y", "running_mean", "running_var"],
+                            name="bn_training", epsilon=eps, momentum=momentum, training_mode=1)
+    inits = [numpy_helper.from_array(t.numpy(), n) for t, n in
+             [(scale, "scale"), (bias, "b"), (mean, "mean"), (var, "var")]]
+    out = [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(x.shape)),
+           helper.make_tensor_value_info("running_mean", TensorProto.FLOAT, [4]),
+           helper.make_tensor_value_info("running_var", TensorProto.FLOAT, [4])]
+    graph = helper.make_graph([node], "bn_training_mode",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))], out,
+                              initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)])
+    onnx.checker.check_model(model)
+    onnx.save(model, os.path.join(w.out_dir, "batchnorm_training_mode_opset15.onnx"))
+    w.save("batchnorm_training_mode_opset15", {
+        "x": x.numpy(), "y": y.numpy(),
+        "running_mean": (mean * momentum + batch_mean * (1 - momentum)).numpy(),
+        "running_var": (var * momentum + batch_var * (1 - momentum)).numpy()})
+
+
 def instancenorm_ranks(w, gen):
     def norms(track):
         return [nn.InstanceNorm1d(3, affine=True, track_running_stats=track),
@@ -301,6 +334,7 @@ def main():
         convtranspose_grid(w, gen)
         convtranspose_asymmetric(w, gen)
         instancenorm_ranks(w, gen)
+        batchnorm_training_mode(w, gen)
         gans(w, gen)
         refused(os.path.join(SMALL_OUT, "refused"))
     w.close()

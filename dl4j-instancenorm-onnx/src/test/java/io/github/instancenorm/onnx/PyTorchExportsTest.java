@@ -8,12 +8,15 @@ import io.github.instancenorm.testutil.Fixtures;
 import io.github.instancenorm.zoo.StarGan;
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.autodiff.samediff.SameDiff;
@@ -39,16 +42,21 @@ class PyTorchExportsTest {
     }
 
     static Stream<Export> exports() throws IOException {
+        List<Export> out = manifest(Fixtures.resource("fixtures/onnx"));
+        assertTrue(out.size() >= 18, "the manifest lists every export");
+        return out.stream();
+    }
+
+    static List<Export> manifest(Path dir) throws IOException {
         List<Export> out = new ArrayList<>();
-        for (String line : Files.readAllLines(Fixtures.resource("fixtures/onnx/manifest.txt"))) {
+        for (String line : Files.readAllLines(dir.resolve("manifest.txt"))) {
             if (line.isBlank() || line.startsWith("#")) {
                 continue;
             }
             String[] f = line.trim().split("\\s+");
             out.add(new Export(f[0], f[1], f[2]));
         }
-        assertTrue(out.size() >= 18, "the manifest lists every export");
-        return out.stream();
+        return out;
     }
 
     /** @return the largest {@code |a - e| / (1 + |e|)} */
@@ -61,8 +69,25 @@ class PyTorchExportsTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("exports")
     void matchesPyTorch(Export export) throws Exception {
-        SameDiff sd = OnnxModels.importGraph(Fixtures.resource("fixtures/onnx/" + export.name() + ".onnx"));
-        Map<String, INDArray> npz = Nd4j.createFromNpzFile(Fixtures.file("fixtures/onnx/" + export.name() + ".npz"));
+        check(Fixtures.resource("fixtures/onnx"), export);
+    }
+
+    /** The StarGAN-sized exports of {@code gen_onnx_fixtures.py --full DIR}: {@code -Donnx.full=DIR}. */
+    @Test
+    @EnabledIfSystemProperty(named = "onnx.full", matches = ".+")
+    void stargansSizeMatchesPyTorch() throws Exception {
+        Path dir = Path.of(System.getProperty("onnx.full"));
+        for (Export export : manifest(dir)) {
+            check(dir, export);
+        }
+    }
+
+    private static void check(Path dir, Export export) throws Exception {
+        long t0 = System.nanoTime();
+        SameDiff sd = OnnxModels.importGraph(dir.resolve(export.name() + ".onnx"));
+        System.out.printf("%s: imported in %.1f s%n", export.name(), (System.nanoTime() - t0) / 1e9);
+        Map<String, INDArray> npz =
+                Nd4j.createFromNpzFile(dir.resolve(export.name() + ".npz").toFile());
         Map<String, INDArray> inputs = new HashMap<>();
         List<String> outputs = new ArrayList<>();
         for (String key : npz.keySet()) {
@@ -82,8 +107,7 @@ class PyTorchExportsTest {
         }
         if (!export.checkpoint().equals("-")) {
             ComputationGraph g = StarGan.loadGenerator(
-                    Fixtures.resource("fixtures/onnx/" + export.checkpoint()),
-                    StarGan.Statistics.valueOf(export.statistics()));
+                    dir.resolve(export.checkpoint()), StarGan.Statistics.valueOf(export.statistics()));
             INDArray dl4j = g.outputSingle(inputs.get("x"), inputs.get("c"));
             double err = scaledError(dl4j, actual.get("y"));
             System.out.printf(
