@@ -12,6 +12,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Writes the safetensors format: an 8-byte little-endian header length, a JSON header
@@ -19,6 +21,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * multiple of 8, then the C-order little-endian bytes of every tensor in header order.
  */
 final class SafetensorsWriter {
+    private static final Logger log = LoggerFactory.getLogger(SafetensorsWriter.class);
+
     private SafetensorsWriter() {}
 
     static void write(StateDict sd, Path path) throws IOException {
@@ -35,11 +39,21 @@ final class SafetensorsWriter {
         }
         String json = Json.writeObject(g -> {
             Map<String, String> metadata = new LinkedHashMap<>();
+            List<String> dropped = new ArrayList<>();
             sd.metadata().forEach((k, v) -> {
                 if (v instanceof String text) {
                     metadata.put(k, text);
+                } else {
+                    dropped.add(k);
                 }
             });
+            if (!dropped.isEmpty()) {
+                log.warn(
+                        "{}: safetensors metadata holds strings only; not written: {} (PyTorch's _metadata, the"
+                                + " modules' versions, is not needed to load a state dict)",
+                        path.getFileName(),
+                        dropped);
+            }
             if (!metadata.isEmpty()) {
                 g.writeObjectFieldStart("__metadata__");
                 for (Map.Entry<String, String> m : metadata.entrySet()) {

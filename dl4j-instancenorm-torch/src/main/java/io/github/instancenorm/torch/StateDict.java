@@ -234,7 +234,9 @@ public final class StateDict {
 
     /**
      * Writes the tensors of this state dict as a safetensors file. {@link #metadata()} entries
-     * whose values are strings go to {@code __metadata__}.
+     * whose values are strings go to {@code __metadata__}; the format has room for strings only, so
+     * other entries (such as PyTorch's {@code _metadata} of module versions) are left out, with a
+     * warning that names them.
      *
      * @param path the file to create or replace
      * @throws TorchFormatException when an entry is not a tensor (safetensors holds tensors only;
