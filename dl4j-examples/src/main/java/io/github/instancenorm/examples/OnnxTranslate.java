@@ -53,7 +53,7 @@ public final class OnnxTranslate {
                 case "--model" -> model = Path.of(v);
                 case "--image" -> images.add(Path.of(v));
                 case "--labels" ->
-                    Arrays.stream(v.split(";")).map(OnnxTranslate::labels).forEach(labelSets::add);
+                    Arrays.stream(v.split(";")).map(StarGanTranslate::labels).forEach(labelSets::add);
                 case "--out" -> out = Path.of(v);
                 default -> throw new IllegalArgumentException("Unknown flag " + flag + "; see --help");
             }
@@ -82,7 +82,7 @@ public final class OnnxTranslate {
                 Arrays.toString(label.getShape()),
                 output,
                 imageShape[0] > 0 ? "fixed at " + batch : "free",
-                seconds(t0));
+                StarGanTranslate.seconds(t0));
         for (float[] l : labelSets) {
             if (l.length != cDim) {
                 throw new IllegalArgumentException(
@@ -106,7 +106,12 @@ public final class OnnxTranslate {
                 fakes.add(y.get(NDArrayIndex.interval(0, used)).castTo(DataType.FLOAT));
             }
             rows.add(Nd4j.concat(0, x, Nd4j.concat(0, fakes.toArray(new INDArray[0]))));
-            System.out.printf(Locale.ROOT, "%s: %d translations in %.2f s%n", file, labelSets.size(), seconds(t1));
+            System.out.printf(
+                    Locale.ROOT,
+                    "%s: %d translations in %.2f s%n",
+                    file,
+                    labelSets.size(),
+                    StarGanTranslate.seconds(t1));
         }
         ImageGrids.writeGrid(rows, out);
         System.out.printf(
@@ -115,7 +120,7 @@ public final class OnnxTranslate {
                 out,
                 rows.size(),
                 labelSets.size() + 1,
-                seconds(t0));
+                StarGanTranslate.seconds(t0));
     }
 
     private static SDVariable input(SameDiff g, int rank, Path model) {
@@ -127,19 +132,6 @@ public final class OnnxTranslate {
         }
         throw new IllegalArgumentException(model + " has no rank-" + rank + " input (a StarGAN generator takes an"
                 + " image [N, 3, H, W] and labels [N, c_dim]); its inputs: " + g.inputs());
-    }
-
-    private static float[] labels(String csv) {
-        String[] parts = csv.trim().split(",");
-        float[] l = new float[parts.length];
-        for (int i = 0; i < parts.length; i++) {
-            l[i] = Float.parseFloat(parts[i].trim());
-        }
-        return l;
-    }
-
-    private static double seconds(long since) {
-        return (System.nanoTime() - since) / 1e9;
     }
 
     private static void usage() {

@@ -102,7 +102,8 @@ public final class StarGanTranslate {
                 seconds(t0));
     }
 
-    private static float[] labels(String csv) {
+    /** @return a label set from {@code 0,1,0,...}; shared with {@link OnnxTranslate} */
+    static float[] labels(String csv) {
         String[] parts = csv.trim().split(",");
         float[] l = new float[parts.length];
         for (int i = 0; i < parts.length; i++) {
@@ -111,7 +112,8 @@ public final class StarGanTranslate {
         return l;
     }
 
-    private static double seconds(long since) {
+    /** @return seconds since {@code System.nanoTime()} was {@code since}; shared with {@link OnnxTranslate} */
+    static double seconds(long since) {
         return (System.nanoTime() - since) / 1e9;
     }
 

@@ -193,7 +193,11 @@ final class ConstantFolding {
             }
             case "Cast": {
                 DataType to = dataType((int) attrs.get("to").getI());
-                return to == null ? null : in.get(0).castTo(to);
+                boolean writable = to == DataType.FLOAT
+                        || to == DataType.DOUBLE
+                        || to == DataType.INT64
+                        || to == DataType.INT32; // the types toTensor writes
+                return writable ? in.get(0).castTo(to) : null;
             }
             case "Slice": {
                 if (in.size() < 3) {
@@ -245,12 +249,15 @@ final class ConstantFolding {
         return out.stream().mapToLong(Long::longValue).toArray();
     }
 
-    private static DataType dataType(int onnxType) {
+    /** @return the ND4J type of an ONNX element type, or null for one ND4J has no match for here */
+    static DataType dataType(int onnxType) {
         return switch (onnxType) {
             case Onnx.TensorProto.DataType.FLOAT_VALUE -> DataType.FLOAT;
             case Onnx.TensorProto.DataType.DOUBLE_VALUE -> DataType.DOUBLE;
+            case Onnx.TensorProto.DataType.FLOAT16_VALUE -> DataType.HALF;
             case Onnx.TensorProto.DataType.INT64_VALUE -> DataType.INT64;
             case Onnx.TensorProto.DataType.INT32_VALUE -> DataType.INT32;
+            case Onnx.TensorProto.DataType.BOOL_VALUE -> DataType.BOOL;
             default -> null;
         };
     }

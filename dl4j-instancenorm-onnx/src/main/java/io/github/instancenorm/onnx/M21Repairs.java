@@ -1,7 +1,5 @@
 package io.github.instancenorm.onnx;
 
-import java.util.ArrayList;
-import java.util.List;
 import onnx.Onnx;
 
 /**
@@ -55,9 +53,8 @@ final class M21Repairs {
     }
 
     private static boolean onlyTensorValue(Onnx.NodeProto node) {
-        List<Onnx.AttributeProto> attrs = new ArrayList<>(node.getAttributeList());
-        return attrs.size() == 1
-                && attrs.get(0).getName().equals("value")
-                && attrs.get(0).getType() == Onnx.AttributeProto.AttributeType.TENSOR;
+        return node.getAttributeCount() == 1
+                && node.getAttribute(0).getName().equals("value")
+                && node.getAttribute(0).getType() == Onnx.AttributeProto.AttributeType.TENSOR;
     }
 }

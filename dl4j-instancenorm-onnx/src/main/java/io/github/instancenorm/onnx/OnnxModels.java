@@ -247,22 +247,12 @@ public final class OnnxModels {
     }
 
     private static DataType dataType(Path model, String input, int onnxType) {
-        Onnx.TensorProto.DataType type = Onnx.TensorProto.DataType.forNumber(onnxType);
+        DataType type = ConstantFolding.dataType(onnxType);
         if (type == null) {
-            type = Onnx.TensorProto.DataType.UNDEFINED;
+            throw new IllegalArgumentException(model + ": input '" + input + "' has ONNX element type " + onnxType
+                    + ", which this importer does not feed (float, double, float16, int32, int64 and bool are)");
         }
-        return switch (type) {
-            case FLOAT -> DataType.FLOAT;
-            case DOUBLE -> DataType.DOUBLE;
-            case FLOAT16 -> DataType.HALF;
-            case INT64 -> DataType.INT64;
-            case INT32 -> DataType.INT32;
-            case BOOL -> DataType.BOOL;
-            default ->
-                throw new IllegalArgumentException(model + ": input '" + input + "' has ONNX element"
-                        + " type " + onnxType + ", which this importer does not feed (float, double, float16, int32,"
-                        + " int64 and bool are)");
-        };
+        return type;
     }
 
     private static void checkOps(Path model, Onnx.GraphProto graph, OnnxFrameworkImporter onnx) {

@@ -56,6 +56,12 @@ public class InstanceNormalizationLayer extends BaseLayer<InstanceNormalization>
         return Type.NORMALIZATION;
     }
 
+    /** Re-declared so that {@link SparkGradientSharingCheck}, in this package, can name the layer. */
+    @Override
+    protected String layerId() {
+        return super.layerId();
+    }
+
     @Override
     public boolean isPretrainLayer() {
         return false;
@@ -71,7 +77,7 @@ public class InstanceNormalizationLayer extends BaseLayer<InstanceNormalization>
         boolean instanceStats = conf.usesInstanceStats(training);
         layout.checkInput(x.shape(), conf.getNOut(), instanceStats, layerId());
         if (training && conf.isTrackRunningStats()) {
-            SparkGradientSharingCheck.refuseRunningStatsUnderGradientSharing(layerId());
+            SparkGradientSharingCheck.refuseRunningStatsUnderGradientSharing(this);
         }
 
         INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, dataType, x.shape(), 'c');
@@ -89,8 +95,7 @@ public class InstanceNormalizationLayer extends BaseLayer<InstanceNormalization>
             }
             moments = m;
         } else {
-            SparkGradientSharingCheck.refuseUnupdatedStatsUnderGradientSharing(
-                    layerId(), getParam(NUM_BATCHES_TRACKED));
+            SparkGradientSharingCheck.refuseUnupdatedStatsUnderGradientSharing(this);
             InstanceNorm.normalizeWithRunningStats(
                     x, getParam(RUNNING_MEAN), getParam(RUNNING_VAR), gamma(), beta(), conf.getEps(), layout, out);
             moments = null;

@@ -1,7 +1,7 @@
 package io.github.instancenorm.layers;
 
+import io.github.instancenorm.params.InstanceNormalizationParamInitializer;
 import java.lang.reflect.Method;
-import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * Refuses training with running statistics under dl4j-spark's gradient sharing ({@code SharedTrainingMaster}).
@@ -39,20 +39,22 @@ final class SparkGradientSharingCheck {
     private SparkGradientSharingCheck() {}
 
     /**
-     * @param layerId names the layer in the message
+     * @param layer the layer whose training forward this is (named in the message; read only when dl4j-spark's
+     *              parameter server is on the classpath, so the forward pays nothing otherwise)
      * @throws IllegalStateException when this training forward runs on a gradient-sharing Spark worker
      */
-    static void refuseRunningStatsUnderGradientSharing(String layerId) {
+    static void refuseRunningStatsUnderGradientSharing(InstanceNormalizationLayer layer) {
         if (!SPARK_GRADIENT_SHARING_PRESENT || !onGradientSharingWorker()) {
             return;
         }
-        throw new IllegalStateException(layerId + ": InstanceNormalization with trackRunningStats(true) cannot be"
-                + " trained with dl4j-spark's SharedTrainingMaster (gradient sharing): the running mean and variance"
-                + " are state written by each worker's forward, never part of the shared updates, so the trained"
-                + " model would keep its initial mean 0 / variance 1 and normalize with them in inference. Train"
-                + " with ParameterAveragingTrainingMaster (the statistics are averaged with the parameters), or"
-                + " build the layer with trackRunningStats(false) (instance statistics in training and inference,"
-                + " as StarGAN's test code uses them)");
+        throw new IllegalStateException(
+                layer.layerId() + ": InstanceNormalization with trackRunningStats(true) cannot be"
+                        + " trained with dl4j-spark's SharedTrainingMaster (gradient sharing): the running mean and variance"
+                        + " are state written by each worker's forward, never part of the shared updates, so the trained"
+                        + " model would keep its initial mean 0 / variance 1 and normalize with them in inference. Train"
+                        + " with ParameterAveragingTrainingMaster (the statistics are averaged with the parameters), or"
+                        + " build the layer with trackRunningStats(false) (instance statistics in training and inference,"
+                        + " as StarGAN's test code uses them)");
     }
 
     /**
@@ -60,15 +62,19 @@ final class SparkGradientSharingCheck {
      * it and returns a normal result), and the model then comes back untrained. Inference with running statistics
      * that no training forward ever updated, in a JVM where gradient sharing's parameter server runs, is that case.
      *
-     * @param layerId           names the layer in the message
-     * @param numBatchesTracked the layer's batch counter
+     * @param layer the layer whose inference forward this is (its batch counter and name are read only when
+     *              dl4j-spark's parameter server is on the classpath)
      * @throws IllegalStateException when the counter is 0 and gradient sharing's parameter server is up
      */
-    static void refuseUnupdatedStatsUnderGradientSharing(String layerId, INDArray numBatchesTracked) {
-        if (!SPARK_GRADIENT_SHARING_PRESENT || numBatchesTracked.getDouble(0) != 0 || !parameterServerRunning()) {
+    static void refuseUnupdatedStatsUnderGradientSharing(InstanceNormalizationLayer layer) {
+        if (!SPARK_GRADIENT_SHARING_PRESENT
+                || layer.getParam(InstanceNormalizationParamInitializer.NUM_BATCHES_TRACKED)
+                                .getDouble(0)
+                        != 0
+                || !parameterServerRunning()) {
             return;
         }
-        throw new IllegalStateException(layerId + ": inference with running statistics that no training forward"
+        throw new IllegalStateException(layer.layerId() + ": inference with running statistics that no training forward"
                 + " updated (numBatchesTracked = 0) while dl4j-spark's gradient sharing (SharedTrainingMaster) runs"
                 + " in this JVM: a model trained with SharedTrainingMaster keeps its initial mean 0 / variance 1."
                 + " Train with ParameterAveragingTrainingMaster, or build the layer with trackRunningStats(false)");

@@ -3,12 +3,9 @@ package io.github.instancenorm.onnx.hooks;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.nd4j.autodiff.samediff.SDIndex;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.internal.SameDiffOp;
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.samediff.frameworkimport.hooks.annotations.PreHookRule;
 
 /**
@@ -71,13 +68,8 @@ public final class BatchNormalizationTrainingHook extends OnnxHook {
         String out = node.outputs().get(0);
 
         // [N, C, D1, ..., Dk] viewed as [N, C, M/N]; the statistics are over axes 0 and 2.
-        SDVariable shape = sd.shape(out + "/shape", x).castTo(out + "/shapeLong", DataType.INT64);
-        SDVariable flatShape = sd.concat(
-                out + "/flatShape",
-                0,
-                shape.get(SDIndex.interval(0, 2)),
-                sd.constant(out + "/minusOne", Nd4j.createFromArray(-1L)));
-        SDVariable flat = sd.reshape(out + "/flat", x, flatShape);
+        ChannelView view = channelView(sd, out, x);
+        SDVariable flat = view.flat();
         SDVariable mean = flat.mean(out + "/mean", true, 0, 2);
         SDVariable centered = flat.sub(out + "/centered", mean);
         SDVariable var = centered.mul(out + "/squared", centered).mean(out + "/var", true, 0, 2);
@@ -88,7 +80,7 @@ public final class BatchNormalizationTrainingHook extends OnnxHook {
                 .add(out + "/shifted", sd.reshape(out + "/biasB", bias, 1, -1, 1));
 
         Map<String, List<SDVariable>> outputs = new LinkedHashMap<>();
-        SDVariable result = sd.reshape(out, y, shape);
+        SDVariable result = sd.reshape(out, y, view.shape());
         outputs.put(result.name(), List.of(result));
         SDVariable meanC = sd.reshape(out + "/meanC", mean, -1);
         SDVariable varC = sd.reshape(out + "/varC", var, -1);

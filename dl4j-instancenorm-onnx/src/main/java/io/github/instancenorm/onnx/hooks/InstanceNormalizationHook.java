@@ -4,11 +4,8 @@ import io.github.instancenorm.ops.InstanceNormLayout;
 import io.github.instancenorm.samediff.SDInstanceNorm;
 import java.util.List;
 import java.util.Map;
-import org.nd4j.autodiff.samediff.SDIndex;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.samediff.frameworkimport.hooks.annotations.PreHookRule;
 
 /**
@@ -46,15 +43,9 @@ public final class InstanceNormalizationHook extends OnnxHook {
         double eps = node.number("epsilon", 1e-5);
         String out = node.outputs().get(0);
 
-        SDVariable shape = sd.shape(out + "/shape", x).castTo(out + "/shapeLong", DataType.INT64);
-        SDVariable flatShape = sd.concat(
-                out + "/flatShape",
-                0,
-                shape.get(SDIndex.interval(0, 2)),
-                sd.constant(out + "/minusOne", Nd4j.createFromArray(-1L)));
-        SDVariable flat = sd.reshape(out + "/flat", x, flatShape);
-        SDVariable y = SDInstanceNorm.instanceStats(sd, out + "/normalized", flat, scale, bias, eps, NCW);
-        SDVariable result = sd.reshape(out, y, shape);
+        ChannelView view = channelView(sd, out, x);
+        SDVariable y = SDInstanceNorm.instanceStats(sd, out + "/normalized", view.flat(), scale, bias, eps, NCW);
+        SDVariable result = sd.reshape(out, y, view.shape());
         return Map.of(result.name(), List.of(result));
     }
 }

@@ -2,10 +2,13 @@ package io.github.instancenorm.onnx.hooks;
 
 import java.util.List;
 import java.util.Map;
+import org.nd4j.autodiff.samediff.SDIndex;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.internal.SameDiffOp;
 import org.nd4j.ir.OpNamespace;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.samediff.frameworkimport.ImportGraph;
 import org.nd4j.samediff.frameworkimport.hooks.PreImportHook;
 import org.nd4j.samediff.frameworkimport.hooks.annotations.HookResult;
@@ -137,6 +140,23 @@ abstract class OnnxHook implements PreImportHook {
      */
     protected boolean accepts(SameDiffOp op, Map<String, ?> attributes, List<String> outputNames) {
         return true;
+    }
+
+    /** An input {@code [N, C, D1, ..., Dk]} viewed as {@code [N, C, D1*...*Dk]}, with its shape to restore. */
+    protected record ChannelView(SDVariable shape, SDVariable flat) {}
+
+    /**
+     * @return {@code x} viewed as {@code [N, C, -1]}, for ops whose input rank is not known while importing;
+     *         the variables are named {@code out/shape}, {@code out/flat}, ...
+     */
+    protected static ChannelView channelView(SameDiff sd, String out, SDVariable x) {
+        SDVariable shape = sd.shape(out + "/shape", x).castTo(out + "/shapeLong", DataType.INT64);
+        SDVariable flatShape = sd.concat(
+                out + "/flatShape",
+                0,
+                shape.get(SDIndex.interval(0, 2)),
+                sd.constant(out + "/minusOne", Nd4j.createFromArray(-1L)));
+        return new ChannelView(shape, sd.reshape(out + "/flat", x, flatShape));
     }
 
     /**
