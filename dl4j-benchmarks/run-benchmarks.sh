@@ -33,7 +33,7 @@ THREADS="${THREADS:-$(nproc)}"
 
 echo "== load before: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min), $THREADS cores"
 echo "== building"
-mvn -q -B -pl dl4j-benchmarks -am package -Dmaven.test.skip=true
+mvn -q -B -pl dl4j-benchmarks -am package -DskipTests
 rm -f "$OUT"/*.json "$OUT/table.md"
 mkdir -p "$OUT"
 CP="dl4j-benchmarks/target/classes:$(cat dl4j-benchmarks/target/classpath.txt)"

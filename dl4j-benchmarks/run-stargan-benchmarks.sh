@@ -33,11 +33,11 @@ done
 THREADS="${THREADS:-$(nproc)}"
 
 echo "== load before: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min), $THREADS cores"
-mvn -q -B -pl dl4j-benchmarks -am package -Dmaven.test.skip=true
+mvn -q -B -pl dl4j-benchmarks -am package -DskipTests
 mkdir -p "$OUT"
 rm -f "$OUT/libtorch-stargan-steps.json"
 if $LIBTORCH; then
-    mvn -q -B -pl dl4j-benchmarks-libtorch -Plibtorch package -Dmaven.test.skip=true
+    mvn -q -B -pl dl4j-benchmarks-libtorch -Plibtorch package -DskipTests
 fi
 CP="dl4j-benchmarks/target/classes:$(cat dl4j-benchmarks/target/classpath.txt)"
 

@@ -51,6 +51,9 @@ import org.openjdk.jmh.infra.Blackhole;
  *   <li>{@code InstanceNormScalarLoops}: the same layer with the kernels' Vector API loops turned off
  *       ({@link KernelSettings#VECTOR_LOOPS_PROPERTY}), as on a JVM started without
  *       {@code --add-modules jdk.incubator.vector} (the benchmark JVMs have it);</li>
+ *   <li>{@code InstanceNormFloatAsDouble}: the same layer with float blocks widened to double and run through the
+ *       double kernels ({@link KernelSettings#FLOAT_AS_DOUBLE_PROPERTY}), the one-source alternative to the scalar
+ *       float loops that {@code InstanceNormScalarLoops} times;</li>
  *   <li>{@code InstanceNormOpForm}: the same layer with its CPU kernels turned off
  *       ({@link KernelSettings#CPU_KERNELS_PROPERTY}), i.e. the backend-agnostic ND4J-op form;</li>
  *   <li>{@code BatchNorm}: DL4J's own {@link BatchNormalization} on the same array (1d input is given to it as
@@ -101,6 +104,9 @@ public class NormalizationBenchmark {
         if ("InstanceNormScalarLoops".equals(layer)) {
             // Read when the kernels class is initialized, i.e. at the first forward below.
             System.setProperty(KernelSettings.VECTOR_LOOPS_PROPERTY, "false");
+        }
+        if ("InstanceNormFloatAsDouble".equals(layer)) {
+            System.setProperty(KernelSettings.FLOAT_AS_DOUBLE_PROPERTY, "true");
         }
         long[] nchw = Arrays.stream(shape.split("x")).mapToLong(Long::parseLong).toArray();
         boolean last = "last".equals(layout);

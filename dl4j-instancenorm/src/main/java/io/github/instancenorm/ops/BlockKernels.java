@@ -19,7 +19,7 @@ abstract sealed class BlockKernels permits DoubleBlocks, FloatBlocks {
 
     /** @return the block kernels for {@code a}, float or double, with the float loops {@code settings} chooses */
     static BlockKernels of(INDArray a, KernelSettings settings) {
-        if (a.dataType() != DataType.FLOAT) {
+        if (a.dataType() != DataType.FLOAT || settings.floatAsDouble) {
             return new DoubleBlocks(a);
         }
         return settings.vectorLoops ? new VectorFloatBlocks(a, settings) : new FloatBlocks(a);

@@ -1,35 +1,66 @@
 package io.github.instancenorm.ops;
 
 import java.nio.DoubleBuffer;
+import java.nio.FloatBuffer;
 import java.util.Arrays;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * {@link BlockKernels} of a double array: every sum accumulates in double, in a few interleaved chains so that the
  * additions overlap. The channels-last sums are static, so that the float kernels' scalar fallbacks widen their
  * block to double and run the same loops.
+ *
+ * <p>For a measurement only ({@link KernelSettings#FLOAT_AS_DOUBLE_PROPERTY}), a float array can run these loops
+ * too: each block is widened to double on load and rounded to float on store.
  */
 final class DoubleBlocks extends BlockKernels {
     private final DoubleBuffer buffer;
+    /** The float array's memory when its blocks are widened; else {@code null}. */
+    private final FloatBuffer floats;
+
     private final int base;
 
     DoubleBlocks(INDArray a) {
-        buffer = a.data().asNioDouble();
-        base = buffer.position();
+        if (a.dataType() == DataType.FLOAT) {
+            buffer = null;
+            floats = a.data().asNioFloat();
+            base = floats.position();
+        } else {
+            buffer = a.data().asNioDouble();
+            floats = null;
+            base = buffer.position();
+        }
     }
 
-    private void load(long index, double[] dst, int len) {
-        buffer.get(base + (int) index, dst, 0, len);
+    private void load(long index, double[] dst, int len, TaskMemory s) {
+        if (floats == null) {
+            buffer.get(base + (int) index, dst, 0, len);
+            return;
+        }
+        float[] staged = s.spare;
+        floats.get(base + (int) index, staged, 0, len);
+        for (int k = 0; k < len; k++) {
+            dst[k] = staged[k];
+        }
     }
 
-    private void store(long index, double[] src, int len) {
-        buffer.put(base + (int) index, src, 0, len);
+    private void store(long index, double[] src, int len, TaskMemory s) {
+        if (floats == null) {
+            buffer.put(base + (int) index, src, 0, len);
+            return;
+        }
+        float[] staged = s.spare;
+        for (int k = 0; k < len; k++) {
+            staged[k] = (float) src[k];
+        }
+        floats.put(base + (int) index, staged, 0, len);
     }
 
     @Override
     void blockMoments(long index, int len, TaskMemory s) {
         double[] a = s.xDoubles;
-        load(index, a, len);
+        load(index, a, len, s);
         double s0 = 0;
         double s1 = 0;
         double s2 = 0;
@@ -70,19 +101,19 @@ final class DoubleBlocks extends BlockKernels {
     @Override
     void affineBlock(BlockKernels out, long index, int len, double scale, double shift, TaskMemory s) {
         double[] a = s.xDoubles;
-        load(index, a, len);
+        load(index, a, len, s);
         for (int k = 0; k < len; k++) {
             a[k] = a[k] * scale + shift;
         }
-        ((DoubleBlocks) out).store(index, a, len);
+        ((DoubleBlocks) out).store(index, a, len, s);
     }
 
     @Override
     void blockGradSums(BlockKernels g, long index, int len, double mean, TaskMemory s) {
         double[] a = s.xDoubles;
         double[] b = s.gDoubles;
-        load(index, a, len);
-        ((DoubleBlocks) g).load(index, b, len);
+        load(index, a, len, s);
+        ((DoubleBlocks) g).load(index, b, len, s);
         double sg0 = 0;
         double sg1 = 0;
         double sd0 = 0;
@@ -105,11 +136,11 @@ final class DoubleBlocks extends BlockKernels {
     @Override
     void scaleBlock(BlockKernels dx, long index, int len, double scale, TaskMemory s) {
         double[] b = s.gDoubles;
-        load(index, b, len);
+        load(index, b, len, s);
         for (int k = 0; k < len; k++) {
             b[k] *= scale;
         }
-        ((DoubleBlocks) dx).store(index, b, len);
+        ((DoubleBlocks) dx).store(index, b, len, s);
     }
 
     @Override
@@ -125,12 +156,12 @@ final class DoubleBlocks extends BlockKernels {
             TaskMemory s) {
         double[] xa = s.xDoubles;
         double[] ga = s.gDoubles;
-        load(index, ga, len);
-        ((DoubleBlocks) x).load(index, xa, len);
+        load(index, ga, len, s);
+        ((DoubleBlocks) x).load(index, xa, len, s);
         for (int k = 0; k < len; k++) {
             ga[k] = a * ga[k] + b * (xa[k] - mean) + c;
         }
-        ((DoubleBlocks) dx).store(index, ga, len);
+        ((DoubleBlocks) dx).store(index, ga, len, s);
     }
 
     @Override
@@ -140,7 +171,7 @@ final class DoubleBlocks extends BlockKernels {
 
     @Override
     void rowMoments(long index, int rows, int c, TaskMemory s) {
-        load(index, s.xDoubles, rows * c);
+        load(index, s.xDoubles, rows * c, s);
         rowMoments(s.xDoubles, rows, c, s.rowsMean, s.rowsM2);
     }
 
@@ -169,20 +200,20 @@ final class DoubleBlocks extends BlockKernels {
         double[] a = s.xDoubles;
         double[] sc = s.scale.doubles;
         double[] sh = s.shift.doubles;
-        load(index, a, rows * c);
+        load(index, a, rows * c, s);
         for (int r = 0, o = 0; r < rows; r++, o += c) {
             for (int k = 0; k < c; k++) {
                 a[o + k] = a[o + k] * sc[k] + sh[k];
             }
         }
-        ((DoubleBlocks) out).store(index, a, rows * c);
+        ((DoubleBlocks) out).store(index, a, rows * c, s);
     }
 
     @Override
     void rowGradSums(
             BlockKernels g, long index, int rows, int c, double[] gradSum, double[] dot, int at, TaskMemory s) {
-        load(index, s.xDoubles, rows * c);
-        ((DoubleBlocks) g).load(index, s.gDoubles, rows * c);
+        load(index, s.xDoubles, rows * c, s);
+        ((DoubleBlocks) g).load(index, s.gDoubles, rows * c, s);
         rowGradSums(s.xDoubles, s.gDoubles, rows, c, s.mean.doubles, gradSum, dot, at);
     }
 
@@ -205,26 +236,26 @@ final class DoubleBlocks extends BlockKernels {
         double[] bv = s.centredScale.doubles;
         double[] cv = s.shift.doubles;
         double[] mv = s.mean.doubles;
-        load(index, ga, rows * c);
-        ((DoubleBlocks) x).load(index, xa, rows * c);
+        load(index, ga, rows * c, s);
+        ((DoubleBlocks) x).load(index, xa, rows * c, s);
         for (int r = 0, o = 0; r < rows; r++, o += c) {
             for (int k = 0; k < c; k++) {
                 ga[o + k] = av[k] * ga[o + k] + bv[k] * (xa[o + k] - mv[k]) + cv[k];
             }
         }
-        ((DoubleBlocks) dx).store(index, ga, rows * c);
+        ((DoubleBlocks) dx).store(index, ga, rows * c, s);
     }
 
     @Override
     void scaleRows(BlockKernels dx, long index, int rows, int c, TaskMemory s) {
         double[] ga = s.gDoubles;
         double[] av = s.scale.doubles;
-        load(index, ga, rows * c);
+        load(index, ga, rows * c, s);
         for (int r = 0, o = 0; r < rows; r++, o += c) {
             for (int k = 0; k < c; k++) {
                 ga[o + k] *= av[k];
             }
         }
-        ((DoubleBlocks) dx).store(index, ga, rows * c);
+        ((DoubleBlocks) dx).store(index, ga, rows * c, s);
     }
 }

@@ -17,6 +17,13 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * results must be computed in float (widened to double and rounded back they would differ from PyTorch's in the
  * last bit), as must the float sums that make this path fast. Where a loop accumulates in double anyway
  * (channels-last blocks of a row count that is not a power of two), the block is widened and the double loop runs.
+ *
+ * <p>Measured against the one-source alternative, every float block widened to double and run through
+ * {@link DoubleBlocks}' loops ({@link KernelSettings#FLOAT_AS_DOUBLE_PROPERTY}): in {@code NormalizationBenchmark}'s
+ * 18 cases (three shapes, both layouts, training forward, inference forward, forward + backward), three runs on two
+ * cores, the widened loops took 1.3 to 3.2 times as long as these, in every case and run (the
+ * {@code 10x64x128x128} forward + backward, channels first: 18.1 to 20.3 ms here, 31.5 to 36.8 ms widened). Hence
+ * the twin.
  */
 sealed class FloatBlocks extends BlockKernels permits VectorFloatBlocks {
     /** Elements a float partial sum of the unrolled loops covers before it is added in double: 256 / 8 = 32. */

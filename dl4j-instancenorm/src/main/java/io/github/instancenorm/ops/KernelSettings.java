@@ -25,6 +25,12 @@ public final class KernelSettings {
      */
     public static final String VECTOR_LOOPS_PROPERTY = "io.github.instancenorm.vectorLoops";
     /**
+     * For a measurement only: {@code true} runs float arrays through the double kernels, each block widened to
+     * double and rounded back (results may differ from PyTorch's in the last bit), as the benchmarks' comparison of
+     * the float loops with one double source. Implies the scalar loops. Default {@code false}.
+     */
+    public static final String FLOAT_AS_DOUBLE_PROPERTY = "io.github.instancenorm.floatAsDouble";
+    /**
      * The number of threads a pass may use, the caller included; {@code 1}: everything on the calling thread.
      * Default {@code min(cores, 8)}.
      */
@@ -49,14 +55,17 @@ public final class KernelSettings {
     final boolean cpuKernels;
     /** Whether the float kernels run their Vector API loops ({@link VectorFloatBlocks}). */
     final boolean vectorLoops;
+    /** Whether float arrays run the double kernels, widened block by block (a measurement's choice). */
+    final boolean floatAsDouble;
     /** Float arrays from this many elements on take the in-place vector affine passes. */
     final long inPlaceMinElements;
     /** The kernels with these settings. */
     final CpuKernels kernels;
 
-    private KernelSettings(boolean cpuKernels, boolean vectorLoops, long inPlaceMinElements) {
+    private KernelSettings(boolean cpuKernels, boolean vectorLoops, boolean floatAsDouble, long inPlaceMinElements) {
         this.cpuKernels = cpuKernels;
-        this.vectorLoops = vectorLoops;
+        this.vectorLoops = vectorLoops && !floatAsDouble;
+        this.floatAsDouble = floatAsDouble;
         this.inPlaceMinElements = inPlaceMinElements;
         this.kernels = new CpuKernels(this);
     }
@@ -74,17 +83,22 @@ public final class KernelSettings {
 
     /** @return these settings with the ND4J-op form everywhere */
     KernelSettings opForm() {
-        return new KernelSettings(false, vectorLoops, inPlaceMinElements);
+        return new KernelSettings(false, vectorLoops, floatAsDouble, inPlaceMinElements);
     }
 
     /** @return these settings with the scalar float loops, as on a JVM without the Vector API module */
     KernelSettings scalarLoops() {
-        return new KernelSettings(cpuKernels, false, inPlaceMinElements);
+        return new KernelSettings(cpuKernels, false, floatAsDouble, inPlaceMinElements);
+    }
+
+    /** @return these settings with float arrays widened to run the double kernels */
+    KernelSettings floatAsDouble() {
+        return new KernelSettings(cpuKernels, false, true, inPlaceMinElements);
     }
 
     /** @return these settings with the in-place vector affine passes for float arrays of every size */
     KernelSettings inPlaceAffineForAnySize() {
-        return new KernelSettings(cpuKernels, vectorLoops, 0);
+        return new KernelSettings(cpuKernels, vectorLoops, floatAsDouble, 0);
     }
 
     /**
@@ -106,6 +120,7 @@ public final class KernelSettings {
         static final KernelSettings SETTINGS = new KernelSettings(
                 Boolean.parseBoolean(System.getProperty(CPU_KERNELS_PROPERTY, "true")),
                 detectVectorApi(),
+                Boolean.parseBoolean(System.getProperty(FLOAT_AS_DOUBLE_PROPERTY, "false")),
                 IN_PLACE_MIN_ELEMENTS);
     }
 

@@ -46,8 +46,11 @@ class CpuKernelsTest {
             {2, 20, 16, 16}, // 256-element instances, the longest the short-instance vector loops take
             {32, 40, 30, 30}, // channels-last samples of several blocks, many samples; in place when float
         };
-        Stream<KernelPaths> paths =
-                Stream.of(KernelPaths.CPU_KERNELS, KernelPaths.CPU_IN_PLACE_AFFINE, KernelPaths.CPU_SCALAR_LOOPS);
+        Stream<KernelPaths> paths = Stream.of(
+                KernelPaths.CPU_KERNELS,
+                KernelPaths.CPU_IN_PLACE_AFFINE,
+                KernelPaths.CPU_SCALAR_LOOPS,
+                KernelPaths.CPU_FLOAT_AS_DOUBLE);
         return paths.flatMap(path -> Stream.of(DataType.FLOAT, DataType.DOUBLE)
                 .flatMap(type -> Stream.of(false, true)
                         .flatMap(last -> Stream.of(shapes).map(shape -> Arguments.of(path, type, last, shape)))));
@@ -63,6 +66,7 @@ class CpuKernelsTest {
                 "the build's tests run with"
                         + " --add-modules jdk.incubator.vector (surefire argLine), so that the Vector API loops are tested");
         assertFalse(KernelPaths.CPU_SCALAR_LOOPS.settings().kernels.vectorLoops());
+        assertFalse(KernelPaths.CPU_FLOAT_AS_DOUBLE.settings().kernels.vectorLoops());
         KernelPaths.CPU_SCALAR_LOOPS.run(
                 () -> assertFalse(CpuKernels.forArrays(Nd4j.ones(2, 3, 4)).vectorLoops()));
         KernelPaths.OP_FORM.run(() -> assertNull(CpuKernels.forArrays(Nd4j.ones(2, 3, 4))));

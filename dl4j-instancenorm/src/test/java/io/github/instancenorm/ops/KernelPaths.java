@@ -22,6 +22,11 @@ public enum KernelPaths {
     CPU_IN_PLACE_AFFINE(KernelSettings::inPlaceAffineForAnySize),
     /** The CPU kernels with their scalar float loops only, as on a JVM without the Vector API module. */
     CPU_SCALAR_LOOPS(KernelSettings::scalarLoops),
+    /**
+     * The CPU kernels with float arrays widened to run the double loops, the benchmarks' one-source alternative to
+     * the float loops.
+     */
+    CPU_FLOAT_AS_DOUBLE(KernelSettings::floatAsDouble),
     /** The ND4J-op form only, as on a non-CPU backend. */
     OP_FORM(KernelSettings::opForm);
 
