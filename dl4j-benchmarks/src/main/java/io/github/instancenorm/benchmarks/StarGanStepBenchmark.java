@@ -3,11 +3,11 @@ package io.github.instancenorm.benchmarks;
 import io.github.instancenorm.conv.FastConvolutions;
 import io.github.instancenorm.ops.KernelSettings;
 import io.github.instancenorm.zoo.StarGan;
+import io.github.instancenorm.zoo.gan.GraphUpdates;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.deeplearning4j.nn.gradient.Gradient;
 import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -85,7 +85,6 @@ public class StarGanStepBenchmark {
     private ComputationGraph discriminator;
     private INDArray image;
     private INDArray label;
-    private final LayerWorkspaceMgr noWorkspaces = LayerWorkspaceMgr.noWorkspaces();
     private int iteration;
 
     /** Builds both networks and a random batch of images in [-1, 1] with random binary labels. */
@@ -165,11 +164,10 @@ public class StarGanStepBenchmark {
         return generator.output(false, image, label)[0];
     }
 
-    /** Backward of the sum of the outputs' means, then one update. */
+    /** Backward of the sum of the outputs' means, then one update ({@link GraphUpdates}, as the example trains). */
     private void step(ComputationGraph graph, INDArray... outputs) {
         Gradient gradient = graph.backpropGradient(meanGradients(outputs));
-        graph.getUpdater().update(gradient, iteration++, 0, batch, noWorkspaces);
-        graph.params().subi(gradient.gradient());
+        GraphUpdates.apply(graph, gradient, iteration++, 0, batch);
     }
 
     /** d mean(out) / d out for each output, scaled by the batch size: DL4J's updater divides by it (as the trainer). */

@@ -3,11 +3,11 @@ package io.github.instancenorm.examples.stargan;
 import io.github.instancenorm.conv.FastConvolutions;
 import io.github.instancenorm.zoo.StarGan;
 import io.github.instancenorm.zoo.gan.GradientPenalty;
+import io.github.instancenorm.zoo.gan.GraphUpdates;
 import java.util.List;
 import java.util.Map;
 import org.deeplearning4j.nn.gradient.Gradient;
 import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.ops.transforms.Transforms;
@@ -115,7 +115,6 @@ public final class StarGanTrainer {
     private final double lambdaClass;
     private final double lambdaReconstruction;
     private final double lambdaIdentity;
-    private final LayerWorkspaceMgr noWorkspaces = LayerWorkspaceMgr.noWorkspaces();
     private Objective objective = Objective.LSGAN;
     private GradientPenalty penalty;
     private int nCritic = 1;
@@ -299,8 +298,7 @@ public final class StarGanTrainer {
      */
     private void apply(ComputationGraph graph, Gradient gradient, long minibatch) {
         gradient.gradient().muli(minibatch);
-        graph.getUpdater().update(gradient, iteration, 0, (int) minibatch, noWorkspaces);
-        graph.params().subi(gradient.gradient());
+        GraphUpdates.apply(graph, gradient, iteration, 0, (int) minibatch);
     }
 
     /** Gradient of {@code weight * mean(|output - target|)}. */
