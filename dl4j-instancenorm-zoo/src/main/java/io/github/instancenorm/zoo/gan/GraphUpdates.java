@@ -42,9 +42,11 @@ public final class GraphUpdates {
         if (view == null) {
             throw new IllegalStateException("the graph has no gradient view: call graph.init() first");
         }
-        Gradient handed = sameMemory(gradient.gradient(), view) ? new InView(gradient, view) : gradient;
+        // DefaultGradient.gradient() builds a new view per call: take it once.
+        INDArray flat = gradient.gradient();
+        Gradient handed = sameMemory(flat, view) ? new InView(gradient, view) : gradient;
         graph.getUpdater().update(handed, iteration, epoch, minibatch, LayerWorkspaceMgr.noWorkspaces());
-        graph.params().subi(gradient.gradient());
+        graph.params().subi(flat);
     }
 
     /** Whether {@code a} covers exactly {@code view}'s memory (views of one buffer carry different buffer objects). */
