@@ -3,10 +3,13 @@
 # (bench_torch.py --models) and optionally on libtorch 2.7 (dl4j-benchmarks-libtorch's LibTorchStarGan) at StarGAN's
 # size and at the example's, and prints the DL4J/peer ratios.
 #
-#   dl4j-benchmarks/run-stargan-benchmarks.sh [--with-libtorch] [--with-dl4j-convolutions] [--quick]
+#   dl4j-benchmarks/run-stargan-benchmarks.sh [--with-libtorch] [--with-dl4j-convolutions] [--retain-freed-memory]
+#                                             [--quick]
 #
 #   --with-libtorch           also time libtorch 2.7.1 (org.bytedeco:pytorch, oneDNN + OpenBLAS; downloads ~120 MB)
 #   --with-dl4j-convolutions  also time DL4J with its own im2col convolutions (FastConvolutions off), the "before"
+#   --retain-freed-memory     run every side with glibc keeping freed memory for reuse (one arena, no mmap, no
+#                             trimming: the settings in README.md's "Large models: glibc's malloc")
 #   --quick                   one short measurement per case, to check that everything runs
 #
 # Needs JDK 17 + Maven and PyTorch for Python 3 (Debian's python3-torch; PYTHON overrides the interpreter). Each
@@ -22,16 +25,19 @@ JMH_TIME=(-wi 4 -w 3s -i 5 -r 3s)   # the example size needs the longer warm-up 
 TORCH_SECONDS=2
 TORCH_ROUNDS=3
 LIBTORCH=false
+MALLOC_ENV=()
 for arg in "$@"; do
     case "$arg" in
         --with-libtorch) LIBTORCH=true ;;
         --with-dl4j-convolutions) CONVOLUTIONS=onednn,dl4j ;;
+        --retain-freed-memory) MALLOC_ENV=(MALLOC_ARENA_MAX=1 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=17179869184) ;;
         --quick) JMH_TIME=(-wi 0 -i 1 -r 1s); TORCH_SECONDS=0.3; TORCH_ROUNDS=1 ;;
         *) echo "unknown option $arg" >&2; exit 2 ;;
     esac
 done
 THREADS="${THREADS:-$(nproc)}"
 
+echo "== malloc environment: ${MALLOC_ENV[*]:-glibc defaults}"
 echo "== load before: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min), $THREADS cores"
 mvn -q -B -pl dl4j-benchmarks -am package -DskipTests
 mkdir -p "$OUT"
@@ -42,11 +48,11 @@ fi
 CP="dl4j-benchmarks/target/classes:$(cat dl4j-benchmarks/target/classpath.txt)"
 
 echo "== JMH: StarGanStepBenchmark (convolutions: $CONVOLUTIONS)"
-OMP_NUM_THREADS="$THREADS" java -cp "$CP" org.openjdk.jmh.Main "${JMH_TIME[@]}" -f 1 -p size=stargan,example \
+env "${MALLOC_ENV[@]}" OMP_NUM_THREADS="$THREADS" java -cp "$CP" org.openjdk.jmh.Main "${JMH_TIME[@]}" -f 1 -p size=stargan,example \
     -p convolutions="$CONVOLUTIONS" -rf json -rff "$OUT/stargan-steps-jmh.json" 'StarGanStepBenchmark' \
     | grep -E '^(Benchmark|StarGan)' || true
 echo "== PyTorch ($THREADS threads)"
-"$PYTHON" dl4j-benchmarks/src/main/python/bench_torch.py --threads "$THREADS" --seconds "$TORCH_SECONDS" \
+env "${MALLOC_ENV[@]}" "$PYTHON" dl4j-benchmarks/src/main/python/bench_torch.py --threads "$THREADS" --seconds "$TORCH_SECONDS" \
     --skip-layers --models stargan,example --out "$OUT/torch-stargan-steps.json"
 if $LIBTORCH; then
     echo "== libtorch ($THREADS threads)"
@@ -54,7 +60,7 @@ if $LIBTORCH; then
     # Loading libtorch through JavaCPP now and then crashes in pthread_mutex_lock (seen here once in five starts):
     # one more start before giving up.
     for attempt in 1 2; do
-        OMP_NUM_THREADS="$THREADS" java -Xmx4g -cp "$LT/classes:$(cat "$LT/classpath.txt")" \
+        env "${MALLOC_ENV[@]}" OMP_NUM_THREADS="$THREADS" java -Xmx4g -cp "$LT/classes:$(cat "$LT/classpath.txt")" \
             io.github.instancenorm.benchmarks.libtorch.LibTorchStarGan --threads "$THREADS" \
             --seconds "$TORCH_SECONDS" --rounds "$TORCH_ROUNDS" --out "$OUT/libtorch-stargan-steps.json" \
             && break || echo "libtorch run $attempt failed (exit $?)" >&2
