@@ -25,19 +25,23 @@ JMH_TIME=(-wi 4 -w 3s -i 5 -r 3s)   # the example size needs the longer warm-up 
 TORCH_SECONDS=2
 TORCH_ROUNDS=3
 LIBTORCH=false
-MALLOC_ENV=()
+RETAIN_FREED_MEMORY=false
 for arg in "$@"; do
     case "$arg" in
         --with-libtorch) LIBTORCH=true ;;
         --with-dl4j-convolutions) CONVOLUTIONS=onednn,dl4j ;;
-        --retain-freed-memory) MALLOC_ENV=(MALLOC_ARENA_MAX=1 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=17179869184) ;;
+        --retain-freed-memory) RETAIN_FREED_MEMORY=true ;;
         --quick) JMH_TIME=(-wi 0 -i 1 -r 1s); TORCH_SECONDS=0.3; TORCH_ROUNDS=1 ;;
         *) echo "unknown option $arg" >&2; exit 2 ;;
     esac
 done
 THREADS="${THREADS:-$(nproc)}"
 
-echo "== malloc environment: ${MALLOC_ENV[*]:-glibc defaults}"
+if $RETAIN_FREED_MEMORY; then
+    # Exported once, so every side (and the build) starts with it.
+    export MALLOC_ARENA_MAX=1 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=17179869184
+fi
+echo "== glibc malloc settings in the environment: $(env | grep "^MALLOC_" | sort | tr "\n" " " || true)"
 echo "== load before: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min), $THREADS cores"
 mvn -q -B -pl dl4j-benchmarks -am package -DskipTests
 mkdir -p "$OUT"
@@ -48,11 +52,11 @@ fi
 CP="dl4j-benchmarks/target/classes:$(cat dl4j-benchmarks/target/classpath.txt)"
 
 echo "== JMH: StarGanStepBenchmark (convolutions: $CONVOLUTIONS)"
-env "${MALLOC_ENV[@]}" OMP_NUM_THREADS="$THREADS" java -cp "$CP" org.openjdk.jmh.Main "${JMH_TIME[@]}" -f 1 -p size=stargan,example \
+OMP_NUM_THREADS="$THREADS" java -cp "$CP" org.openjdk.jmh.Main "${JMH_TIME[@]}" -f 1 -p size=stargan,example \
     -p convolutions="$CONVOLUTIONS" -rf json -rff "$OUT/stargan-steps-jmh.json" 'StarGanStepBenchmark' \
     | grep -E '^(Benchmark|StarGan)' || true
 echo "== PyTorch ($THREADS threads)"
-env "${MALLOC_ENV[@]}" "$PYTHON" dl4j-benchmarks/src/main/python/bench_torch.py --threads "$THREADS" --seconds "$TORCH_SECONDS" \
+"$PYTHON" dl4j-benchmarks/src/main/python/bench_torch.py --threads "$THREADS" --seconds "$TORCH_SECONDS" \
     --skip-layers --models stargan,example --out "$OUT/torch-stargan-steps.json"
 if $LIBTORCH; then
     echo "== libtorch ($THREADS threads)"
@@ -60,7 +64,7 @@ if $LIBTORCH; then
     # Loading libtorch through JavaCPP now and then crashes in pthread_mutex_lock (seen here once in five starts):
     # one more start before giving up.
     for attempt in 1 2; do
-        env "${MALLOC_ENV[@]}" OMP_NUM_THREADS="$THREADS" java -Xmx4g -cp "$LT/classes:$(cat "$LT/classpath.txt")" \
+        OMP_NUM_THREADS="$THREADS" java -Xmx4g -cp "$LT/classes:$(cat "$LT/classpath.txt")" \
             io.github.instancenorm.benchmarks.libtorch.LibTorchStarGan --threads "$THREADS" \
             --seconds "$TORCH_SECONDS" --rounds "$TORCH_ROUNDS" --out "$OUT/libtorch-stargan-steps.json" \
             && break || echo "libtorch run $attempt failed (exit $?)" >&2
