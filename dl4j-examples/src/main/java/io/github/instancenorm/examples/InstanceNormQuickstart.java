@@ -6,6 +6,7 @@ import static io.github.instancenorm.params.InstanceNormalizationParamInitialize
 
 import io.github.instancenorm.conf.InstanceNormalization;
 import io.github.instancenorm.conv.FastConvolutions;
+import io.github.instancenorm.updater.FastUpdaters;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
@@ -67,6 +68,7 @@ public final class InstanceNormQuickstart {
                 .build());
         net.init();
         FastConvolutions.install(net); // oneDNN convolutions on nd4j-native's -onednn builds
+        FastUpdaters.install(net); // DL4J's in-place update path, Adam in Java vector loops
         Layer norm = net.getLayer(1);
 
         INDArray heldOut = textures(BATCH);

@@ -4,6 +4,7 @@ import io.github.instancenorm.conf.InstanceNormalization;
 import io.github.instancenorm.conv.FastConvolutions;
 import io.github.instancenorm.torch.StateDict;
 import io.github.instancenorm.torch.TorchWeights;
+import io.github.instancenorm.updater.FastUpdaters;
 import io.github.instancenorm.zoo.conf.graph.GradientTapVertex;
 import io.github.instancenorm.zoo.conf.graph.TiledLabelConcatVertex;
 import java.io.IOException;
@@ -328,13 +329,15 @@ public final class StarGan {
 
         /**
          * @return the initialized generator, instance norms set to the chosen inference statistics, convolutions
-         *         on oneDNN where the backend has it ({@link FastConvolutions#install})
+         *         on oneDNN where the backend has it ({@link FastConvolutions#install}), the faster updater
+         *         ({@link FastUpdaters#install})
          */
         public ComputationGraph build() {
             ComputationGraph graph = new ComputationGraph(configuration());
             graph.init();
             useStatistics(graph, statistics);
             FastConvolutions.install(graph);
+            FastUpdaters.install(graph);
             return graph;
         }
     }
@@ -370,12 +373,13 @@ public final class StarGan {
 
         /**
          * @return the initialized discriminator, convolutions on oneDNN where the backend has it
-         *         ({@link FastConvolutions#install})
+         *         ({@link FastConvolutions#install}), the faster updater ({@link FastUpdaters#install})
          */
         public ComputationGraph build() {
             ComputationGraph graph = new ComputationGraph(configuration());
             graph.init();
             FastConvolutions.install(graph);
+            FastUpdaters.install(graph);
             return graph;
         }
     }

@@ -133,7 +133,7 @@ final class CpuKernels {
         return true;
     }
 
-    private static boolean isCpuBackend() {
+    static boolean isCpuBackend() {
         Boolean cpu = cpuBackend;
         if (cpu == null) {
             cpu = CPU_BACKEND.equals(Nd4j.getBackend().getClass().getName());

@@ -1,6 +1,7 @@
 package io.github.instancenorm.examples.stargan;
 
 import io.github.instancenorm.conv.FastConvolutions;
+import io.github.instancenorm.updater.FastUpdaters;
 import java.util.List;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
@@ -63,6 +64,7 @@ public final class AttributeClassifier {
                 .build());
         net.init();
         FastConvolutions.install(net);
+        FastUpdaters.install(net);
     }
 
     /**

@@ -3,6 +3,7 @@ package io.github.instancenorm.examples.stargan;
 import io.github.instancenorm.conv.FastConvolutions;
 import io.github.instancenorm.examples.ImageGrids;
 import io.github.instancenorm.torch.StateDict;
+import io.github.instancenorm.updater.FastUpdaters;
 import io.github.instancenorm.zoo.StarGan;
 import java.io.IOException;
 import java.io.Reader;
@@ -111,9 +112,12 @@ public final class TrainStarGan {
                 checkpoint.resolve("G.zip").toFile(), true);
         ComputationGraph discriminator = ModelSerializer.restoreComputationGraph(
                 checkpoint.resolve("D.zip").toFile(), true);
-        // A saved network is plain DL4J: the oneDNN helpers are installed on the loaded objects.
+        // A saved network is plain DL4J: the oneDNN helpers and the faster updater are installed on the loaded
+        // objects (the updater keeps the restored Adam state).
         FastConvolutions.install(generator);
         FastConvolutions.install(discriminator);
+        FastUpdaters.install(generator);
+        FastUpdaters.install(discriminator);
         Properties state = new Properties();
         try (Reader r = Files.newBufferedReader(checkpoint.resolve("state.properties"))) {
             state.load(r);

@@ -1,7 +1,6 @@
 package io.github.instancenorm.zoo.gan;
 
-import java.util.List;
-import java.util.Map;
+import io.github.instancenorm.updater.FastUpdaters;
 import org.deeplearning4j.nn.gradient.Gradient;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
@@ -17,8 +16,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * gradient view, and {@code DefaultGradient.gradient()} returns a new reshaped view on every call, so it never is.
  * That path builds two views per parameter array and step (each with a native shape buffer, and JavaCPP reading
  * {@code /proc/self/statm} for each). When the gradient lies in the graph's own gradient view (as
- * {@code backpropGradient} returns it), this hands the updater that view object itself, so it runs its blocks on
- * the views it built once; the arithmetic is the same.
+ * {@code backpropGradient} returns it), this hands the updater that view object itself
+ * ({@link FastUpdaters#inGradientView}), so it runs its blocks on the views it built once; the arithmetic is the
+ * same. A graph given {@link FastUpdaters#install} (the zoo's graphs are) also runs Adam's step in the faster kernel.
  */
 public final class GraphUpdates {
 
@@ -42,62 +42,9 @@ public final class GraphUpdates {
         if (view == null) {
             throw new IllegalStateException("the graph has no gradient view: call graph.init() first");
         }
-        // DefaultGradient.gradient() builds a new view per call: take it once.
-        INDArray flat = gradient.gradient();
-        Gradient handed = sameMemory(flat, view) ? new InView(gradient, view) : gradient;
+        INDArray flat = gradient.gradient(); // the update, once the updater has run; the same shape as params()
+        Gradient handed = FastUpdaters.inGradientView(gradient, view);
         graph.getUpdater().update(handed, iteration, epoch, minibatch, LayerWorkspaceMgr.noWorkspaces());
         graph.params().subi(flat);
-    }
-
-    /** Whether {@code a} covers exactly {@code view}'s memory (views of one buffer carry different buffer objects). */
-    private static boolean sameMemory(INDArray a, INDArray view) {
-        return a == view
-                || (a.data().address() == view.data().address()
-                        && a.offset() == view.offset()
-                        && a.length() == view.length()
-                        && a.ordering() == view.ordering());
-    }
-
-    /** {@code delegate} with {@link #gradient()} the graph's gradient view object itself. */
-    private record InView(Gradient delegate, INDArray view) implements Gradient {
-        @Override
-        public Map<String, INDArray> gradientForVariable() {
-            return delegate.gradientForVariable();
-        }
-
-        @Override
-        public INDArray gradient(List<String> order) {
-            return delegate.gradient(order);
-        }
-
-        @Override
-        public INDArray gradient() {
-            return view;
-        }
-
-        @Override
-        public void clear() {
-            delegate.clear();
-        }
-
-        @Override
-        public INDArray getGradientFor(String variable) {
-            return delegate.getGradientFor(variable);
-        }
-
-        @Override
-        public INDArray setGradientFor(String variable, INDArray value) {
-            return delegate.setGradientFor(variable, value);
-        }
-
-        @Override
-        public INDArray setGradientFor(String variable, INDArray value, Character flatteningOrder) {
-            return delegate.setGradientFor(variable, value, flatteningOrder);
-        }
-
-        @Override
-        public Character flatteningOrderForVariable(String variable) {
-            return delegate.flatteningOrderForVariable(variable);
-        }
     }
 }

@@ -1,0 +1,51 @@
+package io.github.instancenorm.ops;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * {@link UpdaterKernels#adam}'s loop in the Vector API's full-width lanes. Loaded only when
+ * {@link KernelSettings#vectorLoops} says the module {@code jdk.incubator.vector} is present. Each lane computes what
+ * {@link UpdaterKernels#scalar} computes, operation for operation (no fused multiply-adds), so both loops give the
+ * same bits.
+ */
+final class AdamVectorLoop {
+
+    private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
+    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+
+    private AdamVectorLoop() {}
+
+    static void run(
+            UpdaterKernels.AdamStep s,
+            ByteBuffer g,
+            int gFrom,
+            ByteBuffer m,
+            int mFrom,
+            ByteBuffer v,
+            int vFrom,
+            int len) {
+        float c1 = s.oneMinusBeta1();
+        float c2 = s.oneMinusBeta2();
+        int lanes = SPECIES.length();
+        int i = 0;
+        for (; i + lanes <= len; i += lanes) {
+            int gi = (gFrom + i) * Float.BYTES;
+            int mi = (mFrom + i) * Float.BYTES;
+            int vi = (vFrom + i) * Float.BYTES;
+            FloatVector grad = FloatVector.fromByteBuffer(SPECIES, g, gi, NATIVE);
+            FloatVector mt = FloatVector.fromByteBuffer(SPECIES, m, mi, NATIVE)
+                    .mul(s.beta1())
+                    .add(grad.mul(c1));
+            FloatVector vt = FloatVector.fromByteBuffer(SPECIES, v, vi, NATIVE)
+                    .mul(s.beta2())
+                    .add(grad.mul(grad).mul(c2));
+            mt.intoByteBuffer(m, mi, NATIVE);
+            vt.intoByteBuffer(v, vi, NATIVE);
+            mt.mul(s.alpha()).div(vt.sqrt().add(s.epsilon())).intoByteBuffer(g, gi, NATIVE);
+        }
+        UpdaterKernels.scalar(s, g, gFrom + i, m, mFrom + i, v, vFrom + i, len - i);
+    }
+}
