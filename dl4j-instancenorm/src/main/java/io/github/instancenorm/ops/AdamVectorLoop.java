@@ -8,8 +8,8 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * {@link UpdaterKernels#adam}'s loop in the Vector API's full-width lanes. Loaded only when
  * {@link KernelSettings#vectorLoops} says the module {@code jdk.incubator.vector} is present. Each lane computes what
- * {@link UpdaterKernels#scalar} computes, operation for operation (no fused multiply-adds), so both loops give the
- * same bits.
+ * {@link UpdaterKernels#scalar} computes, operation for operation (fused multiply-adds where
+ * {@link UpdaterKernels.AdamStep#fused} says so), so both loops give the same bits.
  */
 final class AdamVectorLoop {
 
@@ -29,6 +29,9 @@ final class AdamVectorLoop {
             int len) {
         float c1 = s.oneMinusBeta1();
         float c2 = s.oneMinusBeta2();
+        boolean fused = s.fused();
+        FloatVector beta1 = FloatVector.broadcast(SPECIES, s.beta1());
+        FloatVector beta2 = FloatVector.broadcast(SPECIES, s.beta2());
         int lanes = SPECIES.length();
         int i = 0;
         for (; i + lanes <= len; i += lanes) {
@@ -36,12 +39,17 @@ final class AdamVectorLoop {
             int mi = (mFrom + i) * Float.BYTES;
             int vi = (vFrom + i) * Float.BYTES;
             FloatVector grad = FloatVector.fromByteBuffer(SPECIES, g, gi, NATIVE);
-            FloatVector mt = FloatVector.fromByteBuffer(SPECIES, m, mi, NATIVE)
-                    .mul(s.beta1())
-                    .add(grad.mul(c1));
-            FloatVector vt = FloatVector.fromByteBuffer(SPECIES, v, vi, NATIVE)
-                    .mul(s.beta2())
-                    .add(grad.mul(grad).mul(c2));
+            FloatVector mOld = FloatVector.fromByteBuffer(SPECIES, m, mi, NATIVE);
+            FloatVector vOld = FloatVector.fromByteBuffer(SPECIES, v, vi, NATIVE);
+            FloatVector mt;
+            FloatVector vt;
+            if (fused) {
+                mt = mOld.fma(beta1, grad.mul(c1));
+                vt = vOld.fma(beta2, grad.mul(grad).mul(c2));
+            } else {
+                mt = mOld.mul(beta1).add(grad.mul(c1));
+                vt = vOld.mul(beta2).add(grad.mul(grad).mul(c2));
+            }
             mt.intoByteBuffer(m, mi, NATIVE);
             vt.intoByteBuffer(v, vi, NATIVE);
             mt.mul(s.alpha()).div(vt.sqrt().add(s.epsilon())).intoByteBuffer(g, gi, NATIVE);

@@ -4,6 +4,8 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.slf4j.LoggerFactory;
 
 /**
  * Optimizer arithmetic on ND4J's CPU backend, for {@code io.github.instancenorm.updater}: Adam's two moment updates
@@ -14,6 +16,12 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * took 12-14 ms with the Vector API loop (the arrays lie far outside the caches, so the difference is arithmetic the
  * op does not vectorize). Arrays the kernel does not take (not float, not dense, beyond a Java buffer's 2 GiB, not
  * the CPU backend) return {@code false}, and the caller runs the op.
+ *
+ * <p>The results are the op's to the bit. libnd4j's builds differ in one respect: the AVX2 and AVX-512 builds compute
+ * {@code beta * state + x} as one fused multiply-add, the generic build as a product and a sum. So the first call
+ * runs the op on a 256-element probe and takes the form that reproduces it ({@link #fusedMoments}); bit-equal
+ * updates keep a training run on this path identical to one on DL4J's, where the last bit of a moment would
+ * otherwise send a GAN's training elsewhere.
  */
 public final class UpdaterKernels {
 
@@ -70,7 +78,7 @@ public final class UpdaterKernels {
         if (alpha == 0 || !Float.isFinite(alpha)) {
             return false;
         }
-        AdamStep step = new AdamStep(b1, b2, alpha, (float) epsilon);
+        AdamStep step = new AdamStep(b1, b2, alpha, (float) epsilon, Probe.FUSED);
         ByteBuffer g = gradient.data().asNio().order(NATIVE);
         ByteBuffer mb = m.data().asNio().order(NATIVE);
         ByteBuffer vb = v.data().asNio().order(NATIVE);
@@ -96,8 +104,12 @@ public final class UpdaterKernels {
         return true;
     }
 
-    /** Adam's constants for one step, as the loops take them. */
-    record AdamStep(float beta1, float beta2, float alpha, float epsilon) {
+    /**
+     * Adam's constants for one step, as the loops take them.
+     *
+     * @param fused whether {@code beta * state + x} is one fused multiply-add, as in libnd4j's AVX2 builds
+     */
+    record AdamStep(float beta1, float beta2, float alpha, float epsilon, boolean fused) {
         float oneMinusBeta1() {
             return 1 - beta1;
         }
@@ -119,11 +131,99 @@ public final class UpdaterKernels {
             int mi = (mFrom + i) * Float.BYTES;
             int vi = (vFrom + i) * Float.BYTES;
             float grad = g.getFloat(gi);
-            float mt = s.beta1() * m.getFloat(mi) + grad * c1;
-            float vt = s.beta2() * v.getFloat(vi) + grad * grad * c2;
+            float mt;
+            float vt;
+            if (s.fused()) {
+                mt = Math.fma(s.beta1(), m.getFloat(mi), grad * c1);
+                vt = Math.fma(s.beta2(), v.getFloat(vi), grad * grad * c2);
+            } else {
+                mt = s.beta1() * m.getFloat(mi) + grad * c1;
+                vt = s.beta2() * v.getFloat(vi) + grad * grad * c2;
+            }
             m.putFloat(mi, mt);
             v.putFloat(vi, vt);
             g.putFloat(gi, mt * s.alpha() / ((float) Math.sqrt(vt) + s.epsilon()));
+        }
+    }
+
+    /** @return whether the loaded libnd4j fuses Adam's moment updates (probed once) */
+    static boolean fusedMoments() {
+        return Probe.FUSED;
+    }
+
+    /** Runs the probe when first asked. */
+    private static final class Probe {
+        static final boolean FUSED = probe();
+
+        /**
+         * Runs libnd4j's op and both forms on the same 256 elements and returns whether the fused form reproduces the
+         * op; where neither does exactly, the one with fewer differing elements (a build this class does not know).
+         */
+        private static boolean probe() {
+            int n = 256;
+            float[] grad = new float[n];
+            float[] m = new float[n];
+            float[] v = new float[n];
+            for (int i = 0; i < n; i++) {
+                grad[i] = (float) Math.sin(i * 1.7 + 0.3) * 0.1f;
+                m[i] = (float) Math.cos(i * 2.3) * 0.05f;
+                v[i] = (float) (1e-3 * (1.5 + Math.sin(i * 0.7)));
+            }
+            INDArray g = Nd4j.createFromArray(grad.clone());
+            INDArray mo = Nd4j.createFromArray(m.clone());
+            INDArray vo = Nd4j.createFromArray(v.clone());
+            double lr = 1e-3;
+            double beta1 = 0.9;
+            double beta2 = 0.999;
+            Nd4j.exec(new org.nd4j.linalg.api.ops.impl.updaters.AdamUpdater(g, vo, mo, lr, beta1, beta2, 1e-8, 3));
+            int fused = differences(true, grad, m, v, g, mo, vo);
+            int plain = differences(false, grad, m, v, g, mo, vo);
+            if (Math.min(fused, plain) > 0) {
+                LoggerFactory.getLogger(UpdaterKernels.class)
+                        .debug(
+                                "Adam kernel: neither form reproduces libnd4j's op ({} and {} of {} elements differ"
+                                        + " in the last bits); taking the {} one",
+                                fused,
+                                plain,
+                                n,
+                                fused <= plain ? "fused" : "unfused");
+            }
+            return fused <= plain;
+        }
+
+        /** The elements where the scalar loop's form differs from the op's results in any of the three arrays. */
+        private static int differences(
+                boolean fused, float[] grad, float[] m, float[] v, INDArray opG, INDArray opM, INDArray opV) {
+            int n = grad.length;
+            ByteBuffer g = floats(grad);
+            ByteBuffer mb = floats(m);
+            ByteBuffer vb = floats(v);
+            float b1 = 0.9f;
+            float b2 = 0.999f;
+            float t = 4;
+            float alpha = (float) ((float) 1e-3
+                    * (float) Math.sqrt((float) (1.0 - (float) Math.pow(b2, t)))
+                    / (1.0 - (float) Math.pow(b1, t)));
+            scalar(new AdamStep(b1, b2, alpha, 1e-8f, fused), g, 0, mb, 0, vb, 0, n);
+            float[] eg = opG.toFloatVector();
+            float[] em = opM.toFloatVector();
+            float[] ev = opV.toFloatVector();
+            int differ = 0;
+            for (int i = 0; i < n; i++) {
+                int at = i * Float.BYTES;
+                if (Float.compare(eg[i], g.getFloat(at)) != 0
+                        || Float.compare(em[i], mb.getFloat(at)) != 0
+                        || Float.compare(ev[i], vb.getFloat(at)) != 0) {
+                    differ++;
+                }
+            }
+            return differ;
+        }
+
+        private static ByteBuffer floats(float[] values) {
+            ByteBuffer b = ByteBuffer.allocate(values.length * Float.BYTES).order(NATIVE);
+            b.asFloatBuffer().put(values);
+            return b;
         }
     }
 

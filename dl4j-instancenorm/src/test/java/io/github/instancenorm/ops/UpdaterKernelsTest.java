@@ -16,7 +16,9 @@ import org.nd4j.linalg.api.ops.impl.updaters.AdamUpdater;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
-/** {@link UpdaterKernels#adam} against libnd4j's {@code adam_updater} op, and the arrays it declines. */
+/**
+ * {@link UpdaterKernels#adam} against libnd4j's {@code adam_updater} op, to the bit, and the arrays it declines.
+ */
 class UpdaterKernelsTest {
 
     /** Gradient, first and second moment as DL4J lays them out: views into a parameter and a state array. */
@@ -67,22 +69,10 @@ class UpdaterKernelsTest {
             Arrays actual = expected.copy();
             op(expected, beta1, beta2, epsilon, iteration);
             assertTrue(kernel(path, actual, beta1, beta2, epsilon, iteration), path + " took the arrays");
-            assertClose(path + " update", expected.gradient, actual.gradient);
-            assertClose(path + " m", expected.m, actual.m);
-            assertClose(path + " v", expected.v, actual.v);
-        }
-    }
-
-    /** The float rounding of two compilers' arithmetic: {@code |a - e| <= 1e-6 |e| + 1e-30}. */
-    private static void assertClose(String what, INDArray expected, INDArray actual) {
-        float[] e = expected.toFloatVector();
-        float[] a = actual.toFloatVector();
-        assertEquals(e.length, a.length, what);
-        for (int i = 0; i < e.length; i++) {
-            double allowed = 1e-6 * Math.abs(e[i]) + 1e-30;
-            if (!(Math.abs(a[i] - e[i]) <= allowed)) {
-                throw new AssertionError(what + "[" + i + "]: expected " + e[i] + ", got " + a[i]);
-            }
+            // To the bit: the kernel probes which rounding the loaded libnd4j build uses.
+            assertArrayEquals(expected.gradient.toFloatVector(), actual.gradient.toFloatVector(), path + " update");
+            assertArrayEquals(expected.m.toFloatVector(), actual.m.toFloatVector(), path + " m");
+            assertArrayEquals(expected.v.toFloatVector(), actual.v.toFloatVector(), path + " v");
         }
     }
 
