@@ -3,12 +3,13 @@ package io.github.instancenorm.zoo.gan;
 import io.github.instancenorm.updater.FastUpdaters;
 import org.deeplearning4j.nn.gradient.Gradient;
 import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * One optimizer step on a {@link ComputationGraph} from a gradient computed by hand (a GAN's steps call
- * {@code feedForward} and {@code backpropGradient} themselves, then update): the graph's updater, then
+ * One optimizer step on a {@link ComputationGraph} or {@link MultiLayerNetwork} from a gradient computed by hand (a GAN's steps call
+ * {@code feedForward} and {@code backpropGradient} themselves, then update): the network's updater, then
  * {@code params -= update}.
  *
  * <p>Why not {@code graph.getUpdater().update(gradient, ...)} alone: DL4J 1.0.0-M2.1's updater takes its
@@ -33,18 +34,44 @@ public final class GraphUpdates {
      * @param iteration the iterations done so far (schedules and the updater's bias correction count from it)
      * @param epoch     the epoch, for schedules
      * @param minibatch the minibatch size the updater divides the gradient by
+     * @throws IllegalArgumentException if {@code minibatch < 1}
+     * @throws IllegalStateException    if the graph is not initialized
      */
     public static void apply(ComputationGraph graph, Gradient gradient, int iteration, int epoch, int minibatch) {
-        if (minibatch < 1) {
-            throw new IllegalArgumentException("minibatch must be >= 1, got " + minibatch);
-        }
-        INDArray view = graph.getFlattenedGradients();
-        if (view == null) {
-            throw new IllegalStateException("the graph has no gradient view: call graph.init() first");
-        }
+        INDArray view = checked(graph.getFlattenedGradients(), minibatch);
         INDArray flat = gradient.gradient(); // the update, once the updater has run; the same shape as params()
         Gradient handed = FastUpdaters.inGradientView(gradient, view);
         graph.getUpdater().update(handed, iteration, epoch, minibatch, LayerWorkspaceMgr.noWorkspaces());
         graph.params().subi(flat);
+    }
+
+    /**
+     * Updates {@code network}'s parameters from {@code gradient}, as DL4J's solver does after a backward pass.
+     *
+     * @param network   an initialized network with an updater
+     * @param gradient  its gradient, usually as {@code network.backpropGradient(...)} returned it; one held in other
+     *                  memory takes DL4J's external-gradient path (same result, slower)
+     * @param iteration the iterations done so far (schedules and the updater's bias correction count from it)
+     * @param epoch     the epoch, for schedules
+     * @param minibatch the minibatch size the updater divides the gradient by
+     * @throws IllegalArgumentException if {@code minibatch < 1}
+     * @throws IllegalStateException    if the network is not initialized
+     */
+    public static void apply(MultiLayerNetwork network, Gradient gradient, int iteration, int epoch, int minibatch) {
+        INDArray view = checked(network.getGradientsViewArray(), minibatch);
+        INDArray flat = gradient.gradient();
+        Gradient handed = FastUpdaters.inGradientView(gradient, view);
+        network.getUpdater().update(network, handed, iteration, epoch, minibatch, LayerWorkspaceMgr.noWorkspaces());
+        network.params().subi(flat);
+    }
+
+    private static INDArray checked(INDArray gradientView, int minibatch) {
+        if (minibatch < 1) {
+            throw new IllegalArgumentException("minibatch must be >= 1, got " + minibatch);
+        }
+        if (gradientView == null) {
+            throw new IllegalStateException("the network has no gradient view: call init() first");
+        }
+        return gradientView;
     }
 }

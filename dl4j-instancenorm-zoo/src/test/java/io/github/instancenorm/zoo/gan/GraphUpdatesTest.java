@@ -1,20 +1,31 @@
 package io.github.instancenorm.zoo.gan;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.github.instancenorm.conf.InstanceNormalization;
 import io.github.instancenorm.zoo.StarGan;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.inputs.InputType;
+import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
+import org.deeplearning4j.nn.conf.layers.GlobalPoolingLayer;
+import org.deeplearning4j.nn.conf.layers.OutputLayer;
+import org.deeplearning4j.nn.conf.layers.PoolingType;
 import org.deeplearning4j.nn.gradient.DefaultGradient;
 import org.deeplearning4j.nn.gradient.Gradient;
 import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.linalg.lossfunctions.LossFunctions;
 
 /** {@link GraphUpdates} gives the parameters and optimizer state of DL4J's own update path. */
 class GraphUpdatesTest {
@@ -87,6 +98,53 @@ class GraphUpdatesTest {
             worst = Math.max(worst, Math.abs(a[i] - e[i]) / (1 + Math.abs(e[i])));
         }
         assertTrue(worst <= 1e-6, what + ": worst scaled difference " + worst);
+    }
+
+    private static MultiLayerNetwork network() {
+        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder()
+                .seed(3)
+                .dataType(DataType.FLOAT)
+                .updater(new Adam(1e-2, 0.5, 0.999, 1e-8))
+                .list()
+                .layer(new ConvolutionLayer.Builder(1, 1)
+                        .nOut(7)
+                        .activation(Activation.TANH)
+                        .build())
+                .layer(new InstanceNormalization.Builder().build())
+                .layer(new GlobalPoolingLayer.Builder(PoolingType.MAX).build())
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MSE)
+                        .nOut(2)
+                        .activation(Activation.IDENTITY)
+                        .build())
+                .setInputType(InputType.convolutional(4, 4, 2))
+                .build());
+        net.init();
+        return net;
+    }
+
+    @Test
+    void aMultiLayerNetworkGetsDl4jsParametersAndState() {
+        MultiLayerNetwork expected = network();
+        MultiLayerNetwork actual = network();
+        INDArray before = expected.params().dup();
+        for (int it = 0; it < 3; it++) {
+            INDArray x = random(31 + it, BATCH, 2, 4, 4);
+            INDArray y = random(41 + it, BATCH, 2);
+            for (MultiLayerNetwork net : new MultiLayerNetwork[] {expected, actual}) {
+                net.setInput(x);
+                net.setLabels(y);
+                net.computeGradientAndScore();
+            }
+            Gradient reference = expected.gradient();
+            expected.getUpdater().update(expected, reference, it, 0, BATCH, LayerWorkspaceMgr.noWorkspaces());
+            expected.params().subi(reference.gradient());
+            GraphUpdates.apply(actual, actual.gradient(), it, 0, BATCH);
+        }
+        assertNotEquals(before, expected.params(), "the steps changed the parameters");
+        assertArrayEquals(expected.params().toFloatVector(), actual.params().toFloatVector());
+        assertArrayEquals(
+                expected.getUpdater().getStateViewArray().toFloatVector(),
+                actual.getUpdater().getStateViewArray().toFloatVector());
     }
 
     @Test
