@@ -3,6 +3,7 @@ package io.github.instancenorm.ops;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.slf4j.LoggerFactory;
@@ -161,6 +162,13 @@ public final class UpdaterKernels {
          * op; where neither does exactly, the one with fewer differing elements (a build this class does not know).
          */
         private static boolean probe() {
+            // The first call may come inside the updater's workspace; the probe's arrays are its own.
+            try (MemoryWorkspace outside = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+                return probeOutsideWorkspaces();
+            }
+        }
+
+        private static boolean probeOutsideWorkspaces() {
             int n = 256;
             float[] grad = new float[n];
             float[] m = new float[n];
