@@ -16,12 +16,12 @@ import org.slf4j.LoggerFactory;
  * 44.8 million floats (StarGAN's discriminator), about 25 GB/s over its six array passes, while the division by the
  * minibatch and {@code params -= update} around it took 3 and 4 ms over two and three passes. With this kernel the
  * whole update ({@code UpdaterBenchmark}) took 23 ms instead of 52: the arrays lie far outside the caches, and the
- * op's time is arithmetic it does not vectorize. Arrays the kernel does not take (not float, not dense, beyond a Java buffer's 2 GiB, not
- * the CPU backend) return {@code false}, and the caller runs the op.
+ * op's time is arithmetic it does not vectorize. Arrays the kernel does not take (not float, not dense, beyond a
+ * Java buffer's 2 GiB, not the CPU backend) return {@code false}, and the caller runs the op.
  *
  * <p>The results are the op's to the bit. libnd4j's builds differ in one respect: the AVX2 and AVX-512 builds compute
  * {@code beta * state + x} as one fused multiply-add, the generic build as a product and a sum. So the first call
- * runs the op on a 256-element probe and takes the form that reproduces it ({@link #fusedMoments}); bit-equal
+ * runs the op on a 256-element probe and takes the form that reproduces it ({@code Probe}); bit-equal
  * updates keep a training run on this path identical to one on DL4J's, where the last bit of a moment would
  * otherwise send a GAN's training elsewhere.
  */
@@ -72,11 +72,7 @@ public final class UpdaterKernels {
         }
         float b1 = (float) beta1;
         float b2 = (float) beta2;
-        float t = (float) iteration + 1;
-        float b1t = (float) Math.pow(b1, t);
-        float b2t = (float) Math.pow(b2, t);
-        // The op's mix of float and double: sqrt in float, the division by 1 - beta1^t in double.
-        float alpha = (float) ((float) learningRate * (float) Math.sqrt((float) (1.0 - b2t)) / (1.0 - b1t));
+        float alpha = alpha(learningRate, b1, b2, iteration);
         if (alpha == 0 || !Float.isFinite(alpha)) {
             return false;
         }
@@ -104,6 +100,17 @@ public final class UpdaterKernels {
                 },
                 none -> {});
         return true;
+    }
+
+    /**
+     * The op's bias-corrected step size {@code lr sqrt(1 - beta2^(t+1)) / (1 - beta1^(t+1))}, in its mix of float
+     * and double: the powers and the square root in float, the division by {@code 1 - beta1^(t+1)} in double.
+     */
+    private static float alpha(double learningRate, float beta1, float beta2, int iteration) {
+        float t = (float) iteration + 1;
+        float b1t = (float) Math.pow(beta1, t);
+        float b2t = (float) Math.pow(beta2, t);
+        return (float) ((float) learningRate * (float) Math.sqrt((float) (1.0 - b2t)) / (1.0 - b1t));
     }
 
     /**
@@ -148,13 +155,14 @@ public final class UpdaterKernels {
         }
     }
 
-    /** @return whether the loaded libnd4j fuses Adam's moment updates (probed once) */
-    static boolean fusedMoments() {
-        return Probe.FUSED;
-    }
-
     /** Runs the probe when first asked. */
     private static final class Probe {
+        private static final double LEARNING_RATE = 1e-3;
+        private static final double BETA1 = 0.9;
+        private static final double BETA2 = 0.999;
+        private static final double EPSILON = 1e-8;
+        private static final int ITERATION = 3;
+
         static final boolean FUSED = probe();
 
         /**
@@ -181,10 +189,8 @@ public final class UpdaterKernels {
             INDArray g = Nd4j.createFromArray(grad.clone());
             INDArray mo = Nd4j.createFromArray(m.clone());
             INDArray vo = Nd4j.createFromArray(v.clone());
-            double lr = 1e-3;
-            double beta1 = 0.9;
-            double beta2 = 0.999;
-            Nd4j.exec(new org.nd4j.linalg.api.ops.impl.updaters.AdamUpdater(g, vo, mo, lr, beta1, beta2, 1e-8, 3));
+            Nd4j.exec(new org.nd4j.linalg.api.ops.impl.updaters.AdamUpdater(
+                    g, vo, mo, LEARNING_RATE, BETA1, BETA2, EPSILON, ITERATION));
             int fused = differences(true, grad, m, v, g, mo, vo);
             int plain = differences(false, grad, m, v, g, mo, vo);
             if (Math.min(fused, plain) > 0) {
@@ -207,13 +213,10 @@ public final class UpdaterKernels {
             ByteBuffer g = floats(grad);
             ByteBuffer mb = floats(m);
             ByteBuffer vb = floats(v);
-            float b1 = 0.9f;
-            float b2 = 0.999f;
-            float t = 4;
-            float alpha = (float) ((float) 1e-3
-                    * (float) Math.sqrt((float) (1.0 - (float) Math.pow(b2, t)))
-                    / (1.0 - (float) Math.pow(b1, t)));
-            scalar(new AdamStep(b1, b2, alpha, 1e-8f, fused), g, 0, mb, 0, vb, 0, n);
+            float b1 = (float) BETA1;
+            float b2 = (float) BETA2;
+            AdamStep step = new AdamStep(b1, b2, alpha(LEARNING_RATE, b1, b2, ITERATION), (float) EPSILON, fused);
+            scalar(step, g, 0, mb, 0, vb, 0, n);
             float[] eg = opG.toFloatVector();
             float[] em = opM.toFloatVector();
             float[] ev = opV.toFloatVector();

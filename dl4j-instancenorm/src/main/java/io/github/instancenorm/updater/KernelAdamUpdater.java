@@ -10,9 +10,8 @@ import org.nd4j.linalg.learning.config.Adam;
 /**
  * ND4J's {@link AdamUpdater} with its step computed by {@link UpdaterKernels#adam} where that takes the arrays (float,
  * dense, on the CPU backend), with libnd4j's {@code adam_updater} op's results to the bit and several times its
- * speed on large blocks. State,
- * configuration, schedules and every other case are ND4J's own: this class keeps an {@code AdamUpdater} for them, and
- * its state arrays are the ones the kernel updates. {@link FastUpdaters#install} puts it in a network's updater blocks.
+ * speed on large blocks. State, configuration, schedules and every other case are ND4J's own: this class keeps an
+ * {@code AdamUpdater} for them, and its state arrays are the ones the kernel updates. {@link FastUpdaters#install} puts it in a network's updater blocks.
  */
 public final class KernelAdamUpdater implements GradientUpdater<Adam> {
 
