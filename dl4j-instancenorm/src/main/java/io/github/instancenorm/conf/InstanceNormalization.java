@@ -66,9 +66,12 @@ import org.nd4j.linalg.learning.regularization.Regularization;
  * {@code BatchNormalization}, the layer applies no activation function, whatever the network's default: follow
  * it with an {@code ActivationLayer}.
  *
+ * <p>The defaults are PyTorch's: {@code new InstanceNormalization.Builder().build()} is
+ * {@code nn.InstanceNorm2d(C)} (or 1d, 3d), with {@code eps=1e-5, momentum=0.1, affine=False,
+ * track_running_stats=False} and no parameters. StarGAN's and CycleGAN's layers opt in:
  * <pre>{@code
- * Layer in = new InstanceNormalization.Builder()
- *         .eps(1e-5).momentum(0.1).affine(true).trackRunningStats(true)
+ * Layer norm = new InstanceNormalization.Builder()    // nn.InstanceNorm2d(C, affine=True, track_running_stats=True)
+ *         .affine(true).trackRunningStats(true)
  *         .build();
  * }</pre>
  */
@@ -76,8 +79,8 @@ public class InstanceNormalization extends FeedForwardLayer {
 
     private double eps = InstanceNorm.DEFAULT_EPS;
     private Double momentum = InstanceNorm.DEFAULT_MOMENTUM;
-    private boolean affine = true;
-    private boolean trackRunningStats = true;
+    private boolean affine = false;
+    private boolean trackRunningStats = false;
     private boolean useInputStatsInInference = false;
     /** Expected input rank; 0 while unknown (no input type and no data format given), then any rank 3-5 goes. */
     private int inputRank = 0;
@@ -366,13 +369,16 @@ public class InstanceNormalization extends FeedForwardLayer {
 
         private double eps = InstanceNorm.DEFAULT_EPS;
         private Double momentum = InstanceNorm.DEFAULT_MOMENTUM;
-        private boolean affine = true;
-        private boolean trackRunningStats = true;
+        private boolean affine = false;
+        private boolean trackRunningStats = false;
         private boolean useInputStatsInInference = false;
         private int inputRank = 0;
         private boolean channelsLast = false;
 
-        /** Starts from PyTorch's defaults except affine and trackRunningStats, which default to true. */
+        /**
+         * Starts from PyTorch's defaults, those of {@code nn.InstanceNorm2d(C)}: eps 1e-5, momentum 0.1, no affine
+         * parameters, no running statistics (instance statistics in training and inference).
+         */
         public Builder() {}
 
         /**
@@ -395,13 +401,15 @@ public class InstanceNormalization extends FeedForwardLayer {
             return this;
         }
 
-        /** @param affine learnable per-channel gamma and beta; default true */
+        /** @param affine learnable per-channel gamma and beta; default false, as in PyTorch */
         public Builder affine(boolean affine) {
             this.affine = affine;
             return this;
         }
 
-        /** @param trackRunningStats keep running statistics and use them in inference; default true */
+        /**
+         * @param trackRunningStats keep running statistics and use them in inference; default false, as in PyTorch
+         */
         public Builder trackRunningStats(boolean trackRunningStats) {
             this.trackRunningStats = trackRunningStats;
             return this;

@@ -83,6 +83,7 @@ class InstanceNormalizationSerializationTest {
                         new InstanceNormalization.Builder()
                                 .affine(false)
                                 .momentum(0.25)
+                                .trackRunningStats(true)
                                 .build(),
                         "in")
                 .addLayer("loss", Nets.lossLayer(5, 2, Layouts.CHANNELS_LAST), "norm")
@@ -153,7 +154,11 @@ class InstanceNormalizationSerializationTest {
                         "in")
                 .addLayer(
                         "norm",
-                        new InstanceNormalization.Builder().momentum(null).build(),
+                        new InstanceNormalization.Builder()
+                                .momentum(null)
+                                .affine(true)
+                                .trackRunningStats(true)
+                                .build(),
                         "conv")
                 .addLayer("loss", Nets.lossLayer(4, 3, Layouts.CHANNELS_LAST), "norm")
                 .setOutputs("loss")

@@ -70,7 +70,10 @@ class InstanceNormalizationValidationTest {
         MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder()
                 .dataType(DataType.FLOAT)
                 .list()
-                .layer(new InstanceNormalization.Builder().build())
+                .layer(new InstanceNormalization.Builder()
+                        .affine(true)
+                        .trackRunningStats(true)
+                        .build())
                 .layer(Nets.lossLayer(4, channels, Layouts.CHANNELS_FIRST))
                 .setInputType(InputType.convolutional(h, w, channels))
                 .build());

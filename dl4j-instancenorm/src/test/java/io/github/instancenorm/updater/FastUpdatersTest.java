@@ -83,7 +83,10 @@ class FastUpdatersTest {
                         .convolutionMode(ConvolutionMode.Same)
                         .activation(Activation.IDENTITY)
                         .build())
-                .layer(new InstanceNormalization.Builder().build())
+                .layer(new InstanceNormalization.Builder()
+                        .affine(true)
+                        .trackRunningStats(true)
+                        .build())
                 .layer(new ActivationLayer(Activation.RELU))
                 .layer(new ConvolutionLayer.Builder(3, 3)
                         .nOut(5)
@@ -130,7 +133,13 @@ class FastUpdatersTest {
                                 .activation(Activation.IDENTITY)
                                 .build(),
                         "in")
-                .addLayer("norm", new InstanceNormalization.Builder().build(), "conv")
+                .addLayer(
+                        "norm",
+                        new InstanceNormalization.Builder()
+                                .affine(true)
+                                .trackRunningStats(true)
+                                .build(),
+                        "conv")
                 .addLayer(
                         "clipped",
                         new ConvolutionLayer.Builder(3, 3)

@@ -95,6 +95,7 @@ final class SparkTestSupport {
                 .layer(new InstanceNormalization.Builder()
                         .momentum(momentum)
                         .trackRunningStats(trackRunningStats)
+                        .affine(true)
                         .build())
                 .layer(new GlobalPoolingLayer.Builder(PoolingType.MAX).build())
                 .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT)

@@ -148,6 +148,7 @@ class GradientPenaltyTest {
                         "in",
                         new InstanceNormalization.Builder()
                                 .trackRunningStats(true)
+                                .affine(true)
                                 .build(),
                         "c1")
                 .addLayer(
