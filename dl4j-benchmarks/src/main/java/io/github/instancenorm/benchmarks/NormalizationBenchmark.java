@@ -1,7 +1,8 @@
 package io.github.instancenorm.benchmarks;
 
 import io.github.instancenorm.conf.InstanceNormalization;
-import io.github.instancenorm.ops.KernelSettings;
+import io.github.instancenorm.ops.cpu.KernelChoice;
+import io.github.instancenorm.runtime.KernelSettings;
 import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
 import org.deeplearning4j.nn.api.Layer;
@@ -52,7 +53,7 @@ import org.openjdk.jmh.infra.Blackhole;
  *       ({@link KernelSettings#VECTOR_LOOPS_PROPERTY}), as on a JVM started without
  *       {@code --add-modules jdk.incubator.vector} (the benchmark JVMs have it);</li>
  *   <li>{@code InstanceNormFloatAsDouble}: the same layer with float blocks widened to double and run through the
- *       double kernels ({@link KernelSettings#FLOAT_AS_DOUBLE_PROPERTY}), the one-source alternative to the scalar
+ *       double kernels ({@link KernelChoice.FLOAT_AS_DOUBLE_PROPERTY}), the one-source alternative to the scalar
  *       float loops that {@code InstanceNormScalarLoops} times;</li>
  *   <li>{@code InstanceNormOpForm}: the same layer with its CPU kernels turned off
  *       ({@link KernelSettings#CPU_KERNELS_PROPERTY}), i.e. the backend-agnostic ND4J-op form;</li>
@@ -106,7 +107,7 @@ public class NormalizationBenchmark {
             System.setProperty(KernelSettings.VECTOR_LOOPS_PROPERTY, "false");
         }
         if ("InstanceNormFloatAsDouble".equals(layer)) {
-            System.setProperty(KernelSettings.FLOAT_AS_DOUBLE_PROPERTY, "true");
+            System.setProperty(KernelChoice.FLOAT_AS_DOUBLE_PROPERTY, "true");
         }
         long[] nchw = Arrays.stream(shape.split("x")).mapToLong(Long::parseLong).toArray();
         boolean last = "last".equals(layout);

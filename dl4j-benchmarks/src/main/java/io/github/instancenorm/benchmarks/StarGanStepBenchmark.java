@@ -1,9 +1,10 @@
 package io.github.instancenorm.benchmarks;
 
-import io.github.instancenorm.conv.FastConvolutions;
-import io.github.instancenorm.ops.KernelSettings;
+import io.github.instancenorm.runtime.KernelSettings;
+import io.github.instancenorm.speedups.Speedups;
+import io.github.instancenorm.speedups.conv.FastConvolutions;
+import io.github.instancenorm.speedups.updater.GraphUpdates;
 import io.github.instancenorm.zoo.StarGan;
-import io.github.instancenorm.zoo.gan.GraphUpdates;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.deeplearning4j.nn.gradient.Gradient;
@@ -119,6 +120,8 @@ public class StarGanStepBenchmark {
                 .imageSize(pixels)
                 .dataType(DataType.FLOAT)
                 .build();
+        Speedups.install(generator); // what the properties above leave on
+        Speedups.install(discriminator);
         Nd4j.getRandom().setSeed(42);
         image = Nd4j.rand(DataType.FLOAT, batch, 3, pixels, pixels).muli(2).subi(1);
         label = Nd4j.rand(DataType.FLOAT, batch, labels).gt(0.5).castTo(DataType.FLOAT);

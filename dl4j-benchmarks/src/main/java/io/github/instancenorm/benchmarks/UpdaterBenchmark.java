@@ -1,8 +1,9 @@
 package io.github.instancenorm.benchmarks;
 
-import io.github.instancenorm.updater.FastUpdaters;
+import io.github.instancenorm.speedups.conv.FastConvolutions;
+import io.github.instancenorm.speedups.updater.FastUpdaters;
+import io.github.instancenorm.speedups.updater.GraphUpdates;
 import io.github.instancenorm.zoo.StarGan;
-import io.github.instancenorm.zoo.gan.GraphUpdates;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.deeplearning4j.nn.gradient.Gradient;
@@ -89,7 +90,8 @@ public class UpdaterBenchmark {
                         .imageSize(128)
                         .dataType(DataType.FLOAT)
                         .build();
-        // The zoo installs FastUpdaters; the other paths get DL4J's own updater.
+        // Every path runs the convolutions on oneDNN; the updater is what differs.
+        FastConvolutions.install(graph);
         switch (path) {
             case "FastUpdaters" -> FastUpdaters.install(graph);
             case "dl4j", "GraphUpdates" -> graph.setUpdater(new ComputationGraphUpdater(graph));

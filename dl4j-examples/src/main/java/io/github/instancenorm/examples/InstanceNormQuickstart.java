@@ -5,8 +5,7 @@ import static io.github.instancenorm.params.InstanceNormalizationParamInitialize
 import static io.github.instancenorm.params.InstanceNormalizationParamInitializer.RUNNING_VAR;
 
 import io.github.instancenorm.conf.InstanceNormalization;
-import io.github.instancenorm.conv.FastConvolutions;
-import io.github.instancenorm.updater.FastUpdaters;
+import io.github.instancenorm.speedups.Speedups;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
@@ -71,8 +70,7 @@ public final class InstanceNormQuickstart {
                 .setInputType(InputType.convolutional(SIZE, SIZE, CHANNELS))
                 .build());
         net.init();
-        FastConvolutions.install(net); // oneDNN convolutions on nd4j-native's -onednn builds
-        FastUpdaters.install(net); // DL4J's in-place update path, Adam in Java vector loops
+        Speedups.install(net); // convolutions on oneDNN, DL4J's in-place update path, Adam in Java vector loops
         Layer norm = net.getLayer(1);
 
         INDArray heldOut = textures(BATCH);

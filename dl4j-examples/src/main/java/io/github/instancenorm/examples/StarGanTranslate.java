@@ -1,5 +1,6 @@
 package io.github.instancenorm.examples;
 
+import io.github.instancenorm.speedups.conv.FastConvolutions;
 import io.github.instancenorm.zoo.StarGan;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -66,6 +67,7 @@ public final class StarGanTranslate {
 
         long t0 = System.nanoTime();
         ComputationGraph g = StarGan.loadGenerator(checkpoint, statistics);
+        FastConvolutions.install(g); // inference only: the convolutions on oneDNN, no updater
         long cDim = g.getLayer("main.0").getParam("W").size(1) - 3; // the first convolution sees RGB + labels
         System.out.printf(
                 Locale.ROOT,

@@ -1,10 +1,8 @@
 package io.github.instancenorm.zoo;
 
 import io.github.instancenorm.conf.InstanceNormalization;
-import io.github.instancenorm.conv.FastConvolutions;
 import io.github.instancenorm.torch.StateDict;
 import io.github.instancenorm.torch.TorchWeights;
-import io.github.instancenorm.updater.FastUpdaters;
 import io.github.instancenorm.zoo.conf.graph.GradientTapVertex;
 import io.github.instancenorm.zoo.conf.graph.TiledLabelConcatVertex;
 import java.io.IOException;
@@ -48,6 +46,9 @@ import org.nd4j.linalg.learning.config.IUpdater;
  * instance norm uses the image's own statistics); {@link Statistics#RUNNING} is PyTorch's {@code G.eval()}, which
  * uses the running statistics in the checkpoint and gives visibly different images. Neither updates the running
  * statistics; training forwards ({@code fit}) always use instance statistics and update them.
+ *
+ * <p>The graphs are plain DL4J and their JSON names only this artifact's and DL4J's classes, so saved models never need
+ * the speed-ups; install those ({@code Speedups.install}) after building or loading, for training on the CPU.
  */
 public final class StarGan {
 
@@ -328,16 +329,13 @@ public final class StarGan {
         }
 
         /**
-         * @return the initialized generator, instance norms set to the chosen inference statistics, convolutions
-         *         on oneDNN where the backend has it ({@link FastConvolutions#install}), the faster updater
-         *         ({@link FastUpdaters#install})
+         * @return the initialized generator, instance norms set to the chosen inference statistics (plain DL4J: for
+         *         training speed on the CPU, {@code Speedups.install(graph)} from {@code dl4j-instancenorm-speedups})
          */
         public ComputationGraph build() {
             ComputationGraph graph = new ComputationGraph(configuration());
             graph.init();
             useStatistics(graph, statistics);
-            FastConvolutions.install(graph);
-            FastUpdaters.install(graph);
             return graph;
         }
     }
@@ -372,14 +370,12 @@ public final class StarGan {
         }
 
         /**
-         * @return the initialized discriminator, convolutions on oneDNN where the backend has it
-         *         ({@link FastConvolutions#install}), the faster updater ({@link FastUpdaters#install})
+         * @return the initialized discriminator (plain DL4J: for training speed on the CPU,
+         *         {@code Speedups.install(graph)} from {@code dl4j-instancenorm-speedups})
          */
         public ComputationGraph build() {
             ComputationGraph graph = new ComputationGraph(configuration());
             graph.init();
-            FastConvolutions.install(graph);
-            FastUpdaters.install(graph);
             return graph;
         }
     }

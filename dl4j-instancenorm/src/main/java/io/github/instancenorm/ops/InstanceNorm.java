@@ -30,8 +30,8 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  *
  * <p>Every computation has a backend-agnostic ND4J-op form: reductions over the spatial axes and broadcasts of
  * the small {@code [N, C]} or {@code [C]} statistics. On ND4J's CPU backend, float and double contiguous c-order
- * arrays take this package's CPU kernels instead (tuned by {@link KernelSettings}), the same math in fused loops
- * over host memory. As PyTorch does, the forward folds the statistics and the affine parameters into one scale and
+ * arrays take the CPU kernels of {@code io.github.instancenorm.ops.cpu} instead ({@link KernelDispatch}), the same
+ * math in fused loops over host memory. As PyTorch does, the forward folds the statistics and the affine parameters into one scale and
  * one shift per instance, so the large tensor is read once and written once after the statistics.
  */
 public final class InstanceNorm {
@@ -90,7 +90,7 @@ public final class InstanceNorm {
      * @return the {@code [N, C]} statistics
      */
     public static Moments moments(INDArray x, InstanceNormLayout layout) {
-        CpuKernels cpu = CpuKernels.forArrays(x);
+        KernelDispatch.Kernels cpu = KernelDispatch.installed().forArrays(x);
         if (cpu != null) {
             return cpu.moments(x, layout);
         }
@@ -154,7 +154,7 @@ public final class InstanceNorm {
                 }
             }
         }
-        CpuKernels cpu = CpuKernels.forArrays(x, out);
+        KernelDispatch.Kernels cpu = KernelDispatch.installed().forArrays(x, out);
         if (cpu != null) {
             return cpu.forwardWithInstanceStats(x, gamma, beta, eps, layout, out, statsOut);
         }
@@ -188,7 +188,7 @@ public final class InstanceNorm {
             double eps,
             InstanceNormLayout layout,
             INDArray out) {
-        CpuKernels cpu = CpuKernels.forArrays(x, out);
+        KernelDispatch.Kernels cpu = KernelDispatch.installed().forArrays(x, out);
         if (cpu != null) {
             cpu.normalizeWithInstanceStats(x, moments, gamma, beta, eps, layout, out);
             return out;
@@ -227,7 +227,7 @@ public final class InstanceNorm {
             double eps,
             InstanceNormLayout layout,
             INDArray out) {
-        CpuKernels cpu = CpuKernels.forArrays(x, out);
+        KernelDispatch.Kernels cpu = KernelDispatch.installed().forArrays(x, out);
         if (cpu != null) {
             cpu.normalizeWithRunningStats(x, runningMean, runningVar, gamma, beta, eps, layout, out);
             return out;
@@ -265,7 +265,7 @@ public final class InstanceNorm {
             INDArray dx,
             INDArray dGamma,
             INDArray dBeta) {
-        CpuKernels cpu = CpuKernels.forArrays(x, grad, dx);
+        KernelDispatch.Kernels cpu = KernelDispatch.installed().forArrays(x, grad, dx);
         if (cpu != null) {
             cpu.backwardWithInstanceStats(x, grad, moments, gamma, eps, layout, dx, dGamma, dBeta);
             return;
@@ -321,7 +321,7 @@ public final class InstanceNorm {
             INDArray dx,
             INDArray dGamma,
             INDArray dBeta) {
-        CpuKernels cpu = CpuKernels.forArrays(x, grad, dx);
+        KernelDispatch.Kernels cpu = KernelDispatch.installed().forArrays(x, grad, dx);
         if (cpu != null) {
             cpu.backwardWithRunningStats(x, grad, runningMean, runningVar, gamma, eps, layout, dx, dGamma, dBeta);
             return;
@@ -407,9 +407,10 @@ public final class InstanceNorm {
             Double momentum,
             Moments moments,
             long spatialSize) {
-        if (CpuKernels.appliesToVectors(
+        KernelDispatch dispatch = KernelDispatch.installed();
+        if (dispatch.foldsInstanceStats(
                 runningMean, runningVar, numBatchesTracked, moments.mean(), moments.variance())) {
-            CpuKernels.foldInstanceStats(runningMean, runningVar, numBatchesTracked, momentum, moments, spatialSize);
+            dispatch.foldInstanceStats(runningMean, runningVar, numBatchesTracked, momentum, moments, spatialSize);
             return;
         }
         foldBatch(

@@ -12,7 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.github.instancenorm.conf.InstanceNormalization;
-import io.github.instancenorm.ops.KernelPaths;
+import io.github.instancenorm.ops.cpu.KernelPaths;
 import io.github.instancenorm.testutil.Fixtures;
 import io.github.instancenorm.testutil.Layouts;
 import io.github.instancenorm.testutil.Nets;

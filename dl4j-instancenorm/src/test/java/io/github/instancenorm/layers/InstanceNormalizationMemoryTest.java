@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.github.instancenorm.conf.InstanceNormalization;
-import io.github.instancenorm.ops.KernelPaths;
+import io.github.instancenorm.ops.cpu.KernelPaths;
 import java.lang.reflect.Field;
 import java.util.ArrayList;
 import java.util.List;

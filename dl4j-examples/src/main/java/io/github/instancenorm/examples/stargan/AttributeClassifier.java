@@ -1,7 +1,6 @@
 package io.github.instancenorm.examples.stargan;
 
-import io.github.instancenorm.conv.FastConvolutions;
-import io.github.instancenorm.updater.FastUpdaters;
+import io.github.instancenorm.speedups.Speedups;
 import java.util.List;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
@@ -63,8 +62,7 @@ public final class AttributeClassifier {
                 .setInputType(InputType.convolutional(imageSize, imageSize, 3))
                 .build());
         net.init();
-        FastConvolutions.install(net);
-        FastUpdaters.install(net);
+        Speedups.install(net);
     }
 
     /**

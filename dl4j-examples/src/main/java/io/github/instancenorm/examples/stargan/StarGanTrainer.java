@@ -1,9 +1,9 @@
 package io.github.instancenorm.examples.stargan;
 
-import io.github.instancenorm.conv.FastConvolutions;
+import io.github.instancenorm.speedups.conv.FastConvolutions;
+import io.github.instancenorm.speedups.updater.GraphUpdates;
 import io.github.instancenorm.zoo.StarGan;
 import io.github.instancenorm.zoo.gan.GradientPenalty;
-import io.github.instancenorm.zoo.gan.GraphUpdates;
 import java.util.List;
 import java.util.Map;
 import org.deeplearning4j.nn.gradient.Gradient;

@@ -1,9 +1,9 @@
 package io.github.instancenorm.examples.stargan;
 
-import io.github.instancenorm.conv.FastConvolutions;
 import io.github.instancenorm.examples.ImageGrids;
+import io.github.instancenorm.speedups.Speedups;
+import io.github.instancenorm.speedups.conv.FastConvolutions;
 import io.github.instancenorm.torch.StateDict;
-import io.github.instancenorm.updater.FastUpdaters;
 import io.github.instancenorm.zoo.StarGan;
 import java.io.IOException;
 import java.io.Reader;
@@ -103,21 +103,19 @@ public final class TrainStarGan {
                 .seed(o.seed + 1)
                 .inputGradients(true)
                 .build();
+        Speedups.install(generator);
+        Speedups.install(discriminator);
         return new Networks(generator, discriminator, 0);
     }
 
     /** The networks, their optimizer state and the iteration count of the last checkpoint, trained with {@code loss}. */
     static Networks resume(Path checkpoint, String loss) throws IOException {
-        ComputationGraph generator = ModelSerializer.restoreComputationGraph(
-                checkpoint.resolve("G.zip").toFile(), true);
-        ComputationGraph discriminator = ModelSerializer.restoreComputationGraph(
-                checkpoint.resolve("D.zip").toFile(), true);
-        // A saved network is plain DL4J: the oneDNN helpers and the faster updater are installed on the loaded
-        // objects (the updater keeps the restored Adam state).
-        FastConvolutions.install(generator);
-        FastConvolutions.install(discriminator);
-        FastUpdaters.install(generator);
-        FastUpdaters.install(discriminator);
+        // A saved network is plain DL4J: the speed-ups are installed on the loaded objects (the updater keeps the
+        // restored Adam state).
+        ComputationGraph generator =
+                Speedups.restoreComputationGraph(checkpoint.resolve("G.zip").toFile(), true);
+        ComputationGraph discriminator =
+                Speedups.restoreComputationGraph(checkpoint.resolve("D.zip").toFile(), true);
         Properties state = new Properties();
         try (Reader r = Files.newBufferedReader(checkpoint.resolve("state.properties"))) {
             state.load(r);
@@ -151,7 +149,7 @@ public final class TrainStarGan {
                 nets.discriminator().numParams(),
                 o.iterations,
                 o.batchSize);
-        // Maven's -q hides FastConvolutions' INFO line under exec:java, so the example says it itself.
+        // Maven's -q hides Speedups' INFO line under exec:java, so the example says it itself.
         System.out.println("Convolutions: "
                 + (FastConvolutions.path() == FastConvolutions.Path.ONEDNN
                         ? "oneDNN (FastConvolutions)"

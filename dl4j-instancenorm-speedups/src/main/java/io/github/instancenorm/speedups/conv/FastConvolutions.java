@@ -1,0 +1,141 @@
+package io.github.instancenorm.speedups.conv;
+
+import java.lang.invoke.VarHandle;
+import java.util.Locale;
+import org.deeplearning4j.nn.api.Layer;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.layers.convolution.ConvolutionHelper;
+import org.deeplearning4j.nn.layers.convolution.ConvolutionLayer;
+import org.deeplearning4j.nn.layers.wrapper.BaseWrapperLayer;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.nd4j.linalg.factory.Nd4j;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Puts a network's convolutions on oneDNN, forward and backward, in one line:
+ * {@code FastConvolutions.install(net)}.
+ *
+ * <p>DL4J 1.0.0-M2.1 runs {@code ConvolutionLayer} on the CPU through {@code im2col} and a matrix product, 10 to 70
+ * times slower than the oneDNN kernels that the {@code -onednn} builds of {@code nd4j-native} carry: its own
+ * oneDNN helper never loads (the property {@code org.eclipse.deeplearning4j.helpers.disable} defaults to
+ * {@code true}, and {@code BaseMKLDNNHelper} looks for a class that M2.1 renamed). This class gives every plain
+ * {@link ConvolutionLayer} of a network (also inside frozen wrappers) a helper that calls libnd4j's
+ * {@code conv2d} and {@code conv2d_bp} ops, which those builds execute with oneDNN. {@code Deconvolution2D} layers
+ * already call libnd4j's {@code deconv2d} ops, so they need nothing.
+ *
+ * <p>Nothing is written into the configuration, so a saved network is plain DL4J and loads without this library's
+ * convolution code; install again after loading or cloning (a clone gets new layer objects). Where the helper does
+ * not apply, DL4J's own path runs and gives DL4J's numbers:
+ * <ul>
+ *   <li>another backend than the CPU (CUDA: DL4J's cuDNN helper where it is on the classpath), or an
+ *       {@code nd4j-native} build without oneDNN ({@code buildInfo()} lacks {@code HAVE_ONEDNN}): nothing is
+ *       installed;</li>
+ *   <li>arrays other than float (oneDNN's kernels here are f32), and dilated convolutions (M2.1's oneDNN conv2d
+ *       refuses them): the helper declines each such call;</li>
+ *   <li>{@code Convolution1D}, depthwise, separable and 3d convolutions, which override DL4J's convolution code;</li>
+ *   <li>a call that fails in libnd4j: DL4J logs it and falls back for that layer from then on (its
+ *       {@code cudnnAllowFallback}, default {@code true}).</li>
+ * </ul>
+ * {@link io.github.instancenorm.speedups.Speedups#install} calls it and logs which path is in use.
+ * {@value #PROPERTY}{@code =false} turns the helper off (the "before" of a benchmark). Where this DL4J version lacks
+ * the protected fields the helper writes, nothing is installed.
+ */
+public final class FastConvolutions {
+
+    /** System property; {@code false} keeps DL4J's built-in convolutions. Read on each {@code install}. */
+    public static final String PROPERTY = "io.github.instancenorm.onednn";
+
+    private static final Logger LOG = LoggerFactory.getLogger(FastConvolutions.class);
+    private static final VarHandle HELPER =
+            LibNd4jConvolutionHelper.protectedField(ConvolutionLayer.class, "helper", ConvolutionHelper.class);
+
+    private FastConvolutions() {}
+
+    /** Which convolution path {@link #install} gives a network in this process. */
+    public enum Path {
+        /** libnd4j's {@code conv2d} ops on a oneDNN build of {@code nd4j-native}. */
+        ONEDNN,
+        /** DL4J's own convolution code: not the CPU backend, no oneDNN in the binary, or switched off. */
+        DL4J
+    }
+
+    /**
+     * @param network an initialized network
+     * @return the number of convolution layers given the oneDNN helper (0 where {@link #path()} is
+     *         {@link Path#DL4J})
+     */
+    public static int install(ComputationGraph network) {
+        return install(network.getLayers());
+    }
+
+    /**
+     * @param network an initialized network
+     * @return the number of convolution layers given the oneDNN helper (0 where {@link #path()} is
+     *         {@link Path#DL4J})
+     */
+    public static int install(MultiLayerNetwork network) {
+        return install(network.getLayers());
+    }
+
+    private static int install(Layer[] layers) {
+        if (layers == null) {
+            throw new IllegalStateException(
+                    "The network has no layers yet: call init() before" + " FastConvolutions.install");
+        }
+        String dl4jBecause = why();
+        int installed = 0;
+        if (dl4jBecause == null) {
+            for (Layer layer : layers) {
+                while (layer instanceof BaseWrapperLayer wrapper) {
+                    layer = wrapper.getUnderlying();
+                }
+                // Subclasses (1d, depthwise, separable, deconvolution) run their own code, not the helper's.
+                if (layer != null && layer.getClass() == ConvolutionLayer.class) {
+                    ConvolutionLayer convolution = (ConvolutionLayer) layer;
+                    HELPER.set(convolution, new LibNd4jConvolutionHelper(convolution));
+                    installed++;
+                }
+            }
+        }
+        LOG.debug("Convolutions: {} ({} layers)", describe(dl4jBecause), installed);
+        return installed;
+    }
+
+    /** @return the path {@link #install} takes in this process, in words, for a log line */
+    public static String describe() {
+        return describe(why());
+    }
+
+    private static String describe(String dl4jBecause) {
+        return dl4jBecause == null
+                ? "oneDNN through libnd4j's conv2d ops"
+                : "DL4J's built-in path (" + dl4jBecause + "; for oneDNN use nd4j-native's -onednn classifiers)";
+    }
+
+    /** @return the path {@link #install} takes in this process */
+    public static Path path() {
+        return why() == null ? Path.ONEDNN : Path.DL4J;
+    }
+
+    /** @return why DL4J's own convolutions run, or {@code null} where oneDNN does */
+    private static String why() {
+        if ("false".equalsIgnoreCase(System.getProperty(PROPERTY, "true").trim())) {
+            return PROPERTY + "=false";
+        }
+        if (HELPER == null || !LibNd4jConvolutionHelper.fieldsFound()) {
+            return "this DL4J version lacks ConvolutionLayer.helper or AbstractLayer.preOutput";
+        }
+        String backend = Nd4j.getExecutioner().getEnvironmentInformation().getProperty("backend");
+        if (!"CPU".equalsIgnoreCase(backend)) {
+            return "backend " + backend;
+        }
+        if (!Nd4j.getEnvironment().helpersAllowed()) {
+            return "libnd4j helpers disallowed";
+        }
+        if (!Nd4j.getBackend().buildInfo().toUpperCase(Locale.ROOT).contains("HAVE_ONEDNN")) {
+            return "this nd4j-native build has no oneDNN";
+        }
+        return null;
+    }
+}
