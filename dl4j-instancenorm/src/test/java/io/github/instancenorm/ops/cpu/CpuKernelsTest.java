@@ -3,6 +3,7 @@ package io.github.instancenorm.ops.cpu;
 import static io.github.instancenorm.testutil.Compare.assertClose;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -10,6 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.github.instancenorm.ops.InstanceNorm;
 import io.github.instancenorm.ops.InstanceNormLayout;
+import io.github.instancenorm.ops.KernelDispatch;
 import io.github.instancenorm.testutil.Compare;
 import java.util.Arrays;
 import java.util.Random;
@@ -60,6 +62,15 @@ class CpuKernelsTest {
 
     /** Scaled error allowed in float against the double op form; see {@link #kernelsMatchOpForm}. */
     private static final double FLOAT_TOLERANCE = 1e-4;
+
+    /** The op finds the kernels through its dispatch stub (META-INF/services), and hands them a suitable call. */
+    @Test
+    void theOpDispatchesToTheseKernels() {
+        KernelDispatch dispatch = KernelDispatch.installed();
+        assertInstanceOf(CpuDispatch.class, dispatch);
+        assertInstanceOf(CpuKernels.class, dispatch.forArrays(Nd4j.ones(2, 3, 4)));
+        KernelPaths.OP_FORM.run(() -> assertNull(dispatch.forArrays(Nd4j.ones(2, 3, 4))));
+    }
 
     @Test
     void testsRunTheVectorLoops() {
