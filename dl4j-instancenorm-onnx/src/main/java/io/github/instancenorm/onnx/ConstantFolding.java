@@ -167,7 +167,7 @@ final class ConstantFolding {
             case "Shape":
                 return fold(Nd4j.createFromArray(in.get(0).shape()));
             case "ConstantOfShape": {
-                long[] shape = shape(in.get(0), 0, "the shape");
+                long[] shape = shape(in.get(0), 1, "the shape"); // empty arrays crash libnd4j's shape functions
                 INDArray fill =
                         attrs.containsKey("value") ? toArray(attrs.get("value").getT()) : null;
                 if (attrs.containsKey("value") && fill == null) {

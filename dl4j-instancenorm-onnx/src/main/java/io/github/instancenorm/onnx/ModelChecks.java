@@ -204,6 +204,14 @@ final class ModelChecks {
                 throw refuse(name, "has more than 2^31-1 elements: dimensions " + t.getDimsList());
             }
         }
+        if (elements == 0 && t.getDimsCount() > 1) {
+            // libnd4j's shape functions crash the JVM on such arrays (a bit flip that turned raw_data into 16
+            // dimensions of 0 did); an empty vector, which exporters write for absent inputs, is kept.
+            throw refuse(
+                    name,
+                    "is empty with " + t.getDimsCount() + " dimensions " + t.getDimsList()
+                            + ": only an empty vector is supported");
+        }
         long bytes = elements * width;
         if (!t.getRawData().isEmpty()) {
             if (t.getRawData().size() != bytes) {

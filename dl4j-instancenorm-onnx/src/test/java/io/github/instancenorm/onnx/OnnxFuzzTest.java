@@ -27,7 +27,8 @@ import org.junit.jupiter.api.io.TempDir;
  *
  * <p>Tagged {@code fuzz}: the build runs it in a JVM of its own with a 1 GB heap (the onnx module's pom, execution
  * {@code onnx-fuzz}). {@code -Donnx.fuzz.count=N} (300 by default) and {@code -Donnx.fuzz.seed=S} change the run;
- * the counts are written to {@code target/onnx-fuzz-summary.txt}.
+ * the counts are written to {@code target/onnx-fuzz-summary.txt}. After a JVM crash, the mutant that caused it is left
+ * in the test's temporary directory ({@code /tmp/junit...}): each is deleted once it has been imported or refused.
  */
 @Tag("fuzz")
 class OnnxFuzzTest {
