@@ -173,7 +173,7 @@ public final class OnnxModels {
         graph.getOutputList().forEach(o -> outputs.add(o.getName()));
         sd.setOutputs(outputs);
         log.info(
-                "Imported {}: {} ONNX nodes, {} SameDiff ops; this module's hooks: {}; {} ms ({} lines M2.1 printed"
+                "Imported {}: {} ONNX nodes, {} SameDiff ops; this module's hooks: {}; {} ms (M2.1 printed {} lines,"
                         + " logged at DEBUG on {})",
                 model.getFileName(),
                 proto.getGraph().getNodeCount(),

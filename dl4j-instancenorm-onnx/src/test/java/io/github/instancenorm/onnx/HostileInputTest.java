@@ -43,6 +43,25 @@ class HostileInputTest {
     }
 
     @Test
+    void anEmptyTensorOfHigherRankIsRefused() throws Exception {
+        // A flipped bit in the fuzz run turned a Constant's raw_data (16 bytes) into 16 dimensions of 0: imported,
+        // the empty [4, 0, ..., 0] bias crashed the JVM in libnd4j's shape calculation.
+        Onnx.ModelProto.Builder model = fixture("instancenorm_ranks_norunning_opset11");
+        Onnx.NodeProto.Builder constant = model.getGraphBuilder().getNodeBuilderList().stream()
+                .filter(n -> n.getOpType().equals("Constant"))
+                .findFirst()
+                .orElseThrow();
+        Onnx.TensorProto.Builder value = constant.getAttributeBuilder(0).getTBuilder();
+        value.clearRawData();
+        for (int i = 0; i < 16; i++) {
+            value.addDims(0);
+        }
+        OnnxFormatException e = refused("empty_rank_17", model.build());
+        assertTrue(e.element().orElseThrow().contains("(Constant), attribute 'value'"), e.getMessage());
+        assertTrue(e.getMessage().contains("is empty"), e.getMessage());
+    }
+
+    @Test
     void aNegativeStrideIsRefusedWithItsNode() throws Exception {
         Onnx.ModelProto.Builder model = fixture("convtranspose_asymmetric");
         Onnx.NodeProto.Builder node = model.getGraphBuilder().getNodeBuilder(0);
