@@ -16,8 +16,14 @@ import onnx.Onnx;
 final class ModelChecks {
     /** libnd4j's largest rank. */
     static final int MAX_RANK = 32;
-    /** The largest kernel size, stride, dilation, pad or group accepted; far above any real network's. */
-    static final long MAX_SPATIAL = 1 << 16;
+    /** The largest kernel size, dilation or group accepted; far above any real network's. */
+    static final long MAX_KERNEL = 4096;
+    /**
+     * The largest stride, pad or output padding accepted: far above any real network's, and small enough that the
+     * padded or strided result of a small input stays far below the memory limits (a pad of 65536 on every axis
+     * made libnd4j crash allocating the result).
+     */
+    static final long MAX_PAD = 1024;
     /** The largest number of values in one integer-list attribute. */
     private static final int MAX_INTS = 4096;
     /** Nesting of subgraphs (If, Loop, Scan) checked before giving up. */
@@ -250,10 +256,10 @@ final class ModelChecks {
                 throw refuse(name, attr + " has more than " + MAX_INTS + " values");
             }
             switch (a.getName()) {
-                case "kernel_shape", "strides", "dilations" -> range(name, a, 1, MAX_SPATIAL);
-                case "pads" -> range(name, a, node.getOpType().equals("Pad") ? -MAX_SPATIAL : 0, MAX_SPATIAL);
-                case "output_padding" -> range(name, a, 0, MAX_SPATIAL);
-                case "group" -> range(name, a, 1, MAX_SPATIAL);
+                case "kernel_shape", "dilations", "group" -> range(name, a, 1, MAX_KERNEL);
+                case "strides" -> range(name, a, 1, MAX_PAD);
+                case "pads" -> range(name, a, node.getOpType().equals("Pad") ? -MAX_PAD : 0, MAX_PAD);
+                case "output_padding" -> range(name, a, 0, MAX_PAD);
                 case "axis", "axes" -> range(name, a, -MAX_RANK, MAX_RANK);
                 case "perm" -> range(name, a, 0, MAX_RANK - 1);
                 case "to" -> {

@@ -165,13 +165,14 @@ public final class OnnxModels {
                                 null,
                                 OnnxProtobufExtensionsKt.convertToOnnxTensors(inputs),
                                 onnx.getRegistry());
+                List<String> outputs = new ArrayList<>();
+                graph.getOutputList().forEach(o -> outputs.add(o.getName()));
+                // Fails where M2.1 did not create a variable for an output (a damaged file seen in the fuzz run)
+                sd.setOutputs(outputs);
             } catch (RuntimeException | OutOfMemoryError | StackOverflowError e) {
                 throw m21Failure(model, e);
             }
         }
-        List<String> outputs = new ArrayList<>();
-        graph.getOutputList().forEach(o -> outputs.add(o.getName()));
-        sd.setOutputs(outputs);
         log.info(
                 "Imported {}: {} ONNX nodes, {} SameDiff ops; this module's hooks: {}; {} ms (M2.1 printed {} lines,"
                         + " logged at DEBUG on {})",

@@ -62,6 +62,21 @@ class HostileInputTest {
     }
 
     @Test
+    void hugePadsComputedFromTheFileAreRefused() throws Exception {
+        // The fuzz run's second crash: CycleGAN's reflection pads are computed from a ConstantOfShape of zeros; a
+        // fill of 65536 padded every axis by that much, and libnd4j crashed allocating the result.
+        Onnx.ModelProto.Builder model = fixture("cyclegan_opset11");
+        Onnx.NodeProto.Builder fill = model.getGraphBuilder().getNodeBuilderList().stream()
+                .filter(n -> n.getOpType().equals("ConstantOfShape"))
+                .findFirst()
+                .orElseThrow();
+        Onnx.TensorProto.Builder value = fill.getAttributeBuilder(0).getTBuilder();
+        value.setRawData(int64("v", 1L << 16).getRawData());
+        OnnxFormatException e = refused("huge_pads", model.build());
+        assertTrue(e.element().orElseThrow().endsWith("(Pad)"), e.getMessage());
+    }
+
+    @Test
     void aNegativeStrideIsRefusedWithItsNode() throws Exception {
         Onnx.ModelProto.Builder model = fixture("convtranspose_asymmetric");
         Onnx.NodeProto.Builder node = model.getGraphBuilder().getNodeBuilder(0);

@@ -28,7 +28,7 @@ import org.nd4j.samediff.frameworkimport.hooks.annotations.PreHookRule;
         frameworkName = "onnx")
 public final class PadHook extends OnnxHook {
     /** The largest pad accepted, far above any real network's: a larger one is taken for a damaged file. */
-    private static final long MAX_PAD = 1 << 16;
+    private static final long MAX_PAD = 1024;
 
     /** For the importer's scan. */
     public PadHook() {}
@@ -91,6 +91,14 @@ public final class PadHook extends OnnxHook {
             }
             paddings[d][0] = Math.toIntExact(pads[d]);
             paddings[d][1] = Math.toIntExact(pads[d + rank]);
+        }
+        long[] inShape = Node.knownShape(x);
+        if (inShape != null && inShape.length == rank) {
+            long[] padded = new long[rank];
+            for (int d = 0; d < rank; d++) {
+                padded[d] = inShape[d] + paddings[d][0] + paddings[d][1];
+            }
+            Node.checkResultSize("the padded result", padded, x.dataType());
         }
         SDVariable p =
                 sd.constant(out + "/paddings", Nd4j.createFromArray(paddings).castTo(DataType.INT32));
