@@ -2,6 +2,7 @@ package io.github.instancenorm.onnx;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -29,10 +30,29 @@ import org.nd4j.shade.protobuf.ByteString;
  * ND4J doing the array work.
  */
 final class ConstantFolding {
-    private ConstantFolding() {}
+    private final Path file;
+    private final ImportLimits limits;
+    /** The node being folded, for error messages. */
+    private String node;
 
-    /** @return {@code graph} with foldable nodes replaced by initializers */
-    static Onnx.GraphProto fold(Onnx.GraphProto graph) {
+    private ConstantFolding(Path file, ImportLimits limits) {
+        this.file = file;
+        this.limits = limits;
+    }
+
+    /**
+     * @param file   the model's file, for error messages
+     * @param graph  a graph that passed {@link ModelChecks}
+     * @param limits the budget for the folded values: each is checked against it before it is allocated
+     * @return {@code graph} with foldable nodes replaced by initializers
+     * @throws OnnxFormatException where a foldable node's constant inputs are inconsistent (a shape with negative
+     *                             sizes, a permutation that is not one, ...) or its value is above the limits
+     */
+    static Onnx.GraphProto fold(Path file, Onnx.GraphProto graph, ImportLimits limits) throws OnnxFormatException {
+        return new ConstantFolding(file, limits).fold(graph);
+    }
+
+    private Onnx.GraphProto fold(Onnx.GraphProto graph) throws OnnxFormatException {
         Map<String, INDArray> constants = new HashMap<>();
         for (Onnx.TensorProto t : graph.getInitializerList()) {
             INDArray a = toArray(t);
@@ -51,17 +71,25 @@ final class ConstantFolding {
         Map<String, String> renamed = new HashMap<>();
         Onnx.GraphProto.Builder out = graph.toBuilder().clearNode();
         List<Onnx.TensorProto> folded = new ArrayList<>();
-        for (Onnx.NodeProto original : graph.getNodeList()) {
+        for (int i = 0; i < graph.getNodeCount(); i++) {
+            Onnx.NodeProto original = graph.getNode(i);
             Onnx.NodeProto.Builder rewired = original.toBuilder();
-            for (int i = 0; i < rewired.getInputCount(); i++) {
-                rewired.setInput(i, renamed.getOrDefault(rewired.getInput(i), rewired.getInput(i)));
+            for (int k = 0; k < rewired.getInputCount(); k++) {
+                rewired.setInput(k, renamed.getOrDefault(rewired.getInput(k), rewired.getInput(k)));
             }
             Onnx.NodeProto node = rewired.build();
-            INDArray value = node.getOutputCount() == 1 ? evaluate(node, constants) : null;
-            if (value != null) {
-                constants.put(node.getOutput(0), value);
-                folded.add(toTensor(node.getOutput(0), value));
-                continue;
+            this.node = ModelChecks.describe(node, i);
+            INDArray value;
+            try {
+                value = node.getOutputCount() == 1 ? evaluate(node, constants) : null;
+                if (value != null) {
+                    constants.put(node.getOutput(0), value);
+                    folded.add(toTensor(node.getOutput(0), value));
+                    continue;
+                }
+            } catch (RuntimeException e) {
+                // ND4J's own checks of what the node asks (the checks here come first where sizes are computed)
+                throw refuse("could not be folded into a constant: " + e, e);
             }
             if (node.getOpType().equals("Expand")
                     && !graphOutputs.contains(node.getOutput(0))
@@ -84,6 +112,9 @@ final class ConstantFolding {
 
     private static boolean expandsByOnes(
             Onnx.NodeProto node, Map<String, INDArray> constants, Map<String, Integer> ranks) {
+        if (node.getInputCount() != 2) {
+            return false;
+        }
         INDArray shape = constants.get(node.getInput(1));
         Integer rank = ranks.get(node.getInput(0));
         if (shape == null || rank == null || shape.length() > rank) {
@@ -98,7 +129,7 @@ final class ConstantFolding {
     }
 
     /** @return the node's value, or null where it is not one of the folded ops or an input is not constant */
-    private static INDArray evaluate(Onnx.NodeProto node, Map<String, INDArray> constants) {
+    private INDArray evaluate(Onnx.NodeProto node, Map<String, INDArray> constants) throws OnnxFormatException {
         List<INDArray> in = new ArrayList<>();
         for (String name : node.getInputList()) {
             if (name.isEmpty()) {
@@ -113,91 +144,177 @@ final class ConstantFolding {
         }
         Map<String, Onnx.AttributeProto> attrs = new HashMap<>();
         node.getAttributeList().forEach(a -> attrs.put(a.getName(), a));
+        int required = switch (node.getOpType()) {
+            case "Identity", "Shape", "ConstantOfShape", "Transpose", "Cast" -> 1;
+            case "Expand", "Tile" -> 2;
+            case "Reshape" -> attrs.containsKey("shape") ? 1 : 2;
+            case "Unsqueeze" -> attrs.containsKey("axes") ? 1 : 2;
+            case "Slice" -> attrs.containsKey("starts") ? 1 : 3;
+            case "Concat" -> 1;
+            default -> 0;
+        };
+        if (required == 0) {
+            return null;
+        }
+        for (int k = 0; k < required; k++) {
+            if (k >= in.size() || in.get(k) == null) {
+                throw refuse("input " + k + " is missing", null);
+            }
+        }
         switch (node.getOpType()) {
             case "Identity":
                 return in.get(0);
             case "Shape":
-                return Nd4j.createFromArray(in.get(0).shape());
+                return fold(Nd4j.createFromArray(in.get(0).shape()));
             case "ConstantOfShape": {
-                long[] shape = in.get(0).toLongVector();
+                long[] shape = shape(in.get(0), 1, "the shape"); // empty arrays crash libnd4j's shape functions
                 INDArray fill =
                         attrs.containsKey("value") ? toArray(attrs.get("value").getT()) : null;
                 if (attrs.containsKey("value") && fill == null) {
                     return null;
                 }
+                if (fill != null && fill.length() != 1) {
+                    throw refuse("the value attribute holds " + fill.length() + " elements, not 1", null);
+                }
                 DataType type = fill == null ? DataType.FLOAT : fill.dataType();
+                budget(elements(shape), type);
                 double v = fill == null ? 0 : fill.getDouble(0);
                 return Nd4j.valueArrayOf(shape, v, type);
             }
             case "Expand": {
                 INDArray x = in.get(0);
-                long[] target = in.get(1).toLongVector();
+                long[] target = shape(in.get(1), 1, "the target shape");
                 long[] shape = broadcast(x.shape(), target);
-                return shape == null
-                        ? null
-                        : withRank(x, shape.length).broadcast(shape).dup();
+                if (shape == null) {
+                    throw refuse(
+                            "cannot expand " + Arrays.toString(x.shape()) + " to " + Arrays.toString(target), null);
+                }
+                budget(elements(shape), x.dataType());
+                return withRank(x, shape.length).broadcast(shape).dup();
             }
             case "Tile": {
-                long[] reps = in.get(1).toLongVector();
-                if (reps.length != in.get(0).rank()) {
-                    return null;
+                INDArray x = in.get(0);
+                long[] reps = shape(in.get(1), 1, "repeats");
+                if (reps.length != x.rank()) {
+                    throw refuse(
+                            "expected " + x.rank() + " repeats for input of shape " + Arrays.toString(x.shape())
+                                    + ", got " + Arrays.toString(reps),
+                            null);
                 }
+                long[] shape = new long[reps.length];
+                for (int d = 0; d < reps.length; d++) {
+                    shape[d] = ModelChecks.timesWithin(x.size(d), reps[d], Integer.MAX_VALUE);
+                    if (shape[d] < 0) {
+                        throw refuse(
+                                "tiles " + Arrays.toString(x.shape()) + " by " + Arrays.toString(reps)
+                                        + ": above 2^31-1 elements",
+                                null);
+                    }
+                }
+                budget(elements(shape), x.dataType());
                 return Nd4j.tile(
-                        in.get(0),
-                        Arrays.stream(reps).mapToInt(Math::toIntExact).toArray());
+                        x, Arrays.stream(reps).mapToInt(Math::toIntExact).toArray());
             }
             case "Unsqueeze": {
+                INDArray x = in.get(0);
                 long[] axes = in.size() > 1 ? in.get(1).toLongVector() : ints(attrs.get("axes"));
-                if (axes == null) {
-                    return null;
+                int rank = x.rank() + Math.min(axes.length, ModelChecks.MAX_RANK + 1);
+                if (rank > ModelChecks.MAX_RANK) {
+                    throw refuse("the result's rank " + rank + " is above libnd4j's " + ModelChecks.MAX_RANK, null);
                 }
-                int rank = in.get(0).rank() + axes.length;
                 List<Long> shape = new ArrayList<>();
                 boolean[] inserted = new boolean[rank];
                 for (long a : axes) {
-                    inserted[(int) (a < 0 ? a + rank : a)] = true;
+                    long axis = a < 0 ? a + rank : a;
+                    if (axis < 0 || axis >= rank || inserted[(int) axis]) {
+                        throw refuse("axes " + Arrays.toString(axes) + " for rank " + rank, null);
+                    }
+                    inserted[(int) axis] = true;
                 }
                 int k = 0;
                 for (int d = 0; d < rank; d++) {
-                    shape.add(inserted[d] ? 1L : in.get(0).size(k++));
+                    shape.add(inserted[d] ? 1L : x.size(k++));
                 }
-                return in.get(0)
-                        .reshape(shape.stream().mapToLong(Long::longValue).toArray())
+                budget(x.length(), x.dataType());
+                return x.reshape(shape.stream().mapToLong(Long::longValue).toArray())
                         .dup();
             }
             case "Reshape": {
                 if (attrs.containsKey("allowzero") && attrs.get("allowzero").getI() != 0) {
                     return null;
                 }
-                long[] shape = in.get(1).toLongVector().clone();
-                for (int d = 0; d < shape.length; d++) {
-                    if (shape[d] == 0) {
-                        shape[d] = in.get(0).size(d);
-                    }
-                }
-                return in.get(0).reshape(shape).dup();
+                INDArray x = in.get(0);
+                long[] shape = in.size() > 1 ? in.get(1).toLongVector().clone() : ints(attrs.get("shape"));
+                budget(x.length(), x.dataType());
+                return x.reshape(reshaped(x, shape)).dup();
             }
             case "Concat": {
-                int axis = (int) attrs.get("axis").getI();
+                if (!attrs.containsKey("axis")) {
+                    throw refuse("the axis attribute is missing", null);
+                }
                 INDArray[] parts = in.toArray(new INDArray[0]);
-                return Nd4j.concat(axis < 0 ? axis + parts[0].rank() : axis, parts);
+                int rank = parts[0].rank();
+                long axisAttr = attrs.get("axis").getI();
+                long axis = axisAttr < 0 ? axisAttr + rank : axisAttr;
+                if (axis < 0 || axis >= rank) {
+                    throw refuse("axis " + axisAttr + " for inputs of rank " + rank, null);
+                }
+                long length = 0;
+                for (INDArray p : parts) {
+                    if (p == null || p.rank() != rank) {
+                        throw refuse("the inputs' ranks differ", null);
+                    }
+                    for (int d = 0; d < rank; d++) {
+                        if (d != axis && p.size(d) != parts[0].size(d)) {
+                            throw refuse(
+                                    "cannot concatenate " + Arrays.toString(parts[0].shape()) + " and "
+                                            + Arrays.toString(p.shape()) + " along axis " + axis,
+                                    null);
+                        }
+                    }
+                    if (p.dataType() != parts[0].dataType()) {
+                        throw refuse("the inputs' types differ", null);
+                    }
+                    length += p.length();
+                }
+                budget(length, parts[0].dataType());
+                return Nd4j.concat((int) axis, parts);
             }
             case "Transpose": {
+                INDArray x = in.get(0);
                 long[] perm = ints(attrs.get("perm"));
                 int[] p = perm == null
-                        ? java.util.stream.IntStream.range(0, in.get(0).rank())
-                                .map(d -> in.get(0).rank() - 1 - d)
+                        ? java.util.stream.IntStream.range(0, x.rank())
+                                .map(d -> x.rank() - 1 - d)
                                 .toArray()
-                        : Arrays.stream(perm).mapToInt(Math::toIntExact).toArray();
-                return in.get(0).permute(p).dup('c');
+                        : Arrays.stream(perm).mapToInt(v -> (int) v).toArray();
+                int[] sorted = p.clone();
+                Arrays.sort(sorted);
+                for (int d = 0; d < sorted.length; d++) {
+                    if (sorted[d] != d || sorted.length != x.rank()) {
+                        throw refuse(
+                                "perm " + Arrays.toString(p) + " is not a permutation of the input's " + x.rank()
+                                        + " axes",
+                                null);
+                    }
+                }
+                budget(x.length(), x.dataType());
+                return x.permute(p).dup('c');
             }
             case "Cast": {
+                if (!attrs.containsKey("to")) {
+                    throw refuse("the to attribute is missing", null);
+                }
                 DataType to = dataType((int) attrs.get("to").getI());
                 boolean writable = to == DataType.FLOAT
                         || to == DataType.DOUBLE
                         || to == DataType.INT64
                         || to == DataType.INT32; // the types toTensor writes
-                return writable ? in.get(0).castTo(to) : null;
+                if (!writable) {
+                    return null;
+                }
+                budget(in.get(0).length(), to);
+                return in.get(0).castTo(to);
             }
             case "Slice": {
                 if (in.size() < 3) {
@@ -208,21 +325,120 @@ final class ConstantFolding {
                 long[] ends = in.get(2).toLongVector();
                 long[] axes = in.size() > 3 && in.get(3) != null ? in.get(3).toLongVector() : null;
                 long[] steps = in.size() > 4 && in.get(4) != null ? in.get(4).toLongVector() : null;
+                if (starts.length != ends.length
+                        || axes != null && axes.length != starts.length
+                        || steps != null && steps.length != starts.length
+                        || starts.length > x.rank()) {
+                    throw refuse(
+                            "starts " + Arrays.toString(starts) + ", ends " + Arrays.toString(ends) + ", axes "
+                                    + Arrays.toString(axes) + " and steps " + Arrays.toString(steps)
+                                    + " do not fit an input of shape " + Arrays.toString(x.shape()),
+                            null);
+                }
                 org.nd4j.linalg.indexing.INDArrayIndex[] index = new org.nd4j.linalg.indexing.INDArrayIndex[x.rank()];
                 Arrays.fill(index, org.nd4j.linalg.indexing.NDArrayIndex.all());
                 for (int i = 0; i < starts.length; i++) {
-                    int axis = (int) (axes == null ? i : axes[i] < 0 ? axes[i] + x.rank() : axes[i]);
-                    long[] picked = sliceIndices(starts[i], ends[i], steps == null ? 1 : steps[i], x.size(axis));
+                    long axis = axes == null ? i : axes[i] < 0 ? axes[i] + x.rank() : axes[i];
+                    if (axis < 0 || axis >= x.rank()) {
+                        throw refuse("axis " + axes[i] + " for an input of rank " + x.rank(), null);
+                    }
+                    long[] picked = sliceIndices(starts[i], ends[i], steps == null ? 1 : steps[i], x.size((int) axis));
                     if (picked == null || picked.length == 0) {
                         return null;
                     }
-                    index[axis] = org.nd4j.linalg.indexing.NDArrayIndex.indices(picked);
+                    index[(int) axis] = org.nd4j.linalg.indexing.NDArrayIndex.indices(picked);
                 }
+                budget(x.length(), x.dataType());
                 return x.get(index).dup('c');
             }
             default:
                 return null;
         }
+    }
+
+    /** @return a shape input's values, each at least {@code min}, at most libnd4j's rank */
+    private long[] shape(INDArray values, long min, String what) throws OnnxFormatException {
+        if (values.rank() > 1) {
+            throw refuse(what + " should be a vector, got shape " + Arrays.toString(values.shape()), null);
+        }
+        if (values.length() > ModelChecks.MAX_RANK) {
+            throw refuse(
+                    what + " has " + values.length() + " values, above libnd4j's rank " + ModelChecks.MAX_RANK, null);
+        }
+        long[] v = values.toLongVector();
+        for (long d : v) {
+            if (d < min) {
+                throw refuse(what + " " + Arrays.toString(v) + " holds a value below " + min, null);
+            }
+        }
+        return v;
+    }
+
+    /** @return the product of the sizes, or -1 where it is above 2^31-1 */
+    private static long elements(long[] shape) {
+        long n = 1;
+        for (long d : shape) {
+            n = ModelChecks.timesWithin(n, d, Integer.MAX_VALUE);
+            if (n < 0) {
+                return -1;
+            }
+        }
+        return n;
+    }
+
+    /** @return ONNX's {@code Reshape} target with its 0s and -1 resolved, checked against the input's length */
+    private long[] reshaped(INDArray x, long[] shape) throws OnnxFormatException {
+        if (shape == null || shape.length > ModelChecks.MAX_RANK) {
+            throw refuse("the target shape is missing or above libnd4j's rank " + ModelChecks.MAX_RANK, null);
+        }
+        long[] out = shape.clone();
+        int inferred = -1;
+        long known = 1;
+        for (int d = 0; d < out.length; d++) {
+            if (out[d] == 0) {
+                if (d >= x.rank()) {
+                    throw refuse(
+                            "target shape " + Arrays.toString(shape) + " copies axis " + d + " of a rank " + x.rank()
+                                    + " input",
+                            null);
+                }
+                out[d] = x.size(d);
+            }
+            if (out[d] == -1 && inferred < 0) {
+                inferred = d;
+                continue;
+            }
+            if (out[d] < 0) {
+                throw refuse("target shape " + Arrays.toString(shape) + " holds a negative size", null);
+            }
+            known = ModelChecks.timesWithin(known, out[d], Integer.MAX_VALUE);
+            if (known < 0) {
+                throw refuse("target shape " + Arrays.toString(shape) + " has above 2^31-1 elements", null);
+            }
+        }
+        if (inferred >= 0) {
+            if (known == 0 || x.length() % known != 0) {
+                throw refuse("cannot reshape " + Arrays.toString(x.shape()) + " to " + Arrays.toString(shape), null);
+            }
+            out[inferred] = x.length() / known;
+        } else if (known != x.length()) {
+            throw refuse("cannot reshape " + Arrays.toString(x.shape()) + " to " + Arrays.toString(shape), null);
+        }
+        return out;
+    }
+
+    /** Counts a value of {@code elements} (-1: too many) of {@code type} against the limits, or refuses it. */
+    private void budget(long elements, DataType type) throws OnnxFormatException {
+        limits.fold(file, node, elements, Math.max(1, type.width()));
+    }
+
+    private INDArray fold(INDArray value) throws OnnxFormatException {
+        budget(value.length(), value.dataType());
+        return value;
+    }
+
+    private OnnxFormatException refuse(String problem, Throwable cause) {
+        return new OnnxFormatException(file, node, problem, cause);
     }
 
     /** @return the indices ONNX's {@code Slice} takes along one axis (negative steps included) */
@@ -303,29 +519,29 @@ final class ConstantFolding {
                 ? t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN)
                 : null;
         int n = Math.toIntExact(Arrays.stream(shape).reduce(1, (x, y) -> x * y));
-        switch (Onnx.TensorProto.DataType.forNumber(t.getDataType())) {
-            case FLOAT: {
+        switch (t.getDataType()) {
+            case Onnx.TensorProto.DataType.FLOAT_VALUE: {
                 float[] v = new float[n];
                 for (int i = 0; i < n; i++) {
                     v[i] = raw != null ? raw.getFloat(4 * i) : t.getFloatData(i);
                 }
                 return Nd4j.create(v, shape, 'c');
             }
-            case DOUBLE: {
+            case Onnx.TensorProto.DataType.DOUBLE_VALUE: {
                 double[] v = new double[n];
                 for (int i = 0; i < n; i++) {
                     v[i] = raw != null ? raw.getDouble(8 * i) : t.getDoubleData(i);
                 }
                 return Nd4j.create(v, shape, 'c');
             }
-            case INT64: {
+            case Onnx.TensorProto.DataType.INT64_VALUE: {
                 long[] v = new long[n];
                 for (int i = 0; i < n; i++) {
                     v[i] = raw != null ? raw.getLong(8 * i) : t.getInt64Data(i);
                 }
                 return Nd4j.createFromArray(v).reshape(shape);
             }
-            case INT32: {
+            case Onnx.TensorProto.DataType.INT32_VALUE: {
                 int[] v = new int[n];
                 for (int i = 0; i < n; i++) {
                     v[i] = raw != null ? raw.getInt(4 * i) : t.getInt32Data(i);

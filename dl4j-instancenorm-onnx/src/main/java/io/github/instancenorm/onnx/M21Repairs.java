@@ -1,5 +1,6 @@
 package io.github.instancenorm.onnx;
 
+import java.nio.file.Path;
 import onnx.Onnx;
 
 /**
@@ -23,10 +24,15 @@ import onnx.Onnx;
 final class M21Repairs {
     private M21Repairs() {}
 
-    /** @return {@code graph} with the repairs applied */
-    static Onnx.GraphProto repair(Onnx.GraphProto graph) {
+    /**
+     * @param file the model's file, for error messages
+     * @return {@code graph} with the repairs applied
+     * @throws OnnxFormatException for a {@code Reshape} with {@code allowzero=1}
+     */
+    static Onnx.GraphProto repair(Path file, Onnx.GraphProto graph) throws OnnxFormatException {
         Onnx.GraphProto.Builder out = graph.toBuilder().clearNode();
-        for (Onnx.NodeProto node : graph.getNodeList()) {
+        for (int i = 0; i < graph.getNodeCount(); i++) {
+            Onnx.NodeProto node = graph.getNode(i);
             if (node.getOpType().equals("Constant") && node.getOutputCount() == 1 && onlyTensorValue(node)) {
                 out.addInitializer(node.getAttribute(0).getT().toBuilder().setName(node.getOutput(0)));
                 continue;
@@ -35,8 +41,11 @@ final class M21Repairs {
             for (Onnx.AttributeProto attr : node.getAttributeList()) {
                 if (node.getOpType().equals("Reshape") && attr.getName().equals("allowzero")) {
                     if (attr.getI() != 0) {
-                        throw new IllegalArgumentException("ONNX node '" + node.getName() + "' (Reshape): allowzero=1"
-                                + " is not supported by DL4J 1.0.0-M2.1's importer");
+                        throw new OnnxFormatException(
+                                file,
+                                ModelChecks.describe(node, i),
+                                "allowzero=1 is not supported by DL4J 1.0.0-M2.1's importer",
+                                null);
                     }
                     continue;
                 }
@@ -55,6 +64,7 @@ final class M21Repairs {
     private static boolean onlyTensorValue(Onnx.NodeProto node) {
         return node.getAttributeCount() == 1
                 && node.getAttribute(0).getName().equals("value")
-                && node.getAttribute(0).getType() == Onnx.AttributeProto.AttributeType.TENSOR;
+                && node.getAttribute(0).getType() == Onnx.AttributeProto.AttributeType.TENSOR
+                && node.getAttribute(0).hasT();
     }
 }

@@ -17,6 +17,8 @@ import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 import java.util.function.Supplier;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import onnx.Onnx;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.ir.MapperNamespace;
@@ -73,6 +75,10 @@ import org.slf4j.LoggerFactory;
  */
 public final class OnnxModels {
     private static final Logger log = LoggerFactory.getLogger(OnnxModels.class);
+    /** What M2.1's importer prints to {@code System.out} while importing, at DEBUG. */
+    private static final Logger m21Output = LoggerFactory.getLogger(OnnxModels.class.getName() + ".m21");
+    /** How this module's hooks name the node in their refusals ({@code Node.describe()}). */
+    private static final Pattern HOOK_NODE = Pattern.compile("ONNX node '([^']*)' \\((\\w+)\\): ");
 
     /** The ONNX ops the hooks import, with the hook class. */
     private static final List<Hook> HOOKS = List.of(
@@ -97,45 +103,128 @@ public final class OnnxModels {
      * Imports an ONNX model file into a new SameDiff graph. The graph's placeholders are the model's inputs, by
      * their ONNX names; its outputs keep their ONNX names too, and {@code sd.outputs()} lists them.
      *
+     * <p>The file is checked before anything is built from it ({@code ModelChecks}): each tensor's dimensions
+     * against its data, every name a node reads, the attributes that size arrays; the arrays the import computes
+     * sizes for (the graph inputs' example values, folded constants) are limited to 256 MiB each unless the system
+     * property {@code io.github.instancenorm.onnx.maxArrayBytes} says otherwise. Whatever fails inside M2.1's
+     * importer for a file that passed these checks is reported the same way, and leaves the importer usable.
+     *
+     * <p>What M2.1's importer prints while importing (its initializers, "Unable to resolve attribute ...", a graph
+     * summary; hundreds of lines for a GAN generator) does not reach standard output: the importing thread's
+     * {@code System.out} is logged at DEBUG, one line per line, on the logger {@code
+     * io.github.instancenorm.onnx.OnnxModels.m21}, while other threads print to {@code System.out} as usual. One
+     * INFO line on this class's logger summarizes each import: the nodes and ops, the hooks used, the time.
+     *
      * @param model an ONNX model ({@code .onnx}, protobuf {@code ModelProto})
      * @return the imported graph
-     * @throws IOException              if the file cannot be read, or is not an ONNX model
-     * @throws IllegalArgumentException if the model uses ops that neither M2.1 nor this module import (each is
-     *                                  named, with its node), ops from other domains, or a node this module
-     *                                  cannot import as configured (the message names the node and the fix)
+     * @throws OnnxFormatException if the file is not a well-formed ONNX model (the message names the file and the
+     *                             node or tensor involved), uses ops that neither M2.1 nor this module import
+     *                             (each is named, with its node; ops from other domains too), has a node this
+     *                             module cannot import as configured (the message names the node and the fix), or
+     *                             M2.1's importer fails on it
+     * @throws IOException         if the file cannot be read
      */
     public static SameDiff importGraph(Path model) throws IOException {
+        long start = System.nanoTime();
+        try (QuietStdout.Capture printed = QuietStdout.capture(line -> m21Output.debug("{}", line))) {
+            return importQuietly(model, start, printed);
+        }
+    }
+
+    private static SameDiff importQuietly(Path model, long start, QuietStdout.Capture printed) throws IOException {
         byte[] bytes = Files.readAllBytes(model);
         Onnx.ModelProto proto;
         try {
             proto = Onnx.ModelProto.parseFrom(bytes);
-        } catch (InvalidProtocolBufferException e) {
-            throw new IOException(model + " is not a readable ONNX model (protobuf ModelProto): " + e.getMessage(), e);
+        } catch (InvalidProtocolBufferException | RuntimeException | StackOverflowError e) {
+            throw new OnnxFormatException(
+                    model, null, "not a readable ONNX model (protobuf ModelProto): " + e.getMessage(), e);
         }
         if (!proto.hasGraph() || proto.getGraph().getNodeCount() == 0) {
-            throw new IOException(model + " is not an ONNX model: it has no graph nodes");
+            throw new OnnxFormatException(model, null, "not an ONNX model: it has no graph nodes", null);
         }
         OnnxFrameworkImporter onnx = importer();
-        checkOps(model, proto.getGraph(), onnx);
-        Onnx.GraphProto graph = ConstantFolding.fold(M21Repairs.repair(proto.getGraph()));
+        Onnx.GraphProto graph;
+        Map<String, INDArray> inputs;
         try {
-            SameDiff sd;
-            synchronized (OnnxModels.class) {
+            ImportLimits limits = ImportLimits.fromSystemProperties();
+            new ModelChecks(model, limits).check(proto.getGraph());
+            checkOps(model, proto.getGraph(), onnx);
+            graph = ConstantFolding.fold(model, M21Repairs.repair(model, proto.getGraph()), limits);
+            inputs = exampleInputs(model, graph);
+        } catch (RuntimeException | OutOfMemoryError | StackOverflowError e) {
+            throw new OnnxFormatException(model, null, "could not be prepared for M2.1's importer: " + e, e);
+        }
+        SameDiff sd;
+        synchronized (OnnxModels.class) {
+            try {
                 sd = onnx.getOnnxImporter()
                         .importGraph(
                                 new OnnxIRGraph(graph, onnx.getRegistry()),
                                 null,
                                 null,
-                                OnnxProtobufExtensionsKt.convertToOnnxTensors(exampleInputs(model, graph)),
+                                OnnxProtobufExtensionsKt.convertToOnnxTensors(inputs),
                                 onnx.getRegistry());
+                List<String> outputs = new ArrayList<>();
+                graph.getOutputList().forEach(o -> outputs.add(o.getName()));
+                // Fails where M2.1 did not create a variable for an output (a damaged file seen in the fuzz run)
+                sd.setOutputs(outputs);
+            } catch (RuntimeException | OutOfMemoryError | StackOverflowError e) {
+                throw m21Failure(model, e);
             }
-            List<String> outputs = new ArrayList<>();
-            graph.getOutputList().forEach(o -> outputs.add(o.getName()));
-            sd.setOutputs(outputs);
-            return sd;
-        } catch (IllegalArgumentException | IllegalStateException e) {
-            throw new IllegalArgumentException("Could not import " + model + ": " + e.getMessage(), e);
         }
+        log.info(
+                "Imported {}: {} ONNX nodes, {} SameDiff ops; this module's hooks: {}; {} ms (M2.1 printed {} lines,"
+                        + " logged at DEBUG on {})",
+                model.getFileName(),
+                proto.getGraph().getNodeCount(),
+                sd.getOps().size(),
+                hooksUsed(graph),
+                (System.nanoTime() - start) / 1_000_000,
+                printed.lines(),
+                m21Output.getName());
+        return sd;
+    }
+
+    /** M2.1's failure as this module's exception, with the node where a hook's message names one. */
+    private static OnnxFormatException m21Failure(Path model, Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            Matcher m = t.getMessage() == null ? null : HOOK_NODE.matcher(t.getMessage());
+            if (m != null && m.find()) {
+                return new OnnxFormatException(
+                        model,
+                        "node '" + m.group(1) + "' (" + m.group(2) + ")",
+                        t.getMessage().substring(m.end()),
+                        e);
+            }
+        }
+        return new OnnxFormatException(model, null, "DL4J 1.0.0-M2.1's ONNX importer failed: " + e, e);
+    }
+
+    /** @return the hooks the graph's nodes go to, with their counts: "InstanceNormalization x12, Pad x2" or "none" */
+    private static String hooksUsed(Onnx.GraphProto graph) {
+        Map<String, Integer> used = new LinkedHashMap<>();
+        for (Onnx.NodeProto node : graph.getNodeList()) {
+            for (Hook hook : HOOKS) {
+                boolean accepted = !node.getOpType().equals("BatchNormalization") || isTrainingForm(node);
+                if (hook.op().equals(node.getOpType()) && accepted) {
+                    used.merge(hook.type().getSimpleName(), 1, Integer::sum);
+                }
+            }
+        }
+        List<String> parts = new ArrayList<>();
+        used.forEach((hook, n) -> parts.add(hook + " x" + n));
+        return parts.isEmpty() ? "none" : String.join(", ", parts);
+    }
+
+    /** The form {@link BatchNormalizationTrainingHook} accepts: {@code training_mode=1}, or several outputs. */
+    private static boolean isTrainingForm(Onnx.NodeProto node) {
+        for (Onnx.AttributeProto a : node.getAttributeList()) {
+            if (a.getName().equals("training_mode")) {
+                return a.getI() != 0;
+            }
+        }
+        return node.getOutputList().stream().filter(o -> !o.isEmpty()).count() > 1;
     }
 
     /**
@@ -222,7 +311,7 @@ public final class OnnxModels {
      * failed"). These values only drive that run; the imported graph takes its inputs as placeholders. Shapes come
      * from the model's input declarations, with 1 for a symbolic dimension.
      */
-    static Map<String, INDArray> exampleInputs(Path model, Onnx.GraphProto graph) {
+    static Map<String, INDArray> exampleInputs(Path model, Onnx.GraphProto graph) throws OnnxFormatException {
         Set<String> initializers = new HashSet<>();
         graph.getInitializerList().forEach(t -> initializers.add(t.getName()));
         Map<String, INDArray> inputs = new LinkedHashMap<>();
@@ -246,16 +335,21 @@ public final class OnnxModels {
         return inputs;
     }
 
-    private static DataType dataType(Path model, String input, int onnxType) {
+    private static DataType dataType(Path model, String input, int onnxType) throws OnnxFormatException {
         DataType type = ConstantFolding.dataType(onnxType);
         if (type == null) {
-            throw new IllegalArgumentException(model + ": input '" + input + "' has ONNX element type " + onnxType
-                    + ", which this importer does not feed (float, double, float16, int32, int64 and bool are)");
+            throw new OnnxFormatException(
+                    model,
+                    "input '" + input + "'",
+                    "has ONNX element type " + onnxType
+                            + ", which this importer does not feed (float, double, float16, int32, int64 and bool are)",
+                    null);
         }
         return type;
     }
 
-    private static void checkOps(Path model, Onnx.GraphProto graph, OnnxFrameworkImporter onnx) {
+    private static void checkOps(Path model, Onnx.GraphProto graph, OnnxFrameworkImporter onnx)
+            throws OnnxFormatException {
         var registry = onnx.getRegistry();
         List<String> problems = new ArrayList<>();
         for (Onnx.NodeProto node : graph.getNodeList()) {
@@ -268,9 +362,13 @@ public final class OnnxModels {
             }
         }
         if (!problems.isEmpty()) {
-            throw new IllegalArgumentException(model + " uses ops that DL4J 1.0.0-M2.1's ONNX importer and"
-                    + " dl4j-instancenorm-onnx cannot import: " + String.join(", ", problems)
-                    + ". Export the model without them, or with a different opset");
+            throw new OnnxFormatException(
+                    model,
+                    null,
+                    "uses ops that DL4J 1.0.0-M2.1's ONNX importer and dl4j-instancenorm-onnx cannot import: "
+                            + String.join(", ", problems) + ". Export the model without them, or with a different"
+                            + " opset",
+                    null);
         }
     }
 

@@ -9,7 +9,6 @@ import io.github.instancenorm.onnx.hooks.ConvTransposeHook;
 import io.github.instancenorm.onnx.hooks.InstanceNormalizationHook;
 import io.github.instancenorm.onnx.hooks.PadHook;
 import io.github.instancenorm.testutil.Fixtures;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -25,8 +24,8 @@ class RefusalsTest {
 
     @Test
     void anUnmappedOpIsNamedWithItsNode() {
-        IllegalArgumentException e = assertThrows(
-                IllegalArgumentException.class,
+        OnnxFormatException e = assertThrows(
+                OnnxFormatException.class,
                 () -> OnnxModels.importGraph(Fixtures.resource("fixtures/onnx/refused/unmapped_op.onnx")));
         assertTrue(e.getMessage().contains("node 'my_celu' (Celu)"), e.getMessage());
         assertTrue(!e.getMessage().contains("first_relu"), "mapped ops are not listed: " + e.getMessage());
@@ -34,11 +33,13 @@ class RefusalsTest {
 
     @Test
     void aGroupedTransposedConvolutionIsRefusedWithTheNodeAndTheFix() {
-        IllegalArgumentException e = assertThrows(
-                IllegalArgumentException.class,
+        OnnxFormatException e = assertThrows(
+                OnnxFormatException.class,
                 () -> OnnxModels.importGraph(Fixtures.resource("fixtures/onnx/refused/grouped_convtranspose.onnx")));
         assertTrue(e.getMessage().contains("(ConvTranspose)"), e.getMessage());
         assertTrue(e.getMessage().contains("group=2"), e.getMessage());
+        assertTrue(e.getMessage().startsWith(e.file().toString()), e.getMessage());
+        assertTrue(e.element().orElseThrow().endsWith("(ConvTranspose)"), e.getMessage());
     }
 
     @Test
@@ -46,18 +47,18 @@ class RefusalsTest {
         byte[] good = Files.readAllBytes(Fixtures.resource("fixtures/onnx/stargan_eval_opset11.onnx"));
         Path truncated = dir.resolve("truncated.onnx");
         Files.write(truncated, Arrays.copyOf(good, good.length / 2));
-        IOException e = assertThrows(IOException.class, () -> OnnxModels.importGraph(truncated));
+        OnnxFormatException e = assertThrows(OnnxFormatException.class, () -> OnnxModels.importGraph(truncated));
         assertTrue(e.getMessage().contains("truncated.onnx"), e.getMessage());
 
         byte[] noise = new byte[4096];
         new Random(1).nextBytes(noise);
         Path random = dir.resolve("noise.onnx");
         Files.write(random, noise);
-        assertThrows(IOException.class, () -> OnnxModels.importGraph(random));
+        assertThrows(OnnxFormatException.class, () -> OnnxModels.importGraph(random));
 
         Path empty = dir.resolve("empty.onnx");
         Files.write(empty, new byte[0]);
-        IOException emptyError = assertThrows(IOException.class, () -> OnnxModels.importGraph(empty));
+        OnnxFormatException emptyError = assertThrows(OnnxFormatException.class, () -> OnnxModels.importGraph(empty));
         assertTrue(emptyError.getMessage().contains("no graph nodes"), emptyError.getMessage());
 
         assertThrows(NoSuchFileException.class, () -> OnnxModels.importGraph(dir.resolve("missing.onnx")));

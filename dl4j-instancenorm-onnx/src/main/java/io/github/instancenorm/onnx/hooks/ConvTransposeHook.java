@@ -96,6 +96,17 @@ public final class ConvTransposeHook extends OnnxHook {
             }
         }
 
+        long[] inShape = Node.knownShape(x);
+        if (inShape != null && inShape.length == 4) {
+            long[] full = {inShape[0], wShape[1], 0, 0};
+            for (int a = 0; a < 2; a++) {
+                // the unpadded result, before cropping: stride * (in - 1) + (kernel - 1) * dilation + 1 +
+                // output_padding
+                full[a + 2] = Math.max(0, strides[a] * (inShape[a + 2] - 1) + (kernel[a] - 1) * dilations[a] + 1)
+                        + outputPadding[a];
+            }
+            Node.checkResultSize("the transposed convolution's result", full, x.dataType());
+        }
         Axis h = new Axis(pads[0], pads[2], outputPadding[0]);
         Axis wAxis = new Axis(pads[1], pads[3], outputPadding[1]);
         boolean extends_ = h.extension() > 0 || wAxis.extension() > 0;

@@ -1,10 +1,12 @@
 package io.github.instancenorm.onnx.hooks;
 
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.internal.SameDiffOp;
+import org.nd4j.linalg.api.buffer.DataType;
 
 /**
  * One ONNX node as an import hook sees it: its inputs as SameDiff variables, its attributes with ONNX's defaults,
@@ -23,6 +25,44 @@ final class Node {
         this.op = op;
         this.attributes = attributes;
         this.outputNames = outputNames;
+    }
+
+    /**
+     * The import's limit on one array, in bytes: the system property {@code io.github.instancenorm.onnx.maxArrayBytes},
+     * 256 MiB by default (as {@code OnnxModels} documents it).
+     */
+    static long maxArrayBytes() {
+        Long bytes = Long.getLong("io.github.instancenorm.onnx.maxArrayBytes");
+        return bytes == null || bytes <= 0 ? 256L << 20 : bytes;
+    }
+
+    /**
+     * Refuses a result of {@code shape} before the op that would allocate it is added: M2.1 imports eagerly, and
+     * libnd4j crashes the JVM where it cannot allocate a result (a damaged pad or stride asks for petabytes).
+     */
+    static void checkResultSize(String what, long[] shape, DataType type) {
+        long elements = 1;
+        for (long d : shape) {
+            if (d < 0 || d > 0 && elements > Integer.MAX_VALUE / d) {
+                throw new IllegalArgumentException(what + " of shape " + Arrays.toString(shape)
+                        + " would be above 2^31-1 elements (a damaged file?)");
+            }
+            elements *= d;
+        }
+        long bytes = elements * Math.max(1, type.width());
+        if (bytes > maxArrayBytes()) {
+            throw new IllegalArgumentException(what + " of shape " + Arrays.toString(shape) + " would take " + bytes
+                    + " bytes, above the import's limit of " + maxArrayBytes()
+                    + " (system property io.github.instancenorm.onnx.maxArrayBytes)");
+        }
+    }
+
+    /** @return the input's shape while importing (M2.1 imports eagerly, so it is usually known), or null */
+    static long[] knownShape(SDVariable v) {
+        if (v.getArr() != null) {
+            return v.getArr().shape();
+        }
+        return v.getShape();
     }
 
     /** @return "ONNX node 'name' (OpType)" */

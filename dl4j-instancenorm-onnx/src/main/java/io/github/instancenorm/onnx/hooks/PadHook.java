@@ -27,6 +27,8 @@ import org.nd4j.samediff.frameworkimport.hooks.annotations.PreHookRule;
         opNames = {"Pad"},
         frameworkName = "onnx")
 public final class PadHook extends OnnxHook {
+    /** The largest pad accepted, far above any real network's: a larger one is taken for a damaged file. */
+    private static final long MAX_PAD = 1024;
 
     /** For the importer's scan. */
     public PadHook() {}
@@ -73,14 +75,30 @@ public final class PadHook extends OnnxHook {
                         "mode=" + mode + " is not supported (constant and" + " reflect are)");
         };
         int rank = pads.length / 2;
+        if (rank > 32) {
+            throw new IllegalArgumentException(
+                    "expected at most 64 pads (libnd4j's rank is at most 32), got " + pads.length);
+        }
         int[][] paddings = new int[rank][2];
         for (int d = 0; d < rank; d++) {
             if (pads[d] < 0 || pads[d + rank] < 0) {
                 throw new IllegalArgumentException(
                         "negative pads (cropping) are not supported, got " + Arrays.toString(pads));
             }
+            if (pads[d] > MAX_PAD || pads[d + rank] > MAX_PAD) {
+                throw new IllegalArgumentException("pads above " + MAX_PAD + " are not supported (a damaged file?),"
+                        + " got " + Arrays.toString(pads));
+            }
             paddings[d][0] = Math.toIntExact(pads[d]);
             paddings[d][1] = Math.toIntExact(pads[d + rank]);
+        }
+        long[] inShape = Node.knownShape(x);
+        if (inShape != null && inShape.length == rank) {
+            long[] padded = new long[rank];
+            for (int d = 0; d < rank; d++) {
+                padded[d] = inShape[d] + paddings[d][0] + paddings[d][1];
+            }
+            Node.checkResultSize("the padded result", padded, x.dataType());
         }
         SDVariable p =
                 sd.constant(out + "/paddings", Nd4j.createFromArray(paddings).castTo(DataType.INT32));
