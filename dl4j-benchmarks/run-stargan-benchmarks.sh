@@ -9,7 +9,7 @@
 #   --with-libtorch           also time libtorch 2.7.1 (org.bytedeco:pytorch, oneDNN + OpenBLAS; downloads ~120 MB)
 #   --with-dl4j-convolutions  also time DL4J with its own im2col convolutions (FastConvolutions off), the "before"
 #   --retain-freed-memory     run every side with glibc keeping freed memory for reuse (one arena, no mmap, no
-#                             trimming: the settings in README.md's "Large models: glibc's malloc")
+#                             trimming: the settings in docs/speedups.md, "Large models: glibc's malloc")
 #   --quick                   one short measurement per case, to check that everything runs
 #
 # Needs JDK 17 + Maven and PyTorch for Python 3 (Debian's python3-torch; PYTHON overrides the interpreter). Each

@@ -22,7 +22,7 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * translate-onnx --model stargan_G.onnx --image in.jpg --labels 0,1,0,0,1 --out out.png
  * </pre>
  * The model's image input is its rank-4 input and its label input the rank-2 one; the image size is the image
- * input's. Which statistics the instance norms use is fixed by the export (see the README's ONNX section). An
+ * input's. Which statistics the instance norms use is fixed by the export (see docs/onnx.md). An
  * export with running statistics in eval mode accepts only the batch size it was exported with; the label sets
  * are then run in batches of that size, the last one padded by repetition.
  */

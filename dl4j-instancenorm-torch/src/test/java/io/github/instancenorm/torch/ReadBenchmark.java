@@ -15,7 +15,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * reading the file's bytes, with the file in the page cache.
  *
  * <pre>
- * mvn -q -pl dl4j-instancenorm test-compile exec:java -Dexec.classpathScope=test \
+ * mvn -q -pl dl4j-instancenorm-torch test-compile exec:java -Dexec.classpathScope=test \
  *     -Dexec.mainClass=io.github.instancenorm.torch.ReadBenchmark -Dexec.args="big.pt [reps]"
  * </pre>
  *
