@@ -31,7 +31,7 @@ import org.slf4j.LoggerFactory;
  *       The installed updater hands DL4J's code the view itself whenever the gradient lies in it, as it does in
  *       {@code fit()} and in {@code backpropGradient}'s result.</li>
  *   <li><b>libnd4j's {@code adam_updater} op</b>, which does not vectorize its arithmetic: each block whose updater is
- *       plain {@link org.nd4j.linalg.learning.config.Adam} gets a {@link KernelAdamUpdater} with the same state
+ *       plain {@link org.nd4j.linalg.learning.config.Adam} gets a {@code KernelAdamUpdater} with the same state
  *       arrays, which computes the step in Java vector loops on the CPU backend, to the op's bit (StarGAN's
  *       discriminator, 44.8 million parameters: the whole update 52 ms with the op, 23 ms with the kernel on a
  *       2-core VM). Other updaters, double precision and other backends keep ND4J's ops.</li>

@@ -12,7 +12,7 @@ import org.nd4j.linalg.learning.config.Adam;
  * speed on large blocks. State, configuration, schedules and every other case are ND4J's own: this class keeps an
  * {@code AdamUpdater} for them, and its state arrays are the ones the kernel updates. {@link FastUpdaters#install} puts it in a network's updater blocks.
  */
-public final class KernelAdamUpdater implements GradientUpdater<Adam> {
+final class KernelAdamUpdater implements GradientUpdater<Adam> {
 
     private final AdamUpdater nd4j;
     private INDArray m;

@@ -28,7 +28,7 @@ import org.slf4j.LoggerFactory;
  * updates keep a training run on this path identical to one on DL4J's, where the last bit of a moment would
  * otherwise send a GAN's training elsewhere.
  */
-public final class UpdaterKernels {
+final class UpdaterKernels {
 
     /** Elements per task: 128 KiB of each array. */
     static final int TASK_ELEMENTS = 1 << 15;
