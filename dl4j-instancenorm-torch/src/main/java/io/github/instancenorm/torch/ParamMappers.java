@@ -40,7 +40,7 @@ import org.slf4j.LoggerFactory;
  *     {@code log10stdev = log10(var) / 2}; num_batches_tracked is accepted and ignored</li>
  * <li>{@link EmbeddingLayer}, {@link EmbeddingSequenceLayer}: nn.Embedding, weight {@code [num, dim]}
  *     as in DL4J (a DL4J bias has no PyTorch counterpart and is reported missing)</li>
- * <li>{@code io.github.instancenorm.conf.InstanceNormalization}, when on the classpath:
+ * <li>{@link io.github.instancenorm.conf.InstanceNormalization}:
  *     nn.InstanceNorm1d/2d/3d, weight/bias/running_mean/running_var/num_batches_tracked to
  *     gamma/beta/mean/var/numBatchesTracked</li>
  * </ul>

@@ -24,10 +24,11 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  * IoU of 0.37 after 600 iterations without the identity term and 0.79 with it (weight 10). With
  * {@link LossWeights#STARGAN} the step is StarGAN's.
  *
- * <p>StarGAN's adversarial loss is WGAN-GP, whose gradient penalty needs the gradient of a gradient; DL4J
- * cannot differentiate its own backward pass, so this uses the least-squares GAN loss (Mao et al., 2017):
- * the discriminator pushes real scores to 1 and fake scores to 0, the generator pushes fake scores to 1. The
- * domain loss is StarGAN's: binary cross-entropy with logits, summed over attributes, averaged over the batch.
+ * <p>The adversarial loss is the least-squares GAN loss (Mao et al., 2017) by default: the discriminator pushes
+ * real scores to 1 and fake scores to 0, the generator pushes fake scores to 1. {@link #wganGp} switches to
+ * StarGAN's own WGAN-GP, whose gradient penalty ({@link GradientPenalty}) needs the gradient of a gradient, which
+ * DL4J cannot take by differentiating its own backward pass. The domain loss is StarGAN's: binary cross-entropy with
+ * logits, summed over attributes, averaged over the batch.
  *
  * <p>The generator runs twice in a row for the cycle (translation, then reconstruction) with one set of weights:
  * a twin graph shares the generator's parameter array, so both passes also update the same running statistics,
