@@ -1,0 +1,156 @@
+package io.github.instancenorm.zoo;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.github.instancenorm.testutil.Compare;
+import io.github.instancenorm.testutil.Fixtures;
+import io.github.instancenorm.torch.StateDict;
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Map;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.util.ModelSerializer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * StarGAN v2's mapping network, style encoder and discriminator loaded from a {@code nets} file that real PyTorch
+ * wrote ({@code src/test/python/gen_stargan_v2_fixtures.py}: random weights, two configurations of non-default
+ * widths) and run on the same inputs: the same outputs within 1e-5 · (1 + |e|).
+ */
+class StarGanV2Test {
+
+    private static Path nets(String config) {
+        return Fixtures.resource("fixtures/starganv2/" + config + "_nets.ckpt");
+    }
+
+    private static Map<String, INDArray> arrays(String config) throws Exception {
+        return Nd4j.createFromNpzFile(Fixtures.file("fixtures/starganv2/" + config + ".npz"));
+    }
+
+    private static INDArray run(ComputationGraph g, INDArray input, INDArray y) {
+        return g.outputSingle(input, y);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"small16", "narrow32"})
+    void loadedNetworksComputeWhatPyTorchDid(String config) throws Exception {
+        Map<String, INDArray> fx = arrays(config);
+        StarGanV2.Nets nets = StarGanV2.load(nets(config));
+        INDArray y = fx.get("y_onehot");
+        Compare.assertClose(
+                config + " mapping network", fx.get("s_mapping"), run(nets.mappingNetwork(), fx.get("z"), y));
+        Compare.assertClose(config + " style encoder", fx.get("s_style"), run(nets.styleEncoder(), fx.get("x"), y));
+        INDArray d = run(nets.discriminator(), fx.get("x"), y);
+        Compare.assertClose(config + " discriminator", fx.get("d_out").reshape(d.shape()), d);
+    }
+
+    @Test
+    void shapesAreReadOffTheCheckpoint() throws Exception {
+        StarGanV2.Nets nets = StarGanV2.load(nets("narrow32"));
+        // narrow32: img 32, dim_in 4, max_conv_dim 16, 2 domains, style 6, latent 5, hidden 24
+        assertArrayEquals(
+                new long[] {3, 6},
+                nets.styleEncoder()
+                        .outputSingle(Nd4j.rand(3, 3, 32, 32), StarGanV2.oneHot(2, 0, 1, 1))
+                        .shape());
+        assertEquals(
+                24, nets.mappingNetwork().getLayer("shared.0").getParam("W").size(1));
+        assertEquals(4, nets.discriminator().getLayer("main.0").getParam("W").size(0));
+        assertEquals(
+                16, nets.discriminator().getLayer("main.3.conv2").getParam("W").size(0));
+    }
+
+    @Test
+    void builtFromOptionsWithTheOfficialDefaults() {
+        ComputationGraph d = StarGanV2.discriminator().imageSize(64).domains(3).build();
+        // dim_in = 2^14 / 64 = 256, doubled up to 512, log2(64) - 2 = 4 blocks
+        assertEquals(256, d.getLayer("main.0").getParam("W").size(0));
+        assertEquals(512, d.getLayer("main.4.conv2").getParam("W").size(0));
+        INDArray out = d.outputSingle(Nd4j.rand(2, 3, 64, 64), StarGanV2.oneHot(3, 2, 0));
+        assertArrayEquals(new long[] {2, 1}, out.shape());
+    }
+
+    @Test
+    void theSampleOwnDomainIsSelected() throws Exception {
+        StarGanV2.Nets nets = StarGanV2.load(nets("small16"));
+        INDArray z = Nd4j.rand(1, 4);
+        INDArray s0 = nets.mappingNetwork().outputSingle(z, StarGanV2.oneHot(3, 0));
+        INDArray s2 = nets.mappingNetwork().outputSingle(z, StarGanV2.oneHot(3, 2));
+        INDArray head2 = nets.mappingNetwork()
+                .feedForward(new INDArray[] {z, StarGanV2.oneHot(3, 0)}, false)
+                .get("unshared.2.6");
+        assertEquals(head2, s2);
+        assertTrue(s0.sub(s2).norm2Number().doubleValue() > 1e-3, "different domains give different styles");
+    }
+
+    /**
+     * The selection's backward pass: in double, the gradient of {@code sum(out * eps)} with respect to heads'
+     * weights of the selected and the unselected domains, against central differences.
+     */
+    @Test
+    void backpropagatesIntoTheSelectedHeadOnly() {
+        ComputationGraph f = StarGanV2.mappingNetwork()
+                .latentDim(3)
+                .hidden(5)
+                .styleDim(2)
+                .domains(3)
+                .dataType(org.nd4j.linalg.api.buffer.DataType.DOUBLE)
+                .build();
+        Nd4j.getRandom().setSeed(3);
+        INDArray z = Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.DOUBLE, 4, 3);
+        INDArray y = StarGanV2.oneHot(3, 0, 2, 2, 1).castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE);
+        INDArray eps = Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.DOUBLE, 4, 2);
+        f.feedForward(new INDArray[] {z, y}, true, false);
+        org.deeplearning4j.nn.gradient.Gradient g = f.backpropGradient(eps);
+        for (String key : new String[] {"unshared.1.6_W", "unshared.2.6_W", "shared.0_W", "unshared.0.4_b"}) {
+            INDArray param = f.getParam(key);
+            INDArray analytic = g.getGradientFor(key);
+            for (int i = 0; i < Math.min(4, param.length()); i++) {
+                double original = param.getDouble(i);
+                double h = 1e-6;
+                param.putScalar(i, original + h);
+                double plus = f.outputSingle(z, y).mul(eps).sumNumber().doubleValue();
+                param.putScalar(i, original - h);
+                double minus = f.outputSingle(z, y).mul(eps).sumNumber().doubleValue();
+                param.putScalar(i, original);
+                double numeric = (plus - minus) / (2 * h);
+                assertEquals(numeric, analytic.getDouble(i), 1e-7 * (1 + Math.abs(numeric)), key + "[" + i + "]");
+            }
+        }
+    }
+
+    @Test
+    void savedAndLoadedWithModelSerializer(@TempDir Path dir) throws Exception {
+        StarGanV2.Nets nets = StarGanV2.load(nets("small16"));
+        File file = dir.resolve("e.zip").toFile();
+        ModelSerializer.writeModel(nets.styleEncoder(), file, false);
+        ComputationGraph back = ModelSerializer.restoreComputationGraph(file, false);
+        INDArray x = Nd4j.rand(2, 3, 16, 16);
+        INDArray y = StarGanV2.oneHot(3, 1, 2);
+        assertEquals(nets.styleEncoder().outputSingle(x, y), back.outputSingle(x, y));
+    }
+
+    @Test
+    void clearErrors() throws Exception {
+        IllegalArgumentException label = assertThrows(IllegalArgumentException.class, () -> StarGanV2.oneHot(3, 0, 3));
+        assertTrue(label.getMessage().contains("label 3 of sample 1 is outside the 3 domains"), label.getMessage());
+        StateDict all = StateDict.read(nets("small16"));
+        IOException wrong =
+                assertThrows(IOException.class, () -> StarGanV2.loadDiscriminator(all.select("style_encoder")));
+        assertTrue(wrong.getMessage().contains("Not a StarGAN v2 discriminator"), wrong.getMessage());
+        StarGanV2.Nets nets = StarGanV2.load(nets("small16"));
+        IllegalArgumentException width = assertThrows(
+                IllegalArgumentException.class,
+                () -> nets.mappingNetwork().outputSingle(Nd4j.rand(2, 4), Nd4j.zeros(2, 2)));
+        assertTrue(width.getMessage().contains("selects among 3 domains"), width.getMessage());
+    }
+}
