@@ -296,6 +296,113 @@ public final class InstanceNorm {
     }
 
     /**
+     * Training-mode normalization with a per-instance affine transform, the core of adaptive instance normalization
+     * (AdaIN): {@code out[n,c] = (x[n,c] - mean[n,c]) / sqrt(var[n,c] + eps) * scale[n,c] + shift[n,c]}, with each
+     * instance's own mean and biased variance, as PyTorch's {@code InstanceNorm(affine=False)} followed by a
+     * per-sample, per-channel scale and shift. Same passes as {@link #forwardWithInstanceStats} (fused on the CPU
+     * kernels).
+     *
+     * @param x      the input
+     * @param scale  {@code [N, C]} multiplier of the normalized input, or {@code null} for 1
+     * @param shift  {@code [N, C]} added after scaling, or {@code null} for 0
+     * @param eps    added to the variance
+     * @param layout where the channel and spatial axes are
+     * @param out    receives the result; same shape as {@code x}
+     * @return the {@code [N, C]} statistics the forward used, for {@link #backwardModulated}
+     * @throws IllegalArgumentException if {@code scale} or {@code shift} is not {@code [N, C]} in {@code x}'s type
+     */
+    public static Moments forwardModulated(
+            INDArray x, INDArray scale, INDArray shift, double eps, InstanceNormLayout layout, INDArray out) {
+        checkInstanceArray("scale", scale, x, layout);
+        checkInstanceArray("shift", shift, x, layout);
+        KernelDispatch.Kernels cpu = KernelDispatch.installed().forArrays(x, out);
+        if (cpu != null) {
+            return cpu.forwardModulated(x, scale, shift, eps, layout, out, null);
+        }
+        Moments m = moments(x, layout);
+        INDArray a = inverseStd(m.variance(), eps); // [N, C]
+        if (scale != null) {
+            a.muli(scale);
+        }
+        INDArray b = m.mean().mul(a).negi(); // shift - mean * a
+        if (shift != null) {
+            b.addi(shift);
+        }
+        scaleAndShift(x, a, b, layout.instanceAxes(), out);
+        return m;
+    }
+
+    /**
+     * Backpropagates through {@link #forwardModulated}: with {@code a = scale * invStd} per instance,
+     * {@code dx = a * (g - mean_s(g) - xHat * mean_s(g * xHat))}, {@code dScale = sum_s(g * xHat)} and
+     * {@code dShift = sum_s(g)}, each {@code [N, C]}.
+     *
+     * @param x       the forward input
+     * @param grad    gradient of the loss with respect to the output
+     * @param moments the statistics the forward used
+     * @param scale   the forward's {@code [N, C]} scale, or {@code null} for 1
+     * @param eps     as in the forward
+     * @param layout  where the channel and spatial axes are
+     * @param dx      receives the input gradient; same shape as {@code x}
+     * @param dScale  receives the {@code [N, C]} scale gradient, or {@code null} when not wanted
+     * @param dShift  receives the {@code [N, C]} shift gradient, or {@code null} when not wanted
+     * @throws IllegalArgumentException if {@code scale}, {@code dScale} or {@code dShift} is not {@code [N, C]} in
+     *                                  {@code x}'s type
+     */
+    public static void backwardModulated(
+            INDArray x,
+            INDArray grad,
+            Moments moments,
+            INDArray scale,
+            double eps,
+            InstanceNormLayout layout,
+            INDArray dx,
+            INDArray dScale,
+            INDArray dShift) {
+        checkInstanceArray("scale", scale, x, layout);
+        checkInstanceArray("dScale", dScale, x, layout);
+        checkInstanceArray("dShift", dShift, x, layout);
+        KernelDispatch.Kernels cpu = KernelDispatch.installed().forArrays(x, grad, dx);
+        if (cpu != null) {
+            cpu.backwardModulated(x, grad, moments, scale, eps, layout, dx, dScale, dShift);
+            return;
+        }
+        int[] spatial = layout.spatialAxes();
+        int[] instance = layout.instanceAxes();
+        double m = layout.spatialSize(x.shape());
+        INDArray invStd = inverseStd(moments.variance(), eps); // [N, C]
+
+        INDArray centered = broadcast(new BroadcastSubOp(x, moments.mean(), dx.ulike(), instance));
+        INDArray gradSum = grad.sum(spatial); // [N, C]
+        INDArray dot = centered.mul(grad).sum(spatial); // sum((x - mean) * g)
+        if (dShift != null) {
+            dShift.assign(gradSum);
+        }
+        if (dScale != null) {
+            dScale.assign(dot.mul(invStd));
+        }
+        INDArray a = scale == null ? invStd.dup() : invStd.mul(scale);
+        INDArray b = a.mul(dot).muli(invStd).muli(invStd).divi(-m);
+        INDArray c = a.mul(gradSum).divi(-m);
+        broadcast(new BroadcastMulOp(centered, b, centered, instance));
+        broadcast(new BroadcastMulOp(grad, a, dx, instance));
+        dx.addi(centered);
+        broadcast(new BroadcastAddOp(dx, c, dx, instance));
+    }
+
+    private static void checkInstanceArray(String name, INDArray a, INDArray x, InstanceNormLayout layout) {
+        if (a == null) {
+            return;
+        }
+        long[] expected = {x.size(0), x.size(layout.channelAxis())};
+        if (!Arrays.equals(a.shape(), expected) || a.dataType() != x.dataType()) {
+            throw new IllegalArgumentException(name + " must be " + x.dataType() + " of shape [N, C] = "
+                    + Arrays.toString(expected) + " for an input of shape " + Arrays.toString(x.shape()) + ", got "
+                    + a.dataType() + " " + Arrays.toString(a.shape()));
+        }
+    }
+
+    /**
      * Backpropagates through {@link #normalizeWithRunningStats}: the statistics are constants, so
      * {@code dx = g * gamma / sqrt(runningVar + eps)}.
      *

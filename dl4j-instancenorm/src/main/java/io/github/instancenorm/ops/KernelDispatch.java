@@ -53,6 +53,16 @@ public interface KernelDispatch {
                 INDArray out,
                 InstanceNorm.Moments statsOut);
 
+        /** As {@link InstanceNorm#forwardModulated}. */
+        InstanceNorm.Moments forwardModulated(
+                INDArray x,
+                INDArray scale,
+                INDArray shift,
+                double eps,
+                InstanceNormLayout layout,
+                INDArray out,
+                InstanceNorm.Moments statsOut);
+
         /** As {@link InstanceNorm#normalizeWithInstanceStats}. */
         void normalizeWithInstanceStats(
                 INDArray x,
@@ -85,6 +95,18 @@ public interface KernelDispatch {
                 INDArray dx,
                 INDArray dGamma,
                 INDArray dBeta);
+
+        /** As {@link InstanceNorm#backwardModulated}. */
+        void backwardModulated(
+                INDArray x,
+                INDArray grad,
+                InstanceNorm.Moments moments,
+                INDArray scale,
+                double eps,
+                InstanceNormLayout layout,
+                INDArray dx,
+                INDArray dScale,
+                INDArray dShift);
 
         /** As {@link InstanceNorm#backwardWithRunningStats}. */
         void backwardWithRunningStats(

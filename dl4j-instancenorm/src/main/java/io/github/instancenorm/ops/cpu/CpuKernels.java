@@ -163,56 +163,110 @@ final class CpuKernels implements KernelDispatch.Kernels {
             INDArray out,
             InstanceNorm.Moments statsOut) {
         Geometry geo = Geometry.of(x, layout);
-        int n = geo.instances();
-        InstanceVectors vec = InstanceVectors.take(Math.max(n, geo.channels));
+        InstanceVectors vec = InstanceVectors.take(Math.max(geo.instances(), geo.channels));
         try {
-            BlockKernels in = blocks(x);
-            BlockKernels o = blocks(out);
             double[] g = channelValues(gamma, geo.channels, 1.0, vec.gamma, vec);
             double[] b = channelValues(beta, geo.channels, 0.0, vec.beta, vec);
-            double[] mean = vec.mean;
-            double[] var = vec.variance;
-            double[] scale = vec.scale;
-            double[] shift = vec.shift;
-            InstanceRange coefficients =
-                    (from, to) -> coefficients(mean, var, g, b, eps, geo.channels, from, to, scale, shift);
-            if (!geo.channelsLast) {
-                ChannelsFirstPasses.forward(in, o, geo, mean, var, scale, shift, coefficients);
-            } else if (geo.sampleInBlock()) {
-                ChannelsLastPasses.forwardSamples(in, o, geo, mean, var, scale, shift, coefficients);
-            } else {
-                ChannelsLastPasses.moments(in, geo, mean, var);
-                coefficients.compute(0, n);
-                ChannelsLastPasses.affine(in, o, geo, scale, shift);
-            }
-            if (statsOut != null) {
-                write(statsOut.mean(), mean, n, vec);
-                write(statsOut.variance(), var, n, vec);
-                return statsOut;
-            }
-            return new InstanceNorm.Moments(
-                    instanceArray(mean, geo, x.dataType(), vec), instanceArray(var, geo, x.dataType(), vec));
+            return forward(x, g, b, false, eps, geo, out, statsOut, vec);
         } finally {
             InstanceVectors.give(vec);
         }
     }
 
-    /** {@code scale = gamma / sqrt(var + eps)}, {@code shift = beta - mean * scale} for instances {@code [from, to)}. */
+    /** As {@link InstanceNorm#forwardModulated}: {@link #forwardWithInstanceStats} with per-instance coefficients. */
+    @Override
+    public InstanceNorm.Moments forwardModulated(
+            INDArray x,
+            INDArray scale,
+            INDArray shift,
+            double eps,
+            InstanceNormLayout layout,
+            INDArray out,
+            InstanceNorm.Moments statsOut) {
+        Geometry geo = Geometry.of(x, layout);
+        int n = geo.instances();
+        InstanceVectors vec = InstanceVectors.take(Math.max(n, geo.channels));
+        try {
+            double[] g = instanceValues(scale, n, 1.0, vec.gamma, vec);
+            double[] b = instanceValues(shift, n, 0.0, vec.beta, vec);
+            return forward(x, g, b, true, eps, geo, out, statsOut, vec);
+        } finally {
+            InstanceVectors.give(vec);
+        }
+    }
+
+    /**
+     * The fused training forward.
+     *
+     * @param perInstance whether {@code gamma} and {@code beta} hold one value per instance ({@code [N, C]} in
+     *                    instance order) rather than one per channel
+     */
+    private InstanceNorm.Moments forward(
+            INDArray x,
+            double[] g,
+            double[] b,
+            boolean perInstance,
+            double eps,
+            Geometry geo,
+            INDArray out,
+            InstanceNorm.Moments statsOut,
+            InstanceVectors vec) {
+        int n = geo.instances();
+        BlockKernels in = blocks(x);
+        BlockKernels o = blocks(out);
+        double[] mean = vec.mean;
+        double[] var = vec.variance;
+        double[] scale = vec.scale;
+        double[] shift = vec.shift;
+        int period = perInstance ? n : geo.channels;
+        InstanceRange coefficients = (from, to) -> coefficients(mean, var, g, b, eps, period, from, to, scale, shift);
+        if (!geo.channelsLast) {
+            ChannelsFirstPasses.forward(in, o, geo, mean, var, scale, shift, coefficients);
+        } else if (geo.sampleInBlock()) {
+            ChannelsLastPasses.forwardSamples(in, o, geo, mean, var, scale, shift, coefficients);
+        } else {
+            ChannelsLastPasses.moments(in, geo, mean, var);
+            coefficients.compute(0, n);
+            ChannelsLastPasses.affine(in, o, geo, scale, shift);
+        }
+        if (statsOut != null) {
+            write(statsOut.mean(), mean, n, vec);
+            write(statsOut.variance(), var, n, vec);
+            return statsOut;
+        }
+        return new InstanceNorm.Moments(
+                instanceArray(mean, geo, x.dataType(), vec), instanceArray(var, geo, x.dataType(), vec));
+    }
+
+    /** {@code [N, C]} per-instance values in instance order, or {@code fill} everywhere when {@code a} is null. */
+    private static double[] instanceValues(INDArray a, int n, double fill, double[] dst, InstanceVectors vec) {
+        if (a == null) {
+            Arrays.fill(dst, 0, n, fill);
+            return dst;
+        }
+        return values(a, dst, vec);
+    }
+
+    /**
+     * {@code scale = gamma / sqrt(var + eps)}, {@code shift = beta - mean * scale} for instances {@code [from, to)};
+     * instance {@code i} takes {@code gamma[i % period]}: {@code period} is the channel count for per-channel
+     * coefficients, the instance count for per-instance ones.
+     */
     private static void coefficients(
             double[] mean,
             double[] var,
             double[] gamma,
             double[] beta,
             double eps,
-            int channels,
+            int period,
             int from,
             int to,
             double[] scale,
             double[] shift) {
         for (int i = from; i < to; i++) {
-            int c = i % channels;
-            scale[i] = gamma[c] / Math.sqrt(var[i] + eps);
-            shift[i] = beta[c] - mean[i] * scale[i];
+            int k = i % period;
+            scale[i] = gamma[k] / Math.sqrt(var[i] + eps);
+            shift[i] = beta[k] - mean[i] * scale[i];
         }
     }
 
@@ -297,35 +351,14 @@ final class CpuKernels implements KernelDispatch.Kernels {
         int n = geo.instances();
         InstanceVectors vec = InstanceVectors.take(Math.max(n, geo.channels));
         try {
-            BlockKernels in = blocks(x);
-            BlockKernels g = blocks(grad);
-            BlockKernels out = blocks(dx);
-            double[] mean = values(moments.mean(), vec.mean, vec);
-            double[] var = values(moments.variance(), vec.variance, vec);
             double[] gam = channelValues(gamma, geo.channels, 1.0, vec.gamma, vec);
-            double[] gradSum = vec.gradSum;
-            double[] dot = vec.dot;
-            double[] a = vec.gradScale;
-            double[] b = vec.centredScale;
-            double[] c = vec.gradShift;
-            double[] invStd = vec.invStd;
-            InstanceRange coefficients =
-                    (from, to) -> gradCoefficients(var, gam, gradSum, dot, eps, geo, from, to, invStd, a, b, c);
-            if (!geo.channelsLast) {
-                ChannelsFirstPasses.backward(in, g, out, geo, mean, gradSum, dot, a, b, c, coefficients);
-            } else if (geo.sampleInBlock()) {
-                ChannelsLastPasses.backwardSamples(in, g, out, geo, mean, gradSum, dot, a, b, c, coefficients);
-            } else {
-                ChannelsLastPasses.gradSums(in, g, geo, mean, gradSum, dot);
-                coefficients.compute(0, n);
-                ChannelsLastPasses.gradInput(in, g, out, geo, a, b, c, mean);
-            }
+            backward(x, grad, moments, gam, geo.channels, eps, geo, dx, vec);
             // gamma and beta gradients: sums over the batch of the per-instance sums, in instance order.
             double[] dGammaSum = new double[geo.channels];
             double[] dBetaSum = new double[geo.channels];
             for (int i = 0, ch = 0; i < n; i++, ch = ch + 1 == geo.channels ? 0 : ch + 1) {
-                dGammaSum[ch] += dot[i] * invStd[i];
-                dBetaSum[ch] += gradSum[i];
+                dGammaSum[ch] += vec.dot[i] * vec.invStd[i];
+                dBetaSum[ch] += vec.gradSum[i];
             }
             assignChannels(dGamma, dGammaSum, vec);
             assignChannels(dBeta, dBetaSum, vec);
@@ -335,13 +368,91 @@ final class CpuKernels implements KernelDispatch.Kernels {
     }
 
     /**
+     * As {@link InstanceNorm#backwardModulated}: {@link #backwardWithInstanceStats} with a per-instance scale, and
+     * per-instance gradients {@code dScale = sum_s(g * xHat)}, {@code dShift = sum_s(g)}.
+     */
+    @Override
+    public void backwardModulated(
+            INDArray x,
+            INDArray grad,
+            InstanceNorm.Moments moments,
+            INDArray scale,
+            double eps,
+            InstanceNormLayout layout,
+            INDArray dx,
+            INDArray dScale,
+            INDArray dShift) {
+        Geometry geo = Geometry.of(x, layout);
+        int n = geo.instances();
+        InstanceVectors vec = InstanceVectors.take(Math.max(n, geo.channels));
+        try {
+            double[] gam = instanceValues(scale, n, 1.0, vec.gamma, vec);
+            backward(x, grad, moments, gam, n, eps, geo, dx, vec);
+            if (dScale != null) {
+                double[] d = vec.dot;
+                for (int i = 0; i < n; i++) {
+                    d[i] *= vec.invStd[i];
+                }
+                write(dScale, d, n, vec);
+            }
+            if (dShift != null) {
+                write(dShift, vec.gradSum, n, vec);
+            }
+        } finally {
+            InstanceVectors.give(vec);
+        }
+    }
+
+    /**
+     * The fused backward into {@code dx}; leaves the per-instance {@code sum(g)}, {@code sum((x - mean) g)} and
+     * {@code invStd} in {@code vec.gradSum}, {@code vec.dot} and {@code vec.invStd}.
+     *
+     * @param period instance {@code i} takes {@code gamma[i % period]}
+     */
+    private void backward(
+            INDArray x,
+            INDArray grad,
+            InstanceNorm.Moments moments,
+            double[] gam,
+            int period,
+            double eps,
+            Geometry geo,
+            INDArray dx,
+            InstanceVectors vec) {
+        int n = geo.instances();
+        BlockKernels in = blocks(x);
+        BlockKernels g = blocks(grad);
+        BlockKernels out = blocks(dx);
+        double[] mean = values(moments.mean(), vec.mean, vec);
+        double[] var = values(moments.variance(), vec.variance, vec);
+        double[] gradSum = vec.gradSum;
+        double[] dot = vec.dot;
+        double[] a = vec.gradScale;
+        double[] b = vec.centredScale;
+        double[] c = vec.gradShift;
+        double[] invStd = vec.invStd;
+        InstanceRange coefficients =
+                (from, to) -> gradCoefficients(var, gam, period, gradSum, dot, eps, geo, from, to, invStd, a, b, c);
+        if (!geo.channelsLast) {
+            ChannelsFirstPasses.backward(in, g, out, geo, mean, gradSum, dot, a, b, c, coefficients);
+        } else if (geo.sampleInBlock()) {
+            ChannelsLastPasses.backwardSamples(in, g, out, geo, mean, gradSum, dot, a, b, c, coefficients);
+        } else {
+            ChannelsLastPasses.gradSums(in, g, geo, mean, gradSum, dot);
+            coefficients.compute(0, n);
+            ChannelsLastPasses.gradInput(in, g, out, geo, a, b, c, mean);
+        }
+    }
+
+    /**
      * Coefficients of {@code dx = a g + b (x - mean) + c} for instances {@code [from, to)}:
      * {@code a = gamma invStd}, {@code b = -a dot invStd^2 / M}, {@code c = -a sum(g) / M}; {@code invStd} is
-     * kept for the gamma gradient.
+     * kept for the gamma gradient. Instance {@code i} takes {@code gamma[i % period]}.
      */
     private static void gradCoefficients(
             double[] var,
             double[] gamma,
+            int period,
             double[] gradSum,
             double[] dot,
             double eps,
@@ -356,7 +467,7 @@ final class CpuKernels implements KernelDispatch.Kernels {
         for (int i = from; i < to; i++) {
             double is = 1.0 / Math.sqrt(var[i] + eps);
             invStd[i] = is;
-            a[i] = gamma[i % geo.channels] * is;
+            a[i] = gamma[i % period] * is;
             b[i] = -a[i] * dot[i] * is * is / m;
             c[i] = -a[i] * gradSum[i] / m;
         }

@@ -99,11 +99,13 @@ class CpuKernelsTest {
         INDArray beta = gaussian(random, type, channels);
         INDArray runningMean = gaussian(random, type, channels);
         INDArray runningVar = uniform(random, type, channels).addi(0.5);
+        INDArray scale = uniform(random, type, shape[0], channels).addi(0.5); // per instance, as AdaIN's
+        INDArray shift = gaussian(random, type, shape[0], channels);
         assertTrue(CpuKernels.applies(x, g), "the fast path must apply here");
 
         Result fast = new Result();
         Result ops = new Result();
-        path.run(() -> fast.compute(x, g, gamma, beta, runningMean, runningVar, layout));
+        path.run(() -> fast.compute(x, g, gamma, beta, runningMean, runningVar, scale, shift, layout));
         // The reference is the op form in double: in float it loses digits of x - mean that the kernels keep.
         KernelPaths.OP_FORM.run(() -> ops.compute(
                 x.castTo(DataType.DOUBLE),
@@ -112,6 +114,8 @@ class CpuKernelsTest {
                 beta.castTo(DataType.DOUBLE),
                 runningMean.castTo(DataType.DOUBLE),
                 runningVar.castTo(DataType.DOUBLE),
+                scale.castTo(DataType.DOUBLE),
+                shift.castTo(DataType.DOUBLE),
                 layout));
         // Float: the gradients sum up to 28,800 float products per channel; against the double reference the worst
         // scaled error over these inputs was 4.4e-5 (gamma gradient, running stats, [32, 40, 30, 30]).
@@ -271,6 +275,10 @@ class CpuKernelsTest {
         INDArray dGammaRunning;
         INDArray dBetaRunning;
         INDArray yFromMoments;
+        INDArray yModulated;
+        INDArray dxModulated;
+        INDArray dScale;
+        INDArray dShift;
 
         void compute(
                 INDArray x,
@@ -279,6 +287,8 @@ class CpuKernelsTest {
                 INDArray beta,
                 INDArray runningMean,
                 INDArray runningVar,
+                INDArray scale,
+                INDArray shift,
                 InstanceNormLayout layout) {
             long channels = gamma.length();
             y = x.ulike();
@@ -297,6 +307,12 @@ class CpuKernelsTest {
             dBetaRunning = Nd4j.create(x.dataType(), channels);
             InstanceNorm.backwardWithRunningStats(
                     x, g, runningMean, runningVar, gamma, 1e-5, layout, dxRunning, dGammaRunning, dBetaRunning);
+            yModulated = x.ulike();
+            InstanceNorm.Moments mm = InstanceNorm.forwardModulated(x, scale, shift, 1e-5, layout, yModulated);
+            dxModulated = x.ulike();
+            dScale = scale.ulike();
+            dShift = shift.ulike();
+            InstanceNorm.backwardModulated(x, g, mm, scale, 1e-5, layout, dxModulated, dScale, dShift);
         }
 
         void assertMatches(Result actual, String what, double tol) {
@@ -311,6 +327,10 @@ class CpuKernelsTest {
             assertClose(what + " input gradient, running stats", dxRunning, actual.dxRunning, tol);
             assertClose(what + " gamma gradient, running stats", dGammaRunning, actual.dGammaRunning, tol);
             assertClose(what + " beta gradient, running stats", dBetaRunning, actual.dBetaRunning, tol);
+            assertClose(what + " output, per-instance scale and shift", yModulated, actual.yModulated, tol);
+            assertClose(what + " input gradient, per-instance scale", dxModulated, actual.dxModulated, tol);
+            assertClose(what + " scale gradient, per instance", dScale, actual.dScale, tol);
+            assertClose(what + " shift gradient, per instance", dShift, actual.dShift, tol);
         }
     }
 }

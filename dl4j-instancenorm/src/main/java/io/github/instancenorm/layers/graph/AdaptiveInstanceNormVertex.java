@@ -1,0 +1,192 @@
+package io.github.instancenorm.layers.graph;
+
+import io.github.instancenorm.conf.graph.AdaptiveInstanceNormVertex.Modulation;
+import io.github.instancenorm.ops.InstanceNorm;
+import io.github.instancenorm.ops.InstanceNormLayout;
+import java.util.Arrays;
+import org.deeplearning4j.nn.api.Layer;
+import org.deeplearning4j.nn.api.MaskState;
+import org.deeplearning4j.nn.gradient.Gradient;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.graph.vertex.BaseGraphVertex;
+import org.deeplearning4j.nn.workspace.ArrayType;
+import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
+import org.nd4j.common.primitives.Pair;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+/**
+ * Implementation of {@link io.github.instancenorm.conf.graph.AdaptiveInstanceNormVertex}: the forward keeps the
+ * instance statistics it computed, so that the backward that follows does not compute them again.
+ */
+public class AdaptiveInstanceNormVertex extends BaseGraphVertex {
+
+    private final Modulation modulation;
+    private final double eps;
+    private final boolean channelsLast;
+
+    /** The statistics of the last forward, and the feature map they belong to. */
+    private InstanceNorm.Moments moments;
+
+    private INDArray momentsOf;
+
+    /**
+     * @param graph        the graph
+     * @param name         the vertex name
+     * @param index        the vertex index
+     * @param dataType     the network's data type
+     * @param modulation   how gamma scales the normalized input
+     * @param eps          added to the variance
+     * @param channelsLast whether the feature map is channels-last
+     */
+    public AdaptiveInstanceNormVertex(
+            ComputationGraph graph,
+            String name,
+            int index,
+            DataType dataType,
+            Modulation modulation,
+            double eps,
+            boolean channelsLast) {
+        super(graph, name, index, null, null, dataType);
+        this.modulation = modulation;
+        this.eps = eps;
+        this.channelsLast = channelsLast;
+    }
+
+    @Override
+    public boolean hasLayer() {
+        return false;
+    }
+
+    @Override
+    public Layer getLayer() {
+        return null;
+    }
+
+    @Override
+    public INDArray doForward(boolean training, LayerWorkspaceMgr workspaceMgr) {
+        if (!canDoForward()) {
+            throw new IllegalStateException("Vertex \"" + vertexName + "\": inputs not set");
+        }
+        INDArray x = inputs[0];
+        InstanceNormLayout layout = layoutOf(x);
+        INDArray[] scaleShift = scaleAndShift(x, layout);
+        INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, x.dataType(), x.shape(), 'c');
+        InstanceNorm.Moments m = InstanceNorm.forwardModulated(x, scaleShift[0], scaleShift[1], eps, layout, out);
+        moments = new InstanceNorm.Moments(m.mean().detach(), m.variance().detach());
+        momentsOf = x;
+        return out;
+    }
+
+    @Override
+    public Pair<Gradient, INDArray[]> doBackward(boolean tbptt, LayerWorkspaceMgr workspaceMgr) {
+        if (!canDoBackward()) {
+            throw new IllegalStateException("Vertex \"" + vertexName + "\": epsilon not set");
+        }
+        INDArray x = inputs[0];
+        InstanceNormLayout layout = layoutOf(x);
+        INDArray scale = scaleAndShift(x, layout)[0];
+        if (!Arrays.equals(epsilon.shape(), x.shape())) {
+            throw new IllegalArgumentException("Vertex \"" + vertexName + "\": the output gradient has shape "
+                    + Arrays.toString(epsilon.shape()) + ", the output " + Arrays.toString(x.shape()));
+        }
+        InstanceNorm.Moments m = momentsOf == x ? moments : InstanceNorm.moments(x, layout);
+        long n = x.size(0);
+        long c = x.size(layout.channelAxis());
+        INDArray dx = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, x.dataType(), x.shape(), 'c');
+        INDArray dScale = Nd4j.createUninitialized(x.dataType(), n, c);
+        INDArray dShift = Nd4j.createUninitialized(x.dataType(), n, c);
+        InstanceNorm.backwardModulated(x, epsilon.castTo(x.dataType()), m, scale, eps, layout, dx, dScale, dShift);
+        // d(1 + gamma)/dgamma = 1: the scale's gradient is gamma's in both forms.
+        INDArray[] grads;
+        if (inputs.length == 2) {
+            INDArray dh = workspaceMgr.createUninitialized(
+                    ArrayType.ACTIVATION_GRAD, inputs[1].dataType(), inputs[1].shape(), 'c');
+            dh.get(NDArrayIndex.all(), NDArrayIndex.interval(0, c)).assign(dScale);
+            dh.get(NDArrayIndex.all(), NDArrayIndex.interval(c, 2 * c)).assign(dShift);
+            grads = new INDArray[] {dx, dh};
+        } else {
+            grads = new INDArray[] {
+                dx,
+                workspaceMgr.leverageTo(ArrayType.ACTIVATION_GRAD, dScale.castTo(inputs[1].dataType())),
+                workspaceMgr.leverageTo(ArrayType.ACTIVATION_GRAD, dShift.castTo(inputs[2].dataType()))
+            };
+        }
+        return new Pair<>(null, grads);
+    }
+
+    private InstanceNormLayout layoutOf(INDArray x) {
+        if (x.rank() < InstanceNormLayout.MIN_RANK || x.rank() > InstanceNormLayout.MAX_RANK) {
+            throw new IllegalArgumentException("Vertex \"" + vertexName + "\" (adaptive instance norm) normalizes"
+                    + " feature maps of rank 3 to 5 ([N, C, W], [N, C, H, W], [N, C, D, H, W] or channels-last),"
+                    + " got shape " + Arrays.toString(x.shape()));
+        }
+        InstanceNormLayout layout = new InstanceNormLayout(x.rank(), channelsLast);
+        layout.checkInput(x.shape(), -1, true, "Vertex \"" + vertexName + "\"");
+        return layout;
+    }
+
+    /** @return the {@code [N, C]} scale and shift, dense and in the feature map's type */
+    private INDArray[] scaleAndShift(INDArray x, InstanceNormLayout layout) {
+        long n = x.size(0);
+        long c = x.size(layout.channelAxis());
+        INDArray gamma;
+        INDArray beta;
+        if (inputs.length == 2) {
+            INDArray h = inputs[1];
+            if (h.rank() != 2 || h.size(0) != n || h.size(1) != 2 * c) {
+                throw new IllegalArgumentException("Vertex \"" + vertexName + "\": the feature map "
+                        + Arrays.toString(x.shape()) + " (" + layout.formatName() + ") has " + c + " channels, so the"
+                        + " modulation must be [N, 2C] = [" + n + ", " + 2 * c + "], got "
+                        + Arrays.toString(h.shape()) + ". Check the Linear layer that computes it (nOut = 2C)");
+            }
+            gamma = h.get(NDArrayIndex.all(), NDArrayIndex.interval(0, c));
+            beta = h.get(NDArrayIndex.all(), NDArrayIndex.interval(c, 2 * c));
+        } else {
+            gamma = inputs[1];
+            beta = inputs[2];
+            for (INDArray a : new INDArray[] {gamma, beta}) {
+                if (a.rank() != 2 || a.size(0) != n || a.size(1) != c) {
+                    throw new IllegalArgumentException("Vertex \"" + vertexName + "\": the feature map "
+                            + Arrays.toString(x.shape()) + " (" + layout.formatName() + ") has " + c
+                            + " channels, so gamma and beta must each be [N, C] = [" + n + ", " + c + "], got "
+                            + Arrays.toString(gamma.shape()) + " and " + Arrays.toString(beta.shape()));
+                }
+            }
+        }
+        INDArray scale = gamma.castTo(x.dataType()).dup('c');
+        if (modulation == Modulation.ONE_PLUS_GAMMA) {
+            scale.addi(1.0);
+        }
+        return new INDArray[] {scale, beta.castTo(x.dataType()).dup('c')};
+    }
+
+    @Override
+    public void clear() {
+        super.clear();
+        moments = null;
+        momentsOf = null;
+    }
+
+    @Override
+    public void setBackpropGradientsViewArray(INDArray backpropGradientsViewArray) {
+        if (backpropGradientsViewArray != null) {
+            throw new IllegalStateException("AdaptiveInstanceNormVertex has no parameters");
+        }
+    }
+
+    /** Passes the feature map's mask through; masked steps are not excluded from the statistics. */
+    @Override
+    public Pair<INDArray, MaskState> feedForwardMaskArrays(
+            INDArray[] maskArrays, MaskState currentMaskState, int minibatchSize) {
+        return new Pair<>(maskArrays == null ? null : maskArrays[0], currentMaskState);
+    }
+
+    @Override
+    public String toString() {
+        return "AdaptiveInstanceNormVertex(id=" + vertexIndex + ",name=\"" + vertexName + "\",modulation=" + modulation
+                + ",eps=" + eps + ",channelsLast=" + channelsLast + ")";
+    }
+}

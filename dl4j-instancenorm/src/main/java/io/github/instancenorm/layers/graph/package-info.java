@@ -1,0 +1,2 @@
+/** Implementations of the vertices configured in {@code io.github.instancenorm.conf.graph}. */
+package io.github.instancenorm.layers.graph;
