@@ -1,13 +1,19 @@
 package io.github.instancenorm.zoo;
 
+import io.github.instancenorm.conf.InstanceNormalization;
+import io.github.instancenorm.conf.graph.AdaptiveInstanceNormVertex;
 import io.github.instancenorm.torch.LoadReport;
 import io.github.instancenorm.torch.StateDict;
 import io.github.instancenorm.torch.TorchWeights;
 import io.github.instancenorm.zoo.conf.graph.DomainSelectVertex;
+import io.github.instancenorm.zoo.conf.graph.MaskedHighPassVertex;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
@@ -19,6 +25,7 @@ import org.deeplearning4j.nn.conf.layers.ActivationLayer;
 import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
 import org.deeplearning4j.nn.conf.layers.DenseLayer;
 import org.deeplearning4j.nn.conf.layers.SubsamplingLayer;
+import org.deeplearning4j.nn.conf.layers.Upsampling2D;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.weights.WeightInit;
 import org.nd4j.linalg.activations.Activation;
@@ -30,10 +37,10 @@ import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.learning.config.IUpdater;
 
 /**
- * StarGAN v2's mapping network, style encoder and discriminator (Choi et al., CVPR 2020; the state-dict layout of
- * clovaai/stargan-v2 at 875b70a) as DL4J {@link ComputationGraph}s whose layers are named by the PyTorch modules'
- * paths, so that a state dict loads by name ({@link TorchWeights}). The generator, which needs adaptive instance
- * normalization, is not here yet.
+ * StarGAN v2's four networks (Choi et al., CVPR 2020; the state-dict layout of clovaai/stargan-v2 at 875b70a) as
+ * DL4J {@link ComputationGraph}s whose layers are named by the PyTorch modules' paths, so that a state dict loads
+ * by name ({@link TorchWeights}). The generator is described at {@link GeneratorBuilder}; {@link #generate} runs it
+ * with checked inputs.
  *
  * <ul>
  *   <li><b>Mapping network</b> {@code F(z, y)}: inputs {@value #LATENT} {@code [N, latent_dim]} and {@value #DOMAIN}
@@ -59,7 +66,13 @@ public final class StarGanV2 {
     public static final String LATENT = "z";
     /** Name of the image input of the style encoder and the discriminator. */
     public static final String IMAGE = "x";
-    /** Name of the one-hot domain input of every network. */
+    /** Name of the generator's style-code input. */
+    public static final String STYLE = "s";
+    /** Name of the generator's first mask input (StarGAN v2's {@code masks[0]}, used at 32 px), where w_hpf &gt; 0. */
+    public static final String MASK0 = "mask0";
+    /** Name of the generator's second mask input ({@code masks[1]}, used at 64 and 128 px), where w_hpf &gt; 0. */
+    public static final String MASK1 = "mask1";
+    /** Name of the one-hot domain input of the mapping network, the style encoder and the discriminator. */
     public static final String DOMAIN = "y";
     /** Name of every network's output. */
     public static final String OUTPUT = "out";
@@ -67,6 +80,11 @@ public final class StarGanV2 {
     private static final double INV_SQRT2 = 1 / Math.sqrt(2);
 
     private StarGanV2() {}
+
+    /** @return a builder for the generator, with the official defaults (256 px, w_hpf 1) */
+    public static GeneratorBuilder generator() {
+        return new GeneratorBuilder();
+    }
 
     /** @return a builder for the mapping network, with the paper's defaults */
     public static MappingBuilder mappingNetwork() {
@@ -81,6 +99,46 @@ public final class StarGanV2 {
     /** @return a builder for the discriminator, with the paper's defaults */
     public static TrunkBuilder discriminator() {
         return new TrunkBuilder(true);
+    }
+
+    /**
+     * Runs a generator of this class with checked inputs: {@code G(x, s[, masks])}.
+     *
+     * @param generator a generator from {@link #generator()} or {@link #loadGenerator}
+     * @param images    {@code [N, 3, H, W]} in {@code [-1, 1]}
+     * @param styles    {@code [N, style_dim]}, from the mapping network or the style encoder
+     * @param masks     none where {@code w_hpf = 0}; else the masks the generator takes ({@value #MASK0} and, from
+     *                  64 px, {@value #MASK1}; each {@code [N, 1, Hm, Wm]}, any size)
+     * @return the translated images {@code [N, 3, H, W]}
+     * @throws IllegalArgumentException naming the mismatch when the style width, the batch sizes or the number of
+     *                                  masks do not fit the generator
+     */
+    public static INDArray generate(ComputationGraph generator, INDArray images, INDArray styles, INDArray... masks) {
+        List<String> inputs = generator.getConfiguration().getNetworkInputs();
+        List<String> maskInputs = inputs.subList(2, inputs.size());
+        if (masks.length != maskInputs.size()) {
+            throw new IllegalArgumentException(
+                    maskInputs.isEmpty()
+                            ? "This generator has w_hpf = 0 and takes no masks; got " + masks.length
+                            : "This generator has w_hpf > 0 and takes the masks " + maskInputs
+                                    + " ([N, 1, H, W] each, FAN's" + " heatmaps in StarGAN v2); got " + masks.length);
+        }
+        long styleDim = generator.getLayer("decode.0.norm1.fc").getParam("W").size(0);
+        if (styles.rank() != 2 || styles.size(1) != styleDim) {
+            throw new IllegalArgumentException("This generator takes style codes [N, " + styleDim + "], got "
+                    + Arrays.toString(styles.shape()) + ": a mapping network or style encoder of another model?");
+        }
+        INDArray[] in = new INDArray[inputs.size()];
+        in[0] = images;
+        in[1] = styles;
+        System.arraycopy(masks, 0, in, 2, masks.length);
+        for (int i = 1; i < in.length; i++) {
+            if (in[i].size(0) != images.size(0)) {
+                throw new IllegalArgumentException("Input \"" + inputs.get(i) + "\" has " + in[i].size(0)
+                        + " samples, the images " + images.size(0));
+            }
+        }
+        return generator.outputSingle(in);
     }
 
     /**
@@ -156,30 +214,184 @@ public final class StarGanV2 {
     }
 
     /**
-     * Reads a StarGAN v2 network file ({@code {step}_nets.ckpt} or {@code _nets_ema.ckpt}: a dict of state dicts)
-     * and loads the entries this class builds.
+     * Builds a generator shaped like {@code sd} and loads it. The widths, {@code max_conv_dim} and the style width
+     * come from the tensor shapes. Whether {@code w_hpf > 0} cannot be told from the generator's tensors alone
+     * when {@code hpf.filter} is missing (the CelebA-HQ release predates that buffer), so the image size is an
+     * argument: the generator has {@code log2(img) - 4} down blocks, one more when {@code w_hpf > 0}. Its value
+     * comes from {@code hpf.filter} ({@code 8 / filter[1][1]}), else it is 1 and the report says so.
      *
-     * @param checkpoint the file, zip or legacy format
+     * @param sd        the {@code generator} entry of a StarGAN v2 checkpoint
+     * @param imageSize the image size the generator was trained at (from the style encoder or discriminator:
+     *                  {@link #load(Path)} reads it there)
+     * @return the loaded generator and what loading decided
+     * @throws IOException if {@code sd} does not hold a StarGAN v2 generator for that image size
+     */
+    public static LoadedGenerator loadGenerator(StateDict sd, int imageSize) throws IOException {
+        long[] first = shape(sd, "from_rgb.weight", "generator");
+        int blocks = count(sd, k -> "encode." + k + ".conv1.weight");
+        int downs = blocks - 2;
+        int plain = Integer.numberOfTrailingZeros(imageSize) - 4;
+        if (imageSize < 8 || Integer.bitCount(imageSize) != 1 || (downs != plain && downs != plain + 1)) {
+            throw new IOException("Not a StarGAN v2 generator for " + imageSize + " px images: it has " + blocks
+                    + " encode blocks; one for that size has " + (plain + 2) + " (w_hpf = 0) or " + (plain + 3)
+                    + " (w_hpf > 0)");
+        }
+        boolean highPass = downs == plain + 1;
+        int maxWidth = (int) first[0];
+        for (int i = 0; i < blocks; i++) {
+            maxWidth = Math.max(maxWidth, (int) shape(sd, "encode." + i + ".conv2.weight", "generator")[0]);
+        }
+        int styleDim = (int) shape(sd, "decode.0.norm1.fc.weight", "generator")[1];
+        List<String> notes = new ArrayList<>();
+        double wHpf = 0;
+        StateDict weights = new StateDict();
+        for (String key : sd.keys()) {
+            weights.put(key, sd.value(key));
+        }
+        if (highPass) {
+            if (sd.contains("hpf.filter")) {
+                INDArray filter = sd.get("hpf.filter");
+                if (filter.rank() != 2 || filter.size(0) != 3 || filter.size(1) != 3 || !(filter.getDouble(1, 1) > 0)) {
+                    throw new IOException("hpf.filter must be a 3x3 filter with a positive centre, got "
+                            + filter.shapeInfoToString());
+                }
+                wHpf = 8 / filter.getDouble(1, 1);
+            } else {
+                wHpf = 1;
+                notes.add("no hpf.filter (a checkpoint older than the buffer): w_hpf = 1, the official default");
+            }
+            for (int k = 0; k < blocks; k++) {
+                String unused = "decode." + k + ".conv1x1.weight";
+                if (sd.contains(unused)) {
+                    notes.add(unused + " is not used when w_hpf > 0 (the decoder has no shortcut); not loaded");
+                    weights = without(weights, unused);
+                }
+            }
+        } else if (sd.contains("hpf.filter")) {
+            throw new IOException("The generator has hpf.filter but the block count of w_hpf = 0 at " + imageSize
+                    + " px; is the image size right?");
+        }
+        weights = without(weights, "hpf.filter");
+        ComputationGraph g = generator()
+                .imageSize(imageSize)
+                .dimIn((int) first[0])
+                .maxConvDim(maxWidth)
+                .styleDim(styleDim)
+                .wHpf(wHpf)
+                .build();
+        load(g, weights, "generator");
+        return new LoadedGenerator(g, imageSize, wHpf, List.copyOf(notes));
+    }
+
+    /**
+     * A generator loaded from a checkpoint, with what loading decided.
+     *
+     * @param generator the network
+     * @param imageSize the image size it was built for
+     * @param wHpf      its {@code w_hpf}: 0 for none, else the high-pass filter's divisor
+     * @param notes     what the checkpoint left to a default, and its entries not loaded (with why)
+     */
+    public record LoadedGenerator(ComputationGraph generator, int imageSize, double wHpf, List<String> notes) {}
+
+    private static StateDict without(StateDict sd, String key) {
+        StateDict copy = new StateDict();
+        for (String k : sd.keys()) {
+            if (!k.equals(key)) {
+                copy.put(k, sd.value(k));
+            }
+        }
+        return copy;
+    }
+
+    /** The entries of a StarGAN v2 network file that this class builds. */
+    private static final List<String> NETWORKS =
+            List.of("generator", "mapping_network", "style_encoder", "discriminator");
+
+    /**
+     * Reads a StarGAN v2 network file ({@code {step}_nets.ckpt} or {@code _nets_ema.ckpt}: a dict of state dicts,
+     * zip or legacy format) and loads every network in it, not strictly: entries this class does not build (the
+     * AFHQ release's {@code fan}) and what the generator's loading decided are in {@link Nets#notes()}.
+     *
+     * @param checkpoint the file
      * @return the networks; an entry the file lacks is {@code null}
-     * @throws IOException if the file cannot be read or an entry does not hold the network its name says
+     * @throws IOException if the file cannot be read, an entry does not hold the network its name says, or the
+     *                     file has a generator but neither a style encoder nor a discriminator to tell its image
+     *                     size (then use {@link #loadGenerator(StateDict, int)})
      */
     public static Nets load(Path checkpoint) throws IOException {
+        return load(checkpoint, false);
+    }
+
+    /**
+     * {@link #load(Path)}, optionally strict.
+     *
+     * @param checkpoint the file
+     * @param strict     whether anything not loaded as it stands is an error: an extra entry, a missing
+     *                   {@code hpf.filter}, unused tensors
+     * @return the networks
+     * @throws IOException as {@link #load(Path)}, and when {@code strict} for any note {@link #load(Path)} would
+     *                     make
+     */
+    public static Nets load(Path checkpoint, boolean strict) throws IOException {
         StateDict all = StateDict.read(checkpoint);
+        List<String> notes = new ArrayList<>();
+        for (String key : all.keys()) {
+            String entry = key.contains(".") ? key.substring(0, key.indexOf('.')) : key;
+            String note = "extra entry \"" + entry + "\": not a StarGAN v2 network this library builds; skipped";
+            if (!NETWORKS.contains(entry) && !notes.contains(note)) {
+                notes.add(note);
+            }
+        }
+        ComputationGraph f = all.contains("mapping_network") ? loadMappingNetwork(all.select("mapping_network")) : null;
+        ComputationGraph e = all.contains("style_encoder") ? loadStyleEncoder(all.select("style_encoder")) : null;
+        ComputationGraph d = all.contains("discriminator") ? loadDiscriminator(all.select("discriminator")) : null;
+        int imageSize = e != null ? imageSizeOf(e, "shared") : d != null ? imageSizeOf(d, "main") : 0;
+        LoadedGenerator g = null;
+        if (all.contains("generator")) {
+            if (imageSize == 0) {
+                throw new IOException(checkpoint + " has a generator but no style encoder or discriminator to tell"
+                        + " its image size; use StarGanV2.loadGenerator(StateDict, imageSize)");
+            }
+            g = loadGenerator(all.select("generator"), imageSize);
+            for (String note : g.notes()) {
+                notes.add("generator: " + note);
+            }
+        }
+        if (strict && !notes.isEmpty()) {
+            throw new IOException("Strict load of " + checkpoint + ": " + String.join("; ", notes));
+        }
         return new Nets(
-                all.contains("mapping_network") ? loadMappingNetwork(all.select("mapping_network")) : null,
-                all.contains("style_encoder") ? loadStyleEncoder(all.select("style_encoder")) : null,
-                all.contains("discriminator") ? loadDiscriminator(all.select("discriminator")) : null);
+                g == null ? null : g.generator(), f, e, d, imageSize, g == null ? 0 : g.wHpf(), List.copyOf(notes));
+    }
+
+    /** @return the image size of a style encoder or discriminator: 2^(blocks + 2) */
+    private static int imageSizeOf(ComputationGraph trunk, String prefix) {
+        int blocks = 0;
+        while (trunk.getConfiguration().getVertices().containsKey(prefix + "." + (blocks + 1) + ".conv1")) {
+            blocks++;
+        }
+        return 1 << (blocks + 2);
     }
 
     /**
      * The networks of a StarGAN v2 file that this class builds.
      *
+     * @param generator      {@code G}, or {@code null}
      * @param mappingNetwork {@code F}, or {@code null}
      * @param styleEncoder   {@code E}, or {@code null}
      * @param discriminator  {@code D}, or {@code null}
+     * @param imageSize      the image size, read off E's or D's block count; 0 when the file has neither
+     * @param wHpf           the generator's {@code w_hpf} (0: none)
+     * @param notes          entries skipped and defaults taken, one line each
      */
     public record Nets(
-            ComputationGraph mappingNetwork, ComputationGraph styleEncoder, ComputationGraph discriminator) {}
+            ComputationGraph generator,
+            ComputationGraph mappingNetwork,
+            ComputationGraph styleEncoder,
+            ComputationGraph discriminator,
+            int imageSize,
+            double wHpf,
+            List<String> notes) {}
 
     private static TrunkBuilder trunkOf(StateDict sd, String prefix, TrunkBuilder b, String what) throws IOException {
         long[] first = shape(sd, prefix + ".0.weight", what);
@@ -442,6 +654,228 @@ public final class StarGanV2 {
             g.addVertex(name, new ScaleVertex(INV_SQRT2), name + ".sum");
             return name;
         }
+    }
+
+    /**
+     * Builds the generator {@code Generator(img_size, style_dim, max_conv_dim, w_hpf)}: inputs {@value #IMAGE}
+     * {@code [N, 3, H, W]}, {@value #STYLE} {@code [N, style_dim]} and, when {@code w_hpf > 0}, the masks
+     * {@value #MASK0} and {@value #MASK1} {@code [N, 1, Hm, Wm]} (FAN's two heatmaps, any size; only those the
+     * image size uses are inputs: {@value #MASK0} at 32 px, {@value #MASK1} at 64 and 128 px). Output
+     * {@value #OUTPUT}: the image, with no tanh, as the official generator.
+     *
+     * <p>Layers are named by the PyTorch module paths: {@code from_rgb}, {@code encode.i.{conv1, conv2, norm1,
+     * norm2, conv1x1}}, {@code decode.i.{conv1, conv2, conv1x1}}, {@code decode.i.norm1.fc} (AdaIN's Linear layer,
+     * whose output modulates the {@code decode.i.norm1} {@link AdaptiveInstanceNormVertex}), {@code to_rgb.0} and
+     * {@code to_rgb.2}. The encoder's instance norms are {@code InstanceNormalization} layers with
+     * {@code affine(true)} and no running statistics, as {@code nn.InstanceNorm2d(C, affine=True)}.
+     */
+    public static final class GeneratorBuilder extends Common<GeneratorBuilder> {
+        private static final int[] HIGH_PASS_SIZES = {32, 64, 128};
+
+        private int imageSize = 256;
+        private int dimIn = 0;
+        private int maxConvDim = 512;
+        private double wHpf = 1;
+
+        GeneratorBuilder() {}
+
+        /** @param imageSize the square image's side, a power of 2 from 16 (from 8 when w_hpf &gt; 0; default 256) */
+        public GeneratorBuilder imageSize(int imageSize) {
+            if (imageSize < 8 || Integer.bitCount(imageSize) != 1) {
+                throw new IllegalArgumentException("imageSize must be a power of 2 from 8, got " + imageSize);
+            }
+            this.imageSize = imageSize;
+            return this;
+        }
+
+        /** @param dimIn the first convolution's width (default {@code 2^14 / imageSize}, as the official code) */
+        public GeneratorBuilder dimIn(int dimIn) {
+            this.dimIn = positive("dimIn", dimIn);
+            return this;
+        }
+
+        /** @param maxConvDim the widest convolution (default 512) */
+        public GeneratorBuilder maxConvDim(int maxConvDim) {
+            this.maxConvDim = positive("maxConvDim", maxConvDim);
+            return this;
+        }
+
+        /**
+         * @param wHpf the high-pass filter's divisor, or 0 for no high-pass skips (default 1, the official default
+         *             and CelebA-HQ's; AFHQ's is 0)
+         */
+        public GeneratorBuilder wHpf(double wHpf) {
+            if (!(wHpf >= 0) || Double.isInfinite(wHpf)) {
+                throw new IllegalArgumentException("wHpf must be 0 or a positive number, got " + wHpf);
+            }
+            this.wHpf = wHpf;
+            return this;
+        }
+
+        private int downBlocks() {
+            int downs = Integer.numberOfTrailingZeros(imageSize) - 4 + (wHpf > 0 ? 1 : 0);
+            if (downs < 0) {
+                throw new IllegalArgumentException(
+                        "A StarGAN v2 generator needs imageSize >= 16 (>= 8 with w_hpf > 0)," + " got " + imageSize);
+            }
+            return downs;
+        }
+
+        private static boolean highPassSize(int size) {
+            return Arrays.stream(HIGH_PASS_SIZES).anyMatch(s -> s == size);
+        }
+
+        /** @return the configuration */
+        public ComputationGraphConfiguration configuration() {
+            int downs = downBlocks();
+            boolean highPass = wHpf > 0;
+            List<String> inputs = new ArrayList<>(List.of(IMAGE, STYLE));
+            List<InputType> types = new ArrayList<>(
+                    List.of(InputType.convolutional(imageSize, imageSize, 3), InputType.feedForward(styleDim)));
+            if (highPass) {
+                // Only the masks this size uses: DL4J refuses an input that feeds nothing.
+                if (imageSize >= 32) {
+                    inputs.add(MASK0);
+                    types.add(InputType.convolutional(imageSize, imageSize, 1));
+                }
+                if (imageSize >= 64) {
+                    inputs.add(MASK1);
+                    types.add(InputType.convolutional(imageSize, imageSize, 1));
+                }
+            }
+            ComputationGraphConfiguration.GraphBuilder g =
+                    graph().addInputs(inputs.toArray(String[]::new)).setInputTypes(types.toArray(InputType[]::new));
+            int width = dimIn > 0 ? dimIn : Math.max(1, (1 << 14) / imageSize);
+            g.addLayer("from_rgb", conv(width, 3, 1, true), IMAGE);
+            String last = "from_rgb";
+            int size = imageSize;
+            Map<Integer, String> kept = new HashMap<>();
+            int[] widthIn = new int[downs];
+            int[] widthOut = new int[downs];
+            for (int i = 0; i < downs + 2; i++) {
+                if (highPass && highPassSize(size)) {
+                    kept.put(size, last);
+                }
+                boolean down = i < downs;
+                int wider = down ? Math.min(width * 2, maxConvDim) : width;
+                last = resBlock(g, "encode." + i, last, width, wider, down);
+                if (down) {
+                    widthIn[i] = width;
+                    widthOut[i] = wider;
+                    size /= 2;
+                }
+                width = wider;
+            }
+            for (int k = 0; k < downs + 2; k++) {
+                boolean up = k >= 2;
+                int cin = up ? widthOut[downs - 1 - (k - 2)] : width;
+                int cout = up ? widthIn[downs - 1 - (k - 2)] : width;
+                last = adainBlock(g, "decode." + k, last, cin, cout, up, highPass);
+                if (up) {
+                    size *= 2;
+                }
+                if (highPass && highPassSize(size)) {
+                    String skip = "hpf." + size;
+                    g.addVertex(skip, new MaskedHighPassVertex(wHpf), kept.get(size), size == 32 ? MASK0 : MASK1);
+                    g.addVertex(
+                            "decode." + k + ".hpf_sum", new ElementWiseVertex(ElementWiseVertex.Op.Add), last, skip);
+                    last = "decode." + k + ".hpf_sum";
+                }
+                width = cout;
+            }
+            g.addLayer("to_rgb.0", affineNorm(), last);
+            g.addLayer("to_rgb.1", leakyRelu(), "to_rgb.0");
+            g.addLayer("to_rgb.2", conv(3, 1, 0, true), "to_rgb.1");
+            g.addVertex(OUTPUT, new ScaleVertex(1.0), "to_rgb.2");
+            g.setOutputs(OUTPUT);
+            return g.build();
+        }
+
+        /** @return the initialized network */
+        public ComputationGraph build() {
+            ComputationGraph graph = new ComputationGraph(configuration());
+            graph.init();
+            return graph;
+        }
+
+        /** {@code ResBlk(cin, cout, normalize=True, downsample)}. */
+        private static String resBlock(
+                ComputationGraphConfiguration.GraphBuilder g, String name, String in, int cin, int cout, boolean down) {
+            g.addLayer(name + ".norm1", affineNorm(), in);
+            g.addLayer(name + ".actv1", leakyRelu(), name + ".norm1");
+            g.addLayer(name + ".conv1", conv(cin, 3, 1, true), name + ".actv1");
+            String h = name + ".conv1";
+            if (down) {
+                g.addLayer(name + ".pool1", avgPool(), h);
+                h = name + ".pool1";
+            }
+            g.addLayer(name + ".norm2", affineNorm(), h);
+            g.addLayer(name + ".actv2", leakyRelu(), name + ".norm2");
+            g.addLayer(name + ".conv2", conv(cout, 3, 1, true), name + ".actv2");
+            String shortcut = in;
+            if (cin != cout) {
+                g.addLayer(name + ".conv1x1", conv(cout, 1, 0, false), shortcut);
+                shortcut = name + ".conv1x1";
+            }
+            if (down) {
+                g.addLayer(name + ".pool0", avgPool(), shortcut);
+                shortcut = name + ".pool0";
+            }
+            g.addVertex(name + ".sum", new ElementWiseVertex(ElementWiseVertex.Op.Add), shortcut, name + ".conv2");
+            g.addVertex(name, new ScaleVertex(INV_SQRT2), name + ".sum");
+            return name;
+        }
+
+        /** {@code AdainResBlk(cin, cout, style_dim, w_hpf, upsample)}. */
+        private String adainBlock(
+                ComputationGraphConfiguration.GraphBuilder g,
+                String name,
+                String in,
+                int cin,
+                int cout,
+                boolean up,
+                boolean residualOnly) {
+            g.addLayer(name + ".norm1.fc", dense(2 * cin, Activation.IDENTITY), STYLE);
+            g.addVertex(name + ".norm1", new AdaptiveInstanceNormVertex(), in, name + ".norm1.fc");
+            g.addLayer(name + ".actv1", leakyRelu(), name + ".norm1");
+            String h = name + ".actv1";
+            if (up) {
+                g.addLayer(name + ".up1", upsample(), h);
+                h = name + ".up1";
+            }
+            g.addLayer(name + ".conv1", conv(cout, 3, 1, true), h);
+            g.addLayer(name + ".norm2.fc", dense(2 * cout, Activation.IDENTITY), STYLE);
+            g.addVertex(name + ".norm2", new AdaptiveInstanceNormVertex(), name + ".conv1", name + ".norm2.fc");
+            g.addLayer(name + ".actv2", leakyRelu(), name + ".norm2");
+            g.addLayer(name + ".conv2", conv(cout, 3, 1, true), name + ".actv2");
+            if (residualOnly) {
+                // w_hpf > 0: the official block returns the residual; its conv1x1, if any, is never used.
+                return name + ".conv2";
+            }
+            String shortcut = in;
+            if (up) {
+                g.addLayer(name + ".up0", upsample(), shortcut);
+                shortcut = name + ".up0";
+            }
+            if (cin != cout) {
+                g.addLayer(name + ".conv1x1", conv(cout, 1, 0, false), shortcut);
+                shortcut = name + ".conv1x1";
+            }
+            g.addVertex(name + ".sum", new ElementWiseVertex(ElementWiseVertex.Op.Add), shortcut, name + ".conv2");
+            g.addVertex(name, new ScaleVertex(INV_SQRT2), name + ".sum");
+            return name;
+        }
+    }
+
+    private static InstanceNormalization affineNorm() {
+        return new InstanceNormalization.Builder()
+                .affine(true)
+                .trackRunningStats(false)
+                .build();
+    }
+
+    private static Upsampling2D upsample() {
+        return new Upsampling2D.Builder(2).build();
     }
 
     private static DenseLayer dense(int nOut, Activation activation) {

@@ -11,6 +11,7 @@ import io.github.instancenorm.torch.StateDict;
 import java.io.File;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.util.ModelSerializer;
@@ -41,7 +42,7 @@ class StarGanV2Test {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"small16", "narrow32"})
+    @ValueSource(strings = {"small16", "narrow32", "hpf64"})
     void loadedNetworksComputeWhatPyTorchDid(String config) throws Exception {
         Map<String, INDArray> fx = arrays(config);
         StarGanV2.Nets nets = StarGanV2.load(nets(config));
@@ -51,6 +52,84 @@ class StarGanV2Test {
         Compare.assertClose(config + " style encoder", fx.get("s_style"), run(nets.styleEncoder(), fx.get("x"), y));
         INDArray d = run(nets.discriminator(), fx.get("x"), y);
         Compare.assertClose(config + " discriminator", fx.get("d_out").reshape(d.shape()), d);
+    }
+
+    /** The generator's inputs: the source images, a style code and, where w_hpf &gt; 0, the masks it uses. */
+    private static INDArray[] generatorInputs(ComputationGraph g, Map<String, INDArray> fx, INDArray style) {
+        List<String> names = g.getConfiguration().getNetworkInputs();
+        INDArray[] in = new INDArray[names.size()];
+        for (int i = 0; i < in.length; i++) {
+            in[i] = switch (names.get(i)) {
+                case StarGanV2.IMAGE -> fx.get("x_src");
+                case StarGanV2.STYLE -> style;
+                default -> fx.get(names.get(i));
+            };
+        }
+        return in;
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"small16", "narrow32", "hpf64"})
+    void theGeneratorTranslatesAsPyTorchDid(String config) throws Exception {
+        Map<String, INDArray> fx = arrays(config);
+        StarGanV2.Nets nets = StarGanV2.load(nets(config));
+        ComputationGraph g = nets.generator();
+        INDArray y = fx.get("y_onehot");
+        // Latent-guided: s = F(z, y); reference-guided: s = E(x_ref, y); each computed here, from the loaded nets.
+        INDArray sLatent = run(nets.mappingNetwork(), fx.get("z"), y);
+        INDArray sReference = run(nets.styleEncoder(), fx.get("x"), y);
+        Compare.assertClose(
+                config + " latent-guided", fx.get("g_latent"), g.outputSingle(generatorInputs(g, fx, sLatent)));
+        Compare.assertClose(
+                config + " reference-guided",
+                fx.get("g_reference"),
+                g.outputSingle(generatorInputs(g, fx, sReference)));
+    }
+
+    @Test
+    void theHighPassConfigurationIsReadOffTheCheckpoint() throws Exception {
+        StarGanV2.Nets nets = StarGanV2.load(nets("hpf64"));
+        // hpf64: 64 px, w_hpf 2 (filter centre 8 / 2 = 4), 3 + 1 down blocks, masks at 32 and 64 px
+        assertEquals(64, nets.imageSize());
+        assertEquals(2.0, nets.wHpf());
+        assertEquals(
+                List.of(StarGanV2.IMAGE, StarGanV2.STYLE, StarGanV2.MASK0, StarGanV2.MASK1),
+                nets.generator().getConfiguration().getNetworkInputs());
+        assertTrue(
+                nets.notes().stream().anyMatch(n -> n.contains("decode.4.conv1x1.weight is not used")),
+                nets.notes().toString());
+        // Without hpf.filter (the CelebA-HQ release predates it): w_hpf 1, said in the notes, and not strict.
+        StateDict g = StateDict.read(nets("hpf64")).select("generator");
+        StateDict noFilter = new StateDict();
+        g.keys().stream().filter(k -> !k.equals("hpf.filter")).forEach(k -> noFilter.put(k, g.value(k)));
+        StarGanV2.LoadedGenerator loaded = StarGanV2.loadGenerator(noFilter, 64);
+        assertEquals(1.0, loaded.wHpf());
+        assertTrue(
+                loaded.notes().stream().anyMatch(n -> n.contains("no hpf.filter")),
+                loaded.notes().toString());
+        IOException strict = assertThrows(IOException.class, () -> StarGanV2.load(nets("hpf64"), true));
+        assertTrue(strict.getMessage().contains("conv1x1"), strict.getMessage());
+    }
+
+    @Test
+    void theGeneratorWithTheOfficialDefaults() {
+        ComputationGraph g = StarGanV2.generator().imageSize(32).wHpf(0).build();
+        // dim_in = 2^14 / 32 = 512 = max_conv_dim; log2(32) - 4 = 1 down block, then 2 bottleneck blocks
+        assertEquals(512, g.getLayer("from_rgb").getParam("W").size(0));
+        assertEquals(128, g.getLayer("decode.0.norm1.fc").getParam("W").size(0) * 2); // style 64 -> [64, 1024]
+        assertTrue(g.getConfiguration().getVertices().containsKey("encode.2.conv2"));
+        assertTrue(!g.getConfiguration().getVertices().containsKey("encode.3.conv2"));
+        INDArray out = g.outputSingle(Nd4j.rand(1, 3, 32, 32), Nd4j.randn(1, 64));
+        assertArrayEquals(new long[] {1, 3, 32, 32}, out.shape());
+        ComputationGraph withMasks = StarGanV2.generator()
+                .imageSize(64)
+                .dimIn(8)
+                .maxConvDim(16)
+                .styleDim(4)
+                .build();
+        assertEquals(
+                List.of(StarGanV2.IMAGE, StarGanV2.STYLE, StarGanV2.MASK0, StarGanV2.MASK1),
+                withMasks.getConfiguration().getNetworkInputs());
     }
 
     @Test
@@ -137,6 +216,14 @@ class StarGanV2Test {
         INDArray x = Nd4j.rand(2, 3, 16, 16);
         INDArray y = StarGanV2.oneHot(3, 1, 2);
         assertEquals(nets.styleEncoder().outputSingle(x, y), back.outputSingle(x, y));
+
+        // The generator with masks: the AdaIN and high-pass vertices' configurations survive the JSON.
+        ComputationGraph g = StarGanV2.load(nets("hpf64")).generator();
+        File gFile = dir.resolve("g.zip").toFile();
+        ModelSerializer.writeModel(g, gFile, false);
+        ComputationGraph gBack = ModelSerializer.restoreComputationGraph(gFile, false);
+        INDArray[] in = {Nd4j.rand(2, 3, 64, 64), Nd4j.randn(2, 6), Nd4j.rand(2, 1, 48, 48), Nd4j.rand(2, 1, 48, 48)};
+        assertEquals(g.outputSingle(in), gBack.outputSingle(in));
     }
 
     @Test
@@ -152,5 +239,17 @@ class StarGanV2Test {
                 IllegalArgumentException.class,
                 () -> nets.mappingNetwork().outputSingle(Nd4j.rand(2, 4), Nd4j.zeros(2, 2)));
         assertTrue(width.getMessage().contains("selects among 3 domains"), width.getMessage());
+
+        ComputationGraph g = StarGanV2.load(nets("hpf64")).generator();
+        INDArray x = Nd4j.rand(2, 3, 64, 64);
+        INDArray mask = Nd4j.rand(2, 1, 48, 48);
+        Exception style = assertThrows(Exception.class, () -> g.outputSingle(x, Nd4j.rand(2, 5), mask, mask));
+        assertTrue(String.valueOf(style.getMessage()).contains("6"), style.getMessage());
+        Exception masks = assertThrows(Exception.class, () -> g.outputSingle(x, Nd4j.rand(2, 6)));
+        assertTrue(String.valueOf(masks.getMessage()).contains("4"), masks.getMessage());
+        IOException size = assertThrows(
+                IOException.class,
+                () -> StarGanV2.loadGenerator(StateDict.read(nets("hpf64")).select("generator"), 256));
+        assertTrue(size.getMessage().contains("Not a StarGAN v2 generator for 256 px"), size.getMessage());
     }
 }
