@@ -60,7 +60,9 @@ import org.nd4j.linalg.learning.regularization.Regularization;
  *
  * <p>The channel count, rank and layout come from the {@link InputType}: {@code recurrent} (1d, {@code NCW} or
  * {@code NWC}), {@code convolutional} (2d, {@code NCHW} or {@code NHWC}) or {@code convolutional3D} (3d,
- * {@code NCDHW} or {@code NDHWC}). Without an input type, give {@code nOut} and a {@code dataFormat}.
+ * {@code NCDHW} or {@code NDHWC}). Without an input type, give {@code nOut} and a {@code dataFormat}. After a
+ * channels-first {@code Convolution3D}, give {@code .dataFormat(Convolution3D.DataFormat.NCDHW)}: DL4J M2.1
+ * reports such a layer's output as {@code NDHWC} in {@code Truncate} mode, and an explicit 3d format wins.
  * Parameters are described in {@link InstanceNormalizationParamInitializer}; the running statistics are state,
  * never touched by updaters, regularization, gradient normalization or clipping. Like DL4J's
  * {@code BatchNormalization}, the layer applies no activation function, whatever the network's default: follow
@@ -134,11 +136,18 @@ public class InstanceNormalization extends FeedForwardLayer {
         return inputType;
     }
 
+    /**
+     * Takes the channel count, rank and layout from the input type. For 3d input, a layout already fixed by
+     * {@link Builder#dataFormat(Convolution3D.DataFormat)} stays: DL4J 1.0.0-M2.1's {@code Convolution3D} reports
+     * {@code NDHWC} to the next layer in {@code Truncate} mode (the default) whatever its own data format, so a 3d
+     * input type's format cannot be trusted.
+     */
     @Override
     public void setNIn(InputType inputType, boolean override) {
         Layout layout = layoutOf(inputType);
+        boolean keepLayout = layout.rank == 5 && inputRank == 5;
         inputRank = layout.rank;
-        channelsLast = layout.channelsLast;
+        channelsLast = keepLayout ? channelsLast : layout.channelsLast;
         if (nIn <= 0 || override) {
             nIn = layout.channels;
             nOut = layout.channels;
@@ -436,7 +445,11 @@ public class InstanceNormalization extends FeedForwardLayer {
             return layout(3, Objects.requireNonNull(format, "format") == RNNFormat.NWC);
         }
 
-        /** @param format 3d input layout, when the network has no input type to tell it */
+        /**
+         * @param format 3d input layout. Give it after a channels-first {@code Convolution3D} in {@code Truncate}
+         *               mode, whose output DL4J M2.1 reports as {@code NDHWC}: for 3d, this format wins over the
+         *               input type's
+         */
         public Builder dataFormat(Convolution3D.DataFormat format) {
             return layout(5, Objects.requireNonNull(format, "format") == Convolution3D.DataFormat.NDHWC);
         }

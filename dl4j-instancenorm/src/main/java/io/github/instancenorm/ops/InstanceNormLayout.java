@@ -107,9 +107,14 @@ public record InstanceNormLayout(int rank, boolean channelsLast) {
         }
         long actualChannels = shape[channelAxis()];
         if (channels > 0 && actualChannels != channels) {
+            String hint = rank == 5 && channelsLast && shape[1] == channels
+                    ? ". The input looks NCDHW: DL4J 1.0.0-M2.1's Convolution3D reports NDHWC to the next layer in"
+                            + " Truncate mode whatever its format; give the layer"
+                            + " .dataFormat(Convolution3D.DataFormat.NCDHW)"
+                    : ". Check nOut and the layer's data format";
             throw new IllegalArgumentException(who + ": expected " + channels + " channels on axis " + channelAxis()
                     + " (" + formatName() + ") but input with shape " + Arrays.toString(shape) + " has "
-                    + actualChannels + ". Check nOut and the layer's data format");
+                    + actualChannels + hint);
         }
         if (usesInstanceStats && spatialSize(shape) <= 1) {
             throw new IllegalArgumentException(who + ": expected more than 1 spatial element when normalizing with"

@@ -73,7 +73,7 @@ class InstanceNormalizationGradientCheckTest {
         return switch (rank) {
             case 3 -> new long[] {MINIBATCH, CHANNELS_IN, 6};
             case 4 -> new long[] {MINIBATCH, CHANNELS_IN, 4, 5};
-            default -> new long[] {MINIBATCH, CHANNELS_IN, 3, 3, 4};
+            default -> new long[] {MINIBATCH, CHANNELS_IN, 3, 4, 5}; // W after the convolution is not C
         };
     }
 
@@ -101,12 +101,16 @@ class InstanceNormalizationGradientCheckTest {
         };
     }
 
-    private static InstanceNormalization norm(boolean affine, boolean track) {
-        return new InstanceNormalization.Builder()
+    private static InstanceNormalization norm(int rank, Layouts layout, boolean affine, boolean track) {
+        InstanceNormalization.Builder b = new InstanceNormalization.Builder()
                 .affine(affine)
                 .trackRunningStats(track)
-                .momentum(0.2)
-                .build();
+                .momentum(0.2);
+        if (rank == 5) {
+            // M2.1's Convolution3D reports NDHWC to the next layer in Truncate mode: the 3d format is explicit.
+            b.dataFormat(layout.cnn3d());
+        }
+        return b.build();
     }
 
     private static NeuralNetConfiguration.Builder base() {
@@ -144,7 +148,7 @@ class InstanceNormalizationGradientCheckTest {
         InputType inputType = layout.inputType(channelsFirstShape(rank));
         MultiLayerNetwork net = new MultiLayerNetwork(base().list()
                 .layer(conv(rank, layout))
-                .layer(norm(affine, track))
+                .layer(norm(rank, layout, affine, track))
                 .layer(Nets.lossLayer(rank, CHANNELS, layout))
                 .setInputType(inputType)
                 .build());
@@ -168,7 +172,7 @@ class InstanceNormalizationGradientCheckTest {
         ComputationGraph net = new ComputationGraph(base().graphBuilder()
                 .addInputs("in")
                 .addLayer("conv", conv(rank, layout), "in")
-                .addLayer("norm", norm(affine, track), "conv")
+                .addLayer("norm", norm(rank, layout, affine, track), "conv")
                 .addLayer("loss", Nets.lossLayer(rank, CHANNELS, layout), "norm")
                 .setOutputs("loss")
                 .setInputTypes(inputType)

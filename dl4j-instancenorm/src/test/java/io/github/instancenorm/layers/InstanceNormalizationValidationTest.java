@@ -9,6 +9,7 @@ import io.github.instancenorm.testutil.Layouts;
 import io.github.instancenorm.testutil.Nets;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.inputs.InputType;
+import org.deeplearning4j.nn.conf.layers.Convolution3D;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
@@ -16,6 +17,7 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.ops.transforms.Transforms;
 
 /**
  * Bad configuration and bad input fail with messages that name what was expected and what came, and a failed
@@ -121,5 +123,49 @@ class InstanceNormalizationValidationTest {
         InstanceNormalization layer =
                 new InstanceNormalization.Builder().nOut(3).build();
         assertMessage(IllegalStateException.class, layer::layout, "input type", "dataFormat");
+    }
+
+    /**
+     * DL4J M2.1's Convolution3D reports NDHWC to the next layer in Truncate mode whatever its format. An explicit 3d
+     * data format wins; without one, the error names the cause and the fix.
+     */
+    @Test
+    void aChannelsFirstConvolution3DNeedsTheDataFormat() {
+        MultiLayerNetwork withFormat = conv3dThenNorm(new InstanceNormalization.Builder()
+                .dataFormat(Convolution3D.DataFormat.NCDHW)
+                .build());
+        Nd4j.getRandom().setSeed(4);
+        INDArray x = Nd4j.randn(DataType.DOUBLE, 2, 2, 4, 5, 6);
+        java.util.List<INDArray> acts = withFormat.feedForward(x, false);
+        INDArray conv = acts.get(1);
+        INDArray normalized = acts.get(2);
+        // Channels-first statistics, computed here with plain ND4J reductions over D, H and W.
+        INDArray mean = conv.mean(true, 2, 3, 4);
+        INDArray centred = conv.sub(mean);
+        INDArray var = centred.mul(centred).mean(true, 2, 3, 4);
+        INDArray expected = centred.div(Transforms.sqrt(var.add(1e-5), true));
+        assertEquals(0, expected.sub(normalized).amaxNumber().doubleValue(), 1e-9);
+
+        MultiLayerNetwork without = conv3dThenNorm(new InstanceNormalization.Builder().build());
+        assertMessage(
+                IllegalArgumentException.class,
+                () -> without.output(x),
+                "looks NCDHW",
+                ".dataFormat(Convolution3D.DataFormat.NCDHW)");
+    }
+
+    private static MultiLayerNetwork conv3dThenNorm(InstanceNormalization norm) {
+        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder()
+                .dataType(DataType.DOUBLE)
+                .list()
+                .layer(new Convolution3D.Builder(2, 2, 2)
+                        .nOut(3)
+                        .dataFormat(Convolution3D.DataFormat.NCDHW)
+                        .build())
+                .layer(norm)
+                .setInputType(InputType.convolutional3D(Convolution3D.DataFormat.NCDHW, 4, 5, 6, 2))
+                .build());
+        net.init();
+        return net;
     }
 }
