@@ -346,15 +346,15 @@ class OptimizerStateTest {
 
     @Test
     void mutatedOptimizerFilesFailOnlyWithTheLibrarysException() {
-        assertTimeoutPreemptively(Duration.ofSeconds(60), () -> {
-            long deadline = System.currentTimeMillis() + 8_000;
+        // A fixed count with fixed seeds, so that every run tries the same files; the timeout only stops a hang.
+        assertTimeoutPreemptively(Duration.ofSeconds(120), () -> {
             int runs = 0;
             int refused = 0;
             List<String> seeds = List.of("optims.ckpt", "optims_legacy.ckpt");
             for (int s = 0; s < seeds.size(); s++) {
                 byte[] original = Files.readAllBytes(Fixtures.path(seeds.get(s)));
                 Random rnd = new Random(99 + s);
-                for (int i = 0; i < 600 && System.currentTimeMillis() < deadline; i++) {
+                for (int i = 0; i < 300; i++) {
                     byte[] m = original.clone();
                     String how;
                     if (rnd.nextInt(4) == 0) {
@@ -389,7 +389,6 @@ class OptimizerStateTest {
                 }
             }
             System.out.println("optimizer fuzz: " + runs + " mutated files, " + refused + " refused, rest read");
-            assertTrue(runs >= 300, "only " + runs + " iterations ran in the time box");
             assertTrue(refused > runs / 10, "suspiciously few refusals: " + refused + " of " + runs);
         });
     }
