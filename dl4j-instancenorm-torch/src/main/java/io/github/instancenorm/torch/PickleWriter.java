@@ -11,7 +11,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 /**
  * Writes the {@code data.pkl} of a {@code torch.save} zip in pickle protocol 2, using only the
  * globals {@code torch.load(..., weights_only=True)} accepts: {@code collections.OrderedDict},
- * {@code torch._utils._rebuild_tensor_v2} and the {@code torch.*Storage} classes.
+ * {@code torch._utils._rebuild_tensor_v2} and the {@code torch.*Storage} classes. A {@link StateDict} is
+ * written as an OrderedDict; a {@link Py.Dict} as a plain dict, whose keys may be strings or integers (an
+ * optimizer's {@code state} is keyed by parameter index), and a {@link Py.Tuple} as a tuple.
  */
 final class PickleWriter {
     private final ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -23,9 +25,14 @@ final class PickleWriter {
     }
 
     byte[] write(StateDict sd) throws TorchFormatException {
+        return write((Object) sd);
+    }
+
+    /** @param root a {@link StateDict}, a {@link Py.Dict} or any other value {@link #value} writes */
+    byte[] write(Object root) throws TorchFormatException {
         out.write(0x80);
         out.write(2);
-        dict(sd, 0);
+        value(root, "", 0);
         out.write('.');
         return out.toByteArray();
     }
@@ -122,6 +129,10 @@ final class PickleWriter {
             out.write(b, 0, b.length);
         } else if (v instanceof StateDict sd) {
             dict(sd, depth);
+        } else if (v instanceof Py.Dict d) {
+            plainDict(d, key, depth);
+        } else if (v instanceof Py.Tuple t) {
+            tuple(t, key, depth);
         } else if (v instanceof List<?> l) {
             out.write(']');
             if (!l.isEmpty()) {
@@ -137,6 +148,40 @@ final class PickleWriter {
             throw new TorchFormatException("'" + key + "' is a " + v.getClass().getName() + ", which has no PyTorch"
                     + " equivalent; store tensors, dicts, numbers, strings, booleans, lists or null");
         }
+    }
+
+    private void plainDict(Py.Dict d, String key, int depth) throws TorchFormatException {
+        out.write('}');
+        if (d.items.isEmpty()) {
+            return;
+        }
+        out.write('(');
+        for (Map.Entry<Object, Object> e : d.items.entrySet()) {
+            Object k = e.getKey();
+            if (!(k instanceof String || k instanceof Long || k instanceof Integer)) {
+                throw new TorchFormatException("'" + key + "' has the key " + k + " of type "
+                        + (k == null ? "null" : k.getClass().getName()) + "; dict keys are written as str or int");
+            }
+            String name = key.isEmpty() ? String.valueOf(k) : key + "." + k;
+            value(k, name, depth + 1);
+            value(e.getValue(), name, depth + 1);
+        }
+        out.write('u');
+    }
+
+    private void tuple(Py.Tuple t, String key, int depth) throws TorchFormatException {
+        int n = t.size();
+        if (n == 0) {
+            out.write(')');
+            return;
+        }
+        if (n > 3) {
+            out.write('(');
+        }
+        for (Object o : t.items()) {
+            value(o, key, depth + 1);
+        }
+        out.write(n == 1 ? 0x85 : n == 2 ? 0x86 : n == 3 ? 0x87 : 't'); // TUPLE1..3 as pickle writes them
     }
 
     private void tensor(INDArray a) throws TorchFormatException {

@@ -30,13 +30,18 @@ final class TorchZipWriter {
     private TorchZipWriter() {}
 
     static void write(StateDict sd, Path path) throws IOException {
+        write((Object) sd, path);
+    }
+
+    /** @param root what {@link PickleWriter#write(Object)} takes: a state dict or a tree of plain dicts */
+    static void write(Object root, Path path) throws IOException {
         Map<INDArray, Integer> keys = new IdentityHashMap<>();
         List<INDArray> order = new ArrayList<>();
         byte[] pickle = new PickleWriter(a -> keys.computeIfAbsent(a, x -> {
                     order.add(x);
                     return order.size() - 1;
                 }))
-                .write(sd);
+                .write(root);
         try (Counting count = new Counting(new BufferedOutputStream(Files.newOutputStream(path), 1 << 20));
                 ZipOutputStream zip = new ZipOutputStream(count)) {
             zip.setLevel(0);

@@ -4,5 +4,6 @@
  * types and never runs code, and writes both formats; {@link io.github.instancenorm.torch.TorchWeights} loads a state
  * dict into a {@code MultiLayerNetwork} or {@code ComputationGraph} as {@code load_state_dict} does, with
  * {@link io.github.instancenorm.torch.ParamMappers} saying how each DL4J layer's parameters map to PyTorch's.
+ * {@link io.github.instancenorm.torch.OptimizerState} reads and writes the state dicts of {@code torch.optim.Adam}.
  */
 package io.github.instancenorm.torch;

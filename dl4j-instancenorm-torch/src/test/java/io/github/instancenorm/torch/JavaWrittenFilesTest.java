@@ -28,8 +28,15 @@ import org.nd4j.linalg.factory.Nd4j;
 class JavaWrittenFilesTest {
 
     private static final Path COMMITTED = Path.of("src", "test", "resources", "torch-io", "java-written");
-    private static final List<String> FILES =
-            List.of("net.pt", "net.safetensors", "net.txt", "dtypes.pt", "dtypes.safetensors", "wrapped.pt");
+    private static final List<String> FILES = List.of(
+            "net.pt",
+            "net.safetensors",
+            "net.txt",
+            "dtypes.pt",
+            "dtypes.safetensors",
+            "wrapped.pt",
+            "optims.ckpt",
+            "optims_built.ckpt");
 
     /** TorchWeightsTest's generator-like network with every parameter distinct, from java.util.Random (the same on
      * every machine and backend). */
@@ -62,6 +69,10 @@ class JavaWrittenFilesTest {
         dtypes.writeTorch(dir.resolve("dtypes.pt"));
         dtypes.writeSafetensors(dir.resolve("dtypes.safetensors"));
         StateDict.read(Fixtures.path("wrapped.pt")).writeTorch(dir.resolve("wrapped.pt"));
+        // optimizer states: PyTorch's legacy-format file rewritten, and one built in Java (OptimizerStateTest.built)
+        OptimizerState.writeAll(
+                OptimizerState.readAll(Fixtures.path("optims_legacy.ckpt")), dir.resolve("optims.ckpt"));
+        OptimizerState.writeAll(Map.of("generator", OptimizerStateTest.built()), dir.resolve("optims_built.ckpt"));
     }
 
     @Test
