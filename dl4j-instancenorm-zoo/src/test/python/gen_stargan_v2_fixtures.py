@@ -30,7 +30,7 @@ all biases matter.
 
 Writes into dl4j-instancenorm-zoo/src/test/resources/fixtures/starganv2/, per configuration NAME:
   NAME_nets.ckpt  a {"generator": sd, "mapping_network": sd, "style_encoder": sd, "discriminator": sd} dict,
-                  torch.save (zip);
+                  torch.save (zip); small16 also in the legacy format, small16_nets_legacy.ckpt;
   NAME.npz        z, x (images in [-1, 1]), y_onehot, and the outputs s_mapping = F(z, y), s_style = E(x, y),
                   d_out = D(x, y); x_src (source images), g_latent = G(x_src, s_mapping[, masks]) and
                   g_reference = G(x_src, s_style[, masks]); with w_hpf > 0 also mask0, mask1.
@@ -285,8 +285,11 @@ def main():
                 arrays["mask0"] = masks[0].numpy()
                 arrays["mask1"] = masks[1].numpy()
         np.savez(os.path.join(OUT, name + ".npz"), **arrays)
-        torch.save({"generator": g.state_dict(), "mapping_network": f.state_dict(), "style_encoder": e.state_dict(),
-                    "discriminator": d.state_dict()}, os.path.join(OUT, name + "_nets.ckpt"))
+        nets = {"generator": g.state_dict(), "mapping_network": f.state_dict(), "style_encoder": e.state_dict(),
+                "discriminator": d.state_dict()}
+        torch.save(nets, os.path.join(OUT, name + "_nets.ckpt"))
+        if name == "small16":
+            torch.save(nets, os.path.join(OUT, name + "_nets_legacy.ckpt"), _use_new_zipfile_serialization=False)
     print(f"wrote {len(CONFIGS)} configurations to {os.path.normpath(OUT)} (torch {torch.__version__})",
           file=sys.stderr)
 

@@ -364,6 +364,65 @@ public final class StarGanV2 {
                 g == null ? null : g.generator(), f, e, d, imageSize, g == null ? 0 : g.wHpf(), List.copyOf(notes));
     }
 
+    /**
+     * Writes StarGAN v2 networks as a {@code {step}_nets.ckpt} or {@code _nets_ema.ckpt} file of the official layout
+     * (commit 875b70a): a dict {@code {name: state_dict}} in PyTorch's zip format, with the entries of {@code nets}
+     * that are not null, under the names {@code generator}, {@code mapping_network}, {@code style_encoder} and
+     * {@code discriminator}. The official {@code load_state_dict(strict=True)} takes each entry
+     * ({@code verify_stargan_v2_written.py} checks it in PyTorch).
+     *
+     * @param file the file to create or replace
+     * @param nets the networks; {@link Nets#wHpf()} says whether the generator has the high-pass skips
+     * @throws IOException if writing fails
+     */
+    public static void save(Path file, Nets nets) throws IOException {
+        StateDict all = new StateDict();
+        if (nets.generator() != null) {
+            all.put("generator", generatorStateDict(nets.generator(), nets.wHpf()));
+        }
+        if (nets.mappingNetwork() != null) {
+            all.put("mapping_network", StateDict.of(nets.mappingNetwork()));
+        }
+        if (nets.styleEncoder() != null) {
+            all.put("style_encoder", StateDict.of(nets.styleEncoder()));
+        }
+        if (nets.discriminator() != null) {
+            all.put("discriminator", StateDict.of(nets.discriminator()));
+        }
+        all.writeTorch(file);
+    }
+
+    /**
+     * The generator's state dict in the official layout: its parameters under PyTorch's names, plus what the
+     * official module holds beyond them when {@code w_hpf > 0}: the {@code hpf.filter} buffer, and a
+     * {@code decode.k.conv1x1.weight} for each decoder block that changes the width. The official forward never
+     * uses those 1×1 convolutions when {@code w_hpf > 0} (the block returns its residual alone), so they never get a
+     * gradient in PyTorch either; this graph has no such layers, and they are written as zeros.
+     *
+     * @param generator a generator of this class
+     * @param wHpf      its {@code w_hpf} (0: none)
+     * @return a new state dict
+     */
+    public static StateDict generatorStateDict(ComputationGraph generator, double wHpf) {
+        StateDict sd = StateDict.of(generator);
+        if (wHpf > 0) {
+            DataType type = generator.params().dataType();
+            for (int k = 0; generator.getConfiguration().getVertices().containsKey("decode." + k + ".conv1"); k++) {
+                long[] w = generator
+                        .getLayer("decode." + k + ".conv1")
+                        .getParam("W")
+                        .shape(); // [out, in, 3, 3]
+                if (w[0] != w[1] && !sd.contains("decode." + k + ".conv1x1.weight")) {
+                    sd.put("decode." + k + ".conv1x1.weight", Nd4j.zeros(type, w[0], w[1], 1, 1));
+                }
+            }
+            INDArray filter = Nd4j.createFromArray(new float[][] {{-1, -1, -1}, {-1, 8, -1}, {-1, -1, -1}})
+                    .divi(wHpf);
+            sd.put("hpf.filter", filter);
+        }
+        return sd;
+    }
+
     /** @return the image size of a style encoder or discriminator: 2^(blocks + 2) */
     private static int imageSizeOf(ComputationGraph trunk, String prefix) {
         int blocks = 0;
