@@ -334,6 +334,13 @@ public final class StarGanV2 {
      */
     public static Nets load(Path checkpoint, boolean strict) throws IOException {
         StateDict all = StateDict.read(checkpoint);
+        if (NETWORKS.stream().noneMatch(all::contains)) {
+            List<String> keys = all.keys();
+            throw new IOException("Not a StarGAN v2 network file: " + checkpoint + " has none of the entries "
+                    + NETWORKS + "; its keys begin " + keys.subList(0, Math.min(5, keys.size()))
+                    + ". A single network's state dict loads with loadGenerator, loadMappingNetwork,"
+                    + " loadStyleEncoder or loadDiscriminator");
+        }
         List<String> notes = new ArrayList<>();
         for (String key : all.keys()) {
             String entry = key.contains(".") ? key.substring(0, key.indexOf('.')) : key;

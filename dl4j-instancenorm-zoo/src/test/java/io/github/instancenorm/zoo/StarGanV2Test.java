@@ -247,6 +247,9 @@ class StarGanV2Test {
         assertTrue(String.valueOf(style.getMessage()).contains("6"), style.getMessage());
         Exception masks = assertThrows(Exception.class, () -> g.outputSingle(x, Nd4j.rand(2, 6)));
         assertTrue(String.valueOf(masks.getMessage()).contains("4"), masks.getMessage());
+        IOException v1 =
+                assertThrows(IOException.class, () -> StarGanV2.load(Fixtures.resource("fixtures/stargan/G.ckpt")));
+        assertTrue(v1.getMessage().contains("Not a StarGAN v2 network file"), v1.getMessage());
         IOException size = assertThrows(
                 IOException.class,
                 () -> StarGanV2.loadGenerator(StateDict.read(nets("hpf64")).select("generator"), 256));
