@@ -14,6 +14,8 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /**
  * Translates images with a StarGAN generator exported to ONNX by {@code torch.onnx.export}, imported into
@@ -34,34 +36,43 @@ public final class OnnxTranslate {
      * @param args see the class documentation; {@code --help} prints them
      * @throws IOException if the model or an image cannot be read, or the PNG written
      */
-    public static void main(String[] args) throws IOException {
-        Path model = null;
-        Path out = Path.of("translated.png");
+    /** The flags; {@code --help} lists them. */
+    @Command(
+            name = "OnnxTranslate",
+            mixinStandardHelpOptions = true,
+            description = "StarGAN image translation with a generator exported by torch.onnx.export.")
+    static final class Options {
+        @Option(names = "--model", required = true, description = "the .onnx file")
+        Path model;
+
+        @Option(names = "--image", required = true, description = "input image (repeat for several rows)")
         List<Path> images = new ArrayList<>();
-        List<float[]> labelSets = new ArrayList<>();
-        for (int i = 0; i < args.length; i++) {
-            String flag = args[i];
-            if (flag.equals("--help") || flag.equals("-h")) {
-                usage();
-                return;
-            }
-            if (i + 1 >= args.length) {
-                throw new IllegalArgumentException(flag + " needs a value; see --help");
-            }
-            String v = args[++i];
-            switch (flag) {
-                case "--model" -> model = Path.of(v);
-                case "--image" -> images.add(Path.of(v));
-                case "--labels" ->
-                    Arrays.stream(v.split(";")).map(StarGanTranslate::labels).forEach(labelSets::add);
-                case "--out" -> out = Path.of(v);
-                default -> throw new IllegalArgumentException("Unknown flag " + flag + "; see --help");
-            }
+
+        @Option(
+                names = "--labels",
+                required = true,
+                split = ";",
+                description = "target domain labels, e.g. 0,1,0,0,1 (repeat, or separate sets with ';', for a grid)")
+        List<String> labels = new ArrayList<>();
+
+        @Option(names = "--out", description = "PNG to write (default ${DEFAULT-VALUE})")
+        Path out = Path.of("translated.png");
+    }
+
+    /**
+     * @param args see the class documentation; {@code --help} prints them
+     * @throws IOException if the model or an image cannot be read, or the PNG written
+     */
+    public static void main(String[] args) throws IOException {
+        Options o = Cli.parse(new Options(), args);
+        if (o == null) {
+            return;
         }
-        if (model == null || images.isEmpty() || labelSets.isEmpty()) {
-            usage();
-            throw new IllegalArgumentException("--model, --image and --labels are required");
-        }
+        Path model = o.model;
+        Path out = o.out;
+        List<Path> images = o.images;
+        List<float[]> labelSets =
+                o.labels.stream().map(StarGanTranslate::labels).toList();
 
         long t0 = System.nanoTime();
         SameDiff g = OnnxModels.importGraph(model);
@@ -132,15 +143,5 @@ public final class OnnxTranslate {
         }
         throw new IllegalArgumentException(model + " has no rank-" + rank + " input (a StarGAN generator takes an"
                 + " image [N, 3, H, W] and labels [N, c_dim]); its inputs: " + g.inputs());
-    }
-
-    private static void usage() {
-        System.out.println("""
-                translate-onnx: StarGAN image translation with a generator exported by torch.onnx.export
-                  --model FILE           the .onnx file
-                  --image FILE           input image (repeat for several)
-                  --labels 0,1,0,0,1     target domain labels (repeat, or separate sets with ';', for a grid)
-                  --out FILE             PNG to write (translated.png)
-                """);
     }
 }

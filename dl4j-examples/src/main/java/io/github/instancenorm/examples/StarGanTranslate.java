@@ -12,6 +12,8 @@ import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /**
  * Translates images with a PyTorch StarGAN generator checkpoint, on the JVM:
@@ -32,38 +34,56 @@ public final class StarGanTranslate {
      * @param args see the class documentation; {@code --help} prints them
      * @throws IOException if the checkpoint or an image cannot be read, or the PNG written
      */
-    public static void main(String[] args) throws IOException {
-        Path checkpoint = null;
-        Path out = Path.of("translated.png");
+    /** The flags; {@code --help} lists them. */
+    @Command(
+            name = "StarGanTranslate",
+            mixinStandardHelpOptions = true,
+            description = "Translates images with a PyTorch StarGAN generator checkpoint.")
+    static final class Options {
+        @Option(
+                names = "--checkpoint",
+                required = true,
+                description = "the generator's checkpoint (e.g. 200000-G.ckpt)")
+        Path checkpoint;
+
+        @Option(names = "--image", required = true, description = "input image (repeat for several rows)")
         List<Path> images = new ArrayList<>();
-        List<float[]> labelSets = new ArrayList<>();
-        StarGan.Statistics statistics = StarGan.Statistics.INSTANCE;
+
+        @Option(
+                names = "--labels",
+                required = true,
+                split = ";",
+                description = "target domain labels, e.g. 0,1,0,0,1 (repeat, or separate sets with ';', for a grid)")
+        List<String> labels = new ArrayList<>();
+
+        @Option(names = "--out", description = "PNG to write (default ${DEFAULT-VALUE})")
+        Path out = Path.of("translated.png");
+
+        @Option(names = "--image-size", description = "image side (default ${DEFAULT-VALUE})")
         int size = 128;
-        for (int i = 0; i < args.length; i++) {
-            String flag = args[i];
-            if (flag.equals("--help") || flag.equals("-h")) {
-                usage();
-                return;
-            }
-            if (i + 1 >= args.length) {
-                throw new IllegalArgumentException(flag + " needs a value; see --help");
-            }
-            String v = args[++i];
-            switch (flag) {
-                case "--checkpoint" -> checkpoint = Path.of(v);
-                case "--image" -> images.add(Path.of(v));
-                case "--labels" ->
-                    Arrays.stream(v.split(";")).map(StarGanTranslate::labels).forEach(labelSets::add);
-                case "--out" -> out = Path.of(v);
-                case "--image-size" -> size = Integer.parseInt(v);
-                case "--statistics" -> statistics = StarGan.Statistics.valueOf(v.toUpperCase(Locale.ROOT));
-                default -> throw new IllegalArgumentException("Unknown flag " + flag + "; see --help");
-            }
+
+        @Option(
+                names = "--statistics",
+                description = "instance (StarGAN's test code, default) or running (PyTorch's G.eval())")
+        StarGan.Statistics statistics = StarGan.Statistics.INSTANCE;
+    }
+
+    /**
+     * @param args see the class documentation; {@code --help} prints them
+     * @throws IOException if the checkpoint or an image cannot be read, or the PNG written
+     */
+    public static void main(String[] args) throws IOException {
+        Options o = Cli.parse(new Options(), args);
+        if (o == null) {
+            return;
         }
-        if (checkpoint == null || images.isEmpty() || labelSets.isEmpty()) {
-            usage();
-            throw new IllegalArgumentException("--checkpoint, --image and --labels are required");
-        }
+        Path checkpoint = o.checkpoint;
+        Path out = o.out;
+        List<Path> images = o.images;
+        List<float[]> labelSets =
+                o.labels.stream().map(StarGanTranslate::labels).toList();
+        StarGan.Statistics statistics = o.statistics;
+        int size = o.size;
 
         long t0 = System.nanoTime();
         ComputationGraph g = StarGan.loadGenerator(checkpoint, statistics);
@@ -117,17 +137,5 @@ public final class StarGanTranslate {
     /** @return seconds since {@code System.nanoTime()} was {@code since}; shared with {@link OnnxTranslate} */
     static double seconds(long since) {
         return (System.nanoTime() - since) / 1e9;
-    }
-
-    private static void usage() {
-        System.out.println("""
-                translate: StarGAN image translation with a PyTorch generator checkpoint
-                  --checkpoint FILE      torch.save(G.state_dict()) file (zip or legacy format)
-                  --image FILE           input image (repeat for several)
-                  --labels 0,1,0,0,1     target domain labels (repeat, or separate sets with ';', for a grid)
-                  --out FILE             PNG to write (translated.png)
-                  --statistics MODE      instance (StarGAN's test code, default) or running (PyTorch eval())
-                  --image-size N         side after center crop and resize (128)
-                """);
     }
 }

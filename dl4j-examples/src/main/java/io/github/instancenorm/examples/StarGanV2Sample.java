@@ -123,7 +123,10 @@ public final class StarGanV2Sample implements Callable<Integer> {
      * @param args see the class documentation; {@code --help} prints them
      */
     public static void main(String[] args) {
-        System.exit(new CommandLine(new StarGanV2Sample()).execute(args));
+        int code = new CommandLine(new StarGanV2Sample()).execute(args);
+        if (code != 0) {
+            System.exit(code);
+        }
     }
 
     @Override

@@ -1,111 +1,153 @@
 package io.github.instancenorm.examples.stargan;
 
+import io.github.instancenorm.examples.Cli;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /**
- * TrainStarGan's command-line settings ({@code --help} lists them), with defaults that finish in about three minutes
- * on two CPU cores.
+ * TrainStarGan's command-line settings ({@code --help} lists them; read by picocli through {@link Cli}), with
+ * defaults that finish in about three minutes on two CPU cores.
  */
+@Command(
+        name = "TrainStarGan",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
+        description = "Trains a StarGAN-like translator on the JVM.")
 final class TrainingOptions {
+    @Option(
+            names = "--iterations",
+            description = "training iterations; with wgan-gp, critic steps (default ${DEFAULT-VALUE})")
     int iterations = 1500;
+
+    @Option(names = "--batch-size", description = "images per iteration (default ${DEFAULT-VALUE})")
     int batchSize = 16;
+
+    @Option(names = "--image-size", description = "image side in pixels (default ${DEFAULT-VALUE})")
     int imageSize = 32;
+
+    @Option(names = "--conv-dim", description = "generator/discriminator width (default ${DEFAULT-VALUE})")
     int convDim = 8;
+
+    @Option(names = "--g-repeat", description = "generator residual blocks (default ${DEFAULT-VALUE})")
     int generatorBlocks = 2;
+
+    @Option(names = "--d-repeat", description = "discriminator stride-2 layers (default ${DEFAULT-VALUE})")
     int discriminatorLayers = 4;
+
+    @Option(names = "--g-lr", description = "generator Adam learning rate (lsgan 2e-3, wgan-gp 1e-4: StarGAN's)")
+    Double generatorLrOption;
+
+    @Option(names = "--d-lr", description = "discriminator Adam learning rate (lsgan 1e-3, wgan-gp 1e-4)")
+    Double discriminatorLrOption;
+
     double generatorLr = 2e-3;
     double discriminatorLr = 1e-3;
+
     /** {@code lsgan} or {@code wgan-gp}. */
+    @Option(
+            names = "--loss",
+            description = "adversarial objective: lsgan (least squares, default) or wgan-gp (StarGAN's: a critic step"
+                    + " per iteration, a generator step every --n-critic)")
     String loss = "lsgan";
 
+    @Option(names = "--lambda-gp", description = "WGAN-GP's gradient penalty weight (default ${DEFAULT-VALUE})")
     double lambdaGp = 10;
+
+    @Option(names = "--n-critic", description = "WGAN-GP: critic steps per generator step (default ${DEFAULT-VALUE})")
     int nCritic = 5;
+
+    @Option(names = "--lambda-cls", description = "domain loss weight (default ${DEFAULT-VALUE})")
     double lambdaClass = 1;
+
+    @Option(names = "--lambda-rec", description = "cycle reconstruction (L1) weight (default ${DEFAULT-VALUE})")
     double lambdaReconstruction = 10;
+
+    @Option(
+            names = "--lambda-id",
+            description = "identity-mapping (L1) weight, not in StarGAN; 0 turns it off (default ${DEFAULT-VALUE})")
     double lambdaIdentity = 10;
+
+    @Option(
+            names = "--lr-decay",
+            description = "fraction of the run over which the rates fall to 0, as StarGAN (default ${DEFAULT-VALUE})")
     double lrDecay = 0.5;
+
+    @Option(names = "--log-every", description = "progress line every N iterations (default ${DEFAULT-VALUE})")
     int logEvery = 50;
+
+    @Option(names = "--sample-every", description = "sample grid PNG every N iterations (default ${DEFAULT-VALUE})")
     int sampleEvery = 250;
+
+    @Option(
+            names = "--checkpoint-every",
+            description = "resumable checkpoint every N iterations (default ${DEFAULT-VALUE})")
     int checkpointEvery = 500;
+
+    @Option(names = "--classifier-iterations", description = "final evaluation's classifier (default ${DEFAULT-VALUE})")
     int classifierIterations = 300;
+
+    @Option(names = "--eval-images", description = "images in the final evaluation (default ${DEFAULT-VALUE})")
     int evalImages = 256;
+
+    @Option(names = "--seed", description = "data and initialization seed (default ${DEFAULT-VALUE})")
     long seed = 1;
+
+    @Option(names = "--resume", description = "continue from OUT/checkpoint")
     boolean resume = false;
+
+    @Option(names = "--out", description = "output folder (default ${DEFAULT-VALUE})")
     Path out = Path.of("target", "stargan");
+
+    @Option(names = "--data", description = "shapes (generated, default) or celeba (a CelebA-style folder)")
     String data = "shapes";
+
+    @Option(names = "--celeba-images", description = "celeba: the image folder")
     Path celebaImages;
+
+    @Option(names = "--celeba-attrs", description = "celeba: the attribute file (list_attr_celeba.txt)")
     Path celebaAttributes;
+
+    @Option(names = "--attrs", split = ",", description = "celeba: the attributes (default ${DEFAULT-VALUE})")
     List<String> attributes = List.of("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young");
+
+    @Option(
+            names = "--exclusive",
+            description = "celeba: indices of mutually exclusive attributes, comma-separated; empty for none"
+                    + " (default ${DEFAULT-VALUE})")
+    String exclusiveOption = "0,1,2";
+
     int[] exclusive = {0, 1, 2};
 
+    /**
+     * @param args the command line
+     * @return the settings; prints the usage and exits on {@code --help}
+     * @throws IllegalArgumentException naming a bad or unknown flag
+     */
     static TrainingOptions parse(String[] args) {
-        TrainingOptions o = new TrainingOptions();
-        Map<String, String> a = new HashMap<>();
-        for (int i = 0; i < args.length; i++) {
-            String key = args[i];
-            if (key.equals("--help") || key.equals("-h")) {
-                usage();
-                System.exit(0);
-            }
-            if (key.equals("--resume")) {
-                o.resume = true;
-                continue;
-            }
-            if (!key.startsWith("--") || i + 1 >= args.length) {
-                throw new IllegalArgumentException("Expected --flag value pairs, got \"" + key + "\"; see --help");
-            }
-            a.put(key.substring(2), args[++i]);
-        }
-        for (Map.Entry<String, String> e : a.entrySet()) {
-            String v = e.getValue();
-            switch (e.getKey()) {
-                case "iterations" -> o.iterations = Integer.parseInt(v);
-                case "batch-size" -> o.batchSize = Integer.parseInt(v);
-                case "image-size" -> o.imageSize = Integer.parseInt(v);
-                case "conv-dim" -> o.convDim = Integer.parseInt(v);
-                case "g-repeat" -> o.generatorBlocks = Integer.parseInt(v);
-                case "d-repeat" -> o.discriminatorLayers = Integer.parseInt(v);
-                case "g-lr" -> o.generatorLr = Double.parseDouble(v);
-                case "d-lr" -> o.discriminatorLr = Double.parseDouble(v);
-                case "loss" -> o.loss = v;
-                case "lambda-gp" -> o.lambdaGp = Double.parseDouble(v);
-                case "n-critic" -> o.nCritic = Integer.parseInt(v);
-                case "lr-decay" -> o.lrDecay = Double.parseDouble(v);
-                case "lambda-cls" -> o.lambdaClass = Double.parseDouble(v);
-                case "lambda-rec" -> o.lambdaReconstruction = Double.parseDouble(v);
-                case "lambda-id" -> o.lambdaIdentity = Double.parseDouble(v);
-                case "log-every" -> o.logEvery = Integer.parseInt(v);
-                case "sample-every" -> o.sampleEvery = Integer.parseInt(v);
-                case "checkpoint-every" -> o.checkpointEvery = Integer.parseInt(v);
-                case "classifier-iterations" -> o.classifierIterations = Integer.parseInt(v);
-                case "eval-images" -> o.evalImages = Integer.parseInt(v);
-                case "seed" -> o.seed = Long.parseLong(v);
-                case "out" -> o.out = Path.of(v);
-                case "data" -> o.data = v;
-                case "celeba-images" -> o.celebaImages = Path.of(v);
-                case "celeba-attrs" -> o.celebaAttributes = Path.of(v);
-                case "attrs" -> o.attributes = Arrays.asList(v.split(","));
-                case "exclusive" ->
-                    o.exclusive = v.isEmpty()
-                            ? new int[0]
-                            : Arrays.stream(v.split(","))
-                                    .mapToInt(Integer::parseInt)
-                                    .toArray();
-                default -> throw new IllegalArgumentException("Unknown flag --" + e.getKey() + "; see --help");
-            }
+        TrainingOptions o = Cli.parse(new TrainingOptions(), args);
+        if (o == null) {
+            System.exit(0);
         }
         if (!o.loss.equals("lsgan") && !o.loss.equals("wgan-gp")) {
             throw new IllegalArgumentException("--loss must be lsgan or wgan-gp, got " + o.loss);
         }
-        if (o.loss.equals("wgan-gp")) {
-            // StarGAN's rates for its objective, unless given.
-            o.generatorLr = a.containsKey("g-lr") ? o.generatorLr : 1e-4;
-            o.discriminatorLr = a.containsKey("d-lr") ? o.discriminatorLr : 1e-4;
+        try {
+            o.exclusive = o.exclusiveOption.isBlank()
+                    ? new int[0]
+                    : Arrays.stream(o.exclusiveOption.split(","))
+                            .mapToInt(v -> Integer.parseInt(v.trim()))
+                            .toArray();
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(
+                    "--exclusive takes attribute indices such as 0,1,2, got \"" + o.exclusiveOption + "\"");
         }
+        // StarGAN's rates for its objective, unless given.
+        boolean wgan = o.loss.equals("wgan-gp");
+        o.generatorLr = o.generatorLrOption != null ? o.generatorLrOption : wgan ? 1e-4 : 2e-3;
+        o.discriminatorLr = o.discriminatorLrOption != null ? o.discriminatorLrOption : wgan ? 1e-4 : 1e-3;
         if (o.nCritic < 1) {
             throw new IllegalArgumentException("--n-critic must be >= 1, got " + o.nCritic);
         }
@@ -121,36 +163,5 @@ final class TrainingOptions {
                 .withClassification(lambdaClass)
                 .withReconstruction(lambdaReconstruction)
                 .withIdentity(lambdaIdentity);
-    }
-
-    static void usage() {
-        System.out.println("""
-                TrainStarGan: train a StarGAN-like translator on the JVM.
-                  --iterations N          training iterations (default 1500)
-                  --batch-size N          images per iteration (16)
-                  --image-size N          image side in pixels (32)
-                  --conv-dim N            generator/discriminator width (8)
-                  --g-repeat N            generator residual blocks (2)
-                  --d-repeat N            discriminator stride-2 layers (4)
-                  --loss lsgan|wgan-gp    adversarial objective: least squares (default) or StarGAN's WGAN-GP
-                                          (one critic step per iteration, a generator step every --n-critic)
-                  --lambda-gp X           WGAN-GP's gradient penalty weight (10)
-                  --n-critic N            WGAN-GP: critic steps per generator step (5)
-                  --iterations counts discriminator steps; with wgan-gp the generator takes iterations / n-critic
-                  --g-lr X / --d-lr X     Adam learning rates (lsgan 2e-3 / 1e-3; wgan-gp 1e-4 / 1e-4, StarGAN's)
-                  --lr-decay X            fraction of the run over which the rates fall to 0, as StarGAN (0.5)
-                  --lambda-cls X          domain loss weight (1)
-                  --lambda-rec X          cycle reconstruction (L1) weight (10)
-                  --lambda-id X           identity-mapping (L1) weight, not in StarGAN; 0 turns it off (10)
-                  --log-every N           progress line every N iterations (50)
-                  --sample-every N        sample grid PNG every N iterations (250)
-                  --checkpoint-every N    resumable checkpoint every N iterations (500)
-                  --out DIR               output folder (target/stargan)
-                  --resume                continue from DIR/checkpoint
-                  --seed N                data and initialization seed (1)
-                  --data shapes|celeba    generated shapes (default) or a CelebA-style folder:
-                  --celeba-images DIR --celeba-attrs FILE --attrs A,B,C --exclusive 0,1,2
-                  --classifier-iterations N, --eval-images N   final evaluation (300, 256)
-                """);
     }
 }

@@ -1,0 +1,57 @@
+package io.github.instancenorm.examples.stargan;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** TrainStarGan's flags, read by picocli: defaults, values, the loss-dependent rates and clear errors. */
+class TrainingOptionsTest {
+
+    @Test
+    void defaultsAndValues() {
+        TrainingOptions d = TrainingOptions.parse(new String[0]);
+        assertEquals(1500, d.iterations);
+        assertEquals(2e-3, d.generatorLr);
+        assertEquals(1e-3, d.discriminatorLr);
+        TrainingOptions o = TrainingOptions.parse(new String[] {
+            "--iterations",
+            "20",
+            "--loss",
+            "wgan-gp",
+            "--attrs",
+            "A,B",
+            "--exclusive",
+            "",
+            "--resume",
+            "--out",
+            "x/y",
+            "--d-lr",
+            "3e-4"
+        });
+        assertEquals(20, o.iterations);
+        assertEquals(1e-4, o.generatorLr, "wgan-gp's rate unless given");
+        assertEquals(3e-4, o.discriminatorLr);
+        assertEquals(List.of("A", "B"), o.attributes);
+        assertArrayEquals(new int[0], o.exclusive);
+        assertTrue(o.resume);
+        assertEquals(Path.of("x/y"), o.out);
+    }
+
+    @Test
+    void errorsNameTheFlag() {
+        IllegalArgumentException unknown = assertThrows(
+                IllegalArgumentException.class, () -> TrainingOptions.parse(new String[] {"--iteration", "3"}));
+        assertTrue(unknown.getMessage().contains("--iteration"), unknown.getMessage());
+        IllegalArgumentException number = assertThrows(
+                IllegalArgumentException.class, () -> TrainingOptions.parse(new String[] {"--iterations", "x"}));
+        assertTrue(number.getMessage().contains("--iterations"), number.getMessage());
+        IllegalArgumentException loss = assertThrows(
+                IllegalArgumentException.class, () -> TrainingOptions.parse(new String[] {"--loss", "hinge"}));
+        assertTrue(loss.getMessage().contains("lsgan or wgan-gp"), loss.getMessage());
+    }
+}
