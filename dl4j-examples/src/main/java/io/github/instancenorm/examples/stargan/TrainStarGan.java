@@ -1,9 +1,11 @@
 package io.github.instancenorm.examples.stargan;
 
 import io.github.instancenorm.examples.ImageGrids;
+import io.github.instancenorm.learning.LinearDecaySchedule;
 import io.github.instancenorm.speedups.Speedups;
 import io.github.instancenorm.speedups.conv.FastConvolutions;
 import io.github.instancenorm.torch.StateDict;
+import io.github.instancenorm.train.StarGanTrainer;
 import io.github.instancenorm.zoo.StarGan;
 import java.io.IOException;
 import java.io.Reader;

@@ -1,6 +1,7 @@
 package io.github.instancenorm.examples.stargan;
 
 import io.github.instancenorm.examples.Cli;
+import io.github.instancenorm.train.StarGanTrainer;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;

@@ -1,4 +1,4 @@
-package io.github.instancenorm.examples.stargan;
+package io.github.instancenorm.train;
 
 import io.github.instancenorm.speedups.conv.FastConvolutions;
 import io.github.instancenorm.speedups.updater.GraphUpdates;
