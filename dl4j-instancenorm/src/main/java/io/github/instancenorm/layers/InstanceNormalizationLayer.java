@@ -74,7 +74,11 @@ public class InstanceNormalizationLayer extends BaseLayer<InstanceNormalization>
         InstanceNormalization conf = layerConf();
         INDArray x = input.castTo(dataType);
         InstanceNormLayout layout = layoutFor(x);
-        boolean instanceStats = conf.usesInstanceStats(training);
+        // A statistics pass (InstanceNormStatistics) runs inference forwards in which tracking layers normalize
+        // with each instance's statistics, as in training, and report them instead of updating anything.
+        InstanceNormStatistics.Collector collector =
+                conf.isTrackRunningStats() ? InstanceNormStatistics.active() : null;
+        boolean instanceStats = collector != null || conf.usesInstanceStats(training);
         layout.checkInput(x.shape(), conf.getNOut(), instanceStats, layerId());
         if (training && conf.isTrackRunningStats()) {
             SparkGradientSharingCheck.refuseRunningStatsUnderGradientSharing(this);
@@ -90,7 +94,9 @@ public class InstanceNormalizationLayer extends BaseLayer<InstanceNormalization>
                     layout,
                     out,
                     statsBuffer(x.size(0), x.size(layout.channelAxis())));
-            if (training && conf.isTrackRunningStats()) {
+            if (collector != null) {
+                collector.add(this, m, layout.spatialSize(x.shape()));
+            } else if (training && conf.isTrackRunningStats()) {
                 updateRunningStats(m, layout.spatialSize(x.shape()));
             }
             moments = m;
