@@ -2,6 +2,7 @@ package io.github.instancenorm.onnx;
 
 import io.github.instancenorm.onnx.hooks.BatchNormalizationTrainingHook;
 import io.github.instancenorm.onnx.hooks.ConvTransposeHook;
+import io.github.instancenorm.onnx.hooks.GemmHook;
 import io.github.instancenorm.onnx.hooks.InstanceNormalizationHook;
 import io.github.instancenorm.onnx.hooks.PadHook;
 import java.io.IOException;
@@ -55,7 +56,9 @@ import org.slf4j.LoggerFactory;
  *   <li>{@code BatchNormalization} in its training form, PyTorch's export of an instance norm with running
  *       statistics in train mode ({@code training=TrainingMode.PRESERVE}): M2.1 imports it as inference with the
  *       running statistics, which is not what the file says ({@link BatchNormalizationTrainingHook});
- *   <li>{@code Pad} with constant pads, modes constant and reflect ({@link PadHook}), which M2.1 maps wrongly.
+ *   <li>{@code Pad} with constant pads, modes constant and reflect ({@link PadHook}), which M2.1 maps wrongly;
+ *   <li>{@code Gemm}, PyTorch's export of {@code nn.Linear}, whose bias {@code C} (and {@code alpha},
+ *       {@code beta}) M2.1's mapping drops ({@link GemmHook}).
  * </ul>
  * The inference form of {@code BatchNormalization}, which PyTorch writes for an instance norm with running
  * statistics in eval mode (the running statistics tiled to the batch size the file was exported with), is
@@ -85,6 +88,7 @@ public final class OnnxModels {
             new Hook("InstanceNormalization", InstanceNormalizationHook.class, InstanceNormalizationHook::new, true),
             new Hook("ConvTranspose", ConvTransposeHook.class, ConvTransposeHook::new, true),
             new Hook("Pad", PadHook.class, PadHook::new, false),
+            new Hook("Gemm", GemmHook.class, GemmHook::new, false),
             new Hook(
                     "BatchNormalization",
                     BatchNormalizationTrainingHook.class,

@@ -105,6 +105,31 @@ class HostileInputTest {
     }
 
     @Test
+    void aGemmProductAboveTheLimitIsRefusedBeforeItIsAllocated() throws Exception {
+        // [16384, 1] x [1, 16384]: two 64 KiB matrices whose product would take 1 GiB.
+        Onnx.GraphProto.Builder g = graph("x", 1)
+                .addInitializer(zeros("a", 1 << 14, 1))
+                .addInitializer(zeros("b", 1, 1 << 14))
+                .addNode(node("outer", "Gemm", "a", "b", "p"))
+                .addNode(node("sum", "Add", "p", "x", "y"))
+                .addOutput(Onnx.ValueInfoProto.newBuilder().setName("y"));
+        OnnxFormatException e = refused("huge_gemm", model(g));
+        assertEquals("node 'outer' (Gemm)", e.element().orElseThrow(), e.getMessage());
+        assertTrue(e.getMessage().contains("above the import's limit"), e.getMessage());
+    }
+
+    @Test
+    void aGemmOfAVectorIsRefusedWithItsNode() throws Exception {
+        Onnx.GraphProto.Builder g = graph("x", 4)
+                .addInitializer(zeros("w", 4, 3))
+                .addNode(node("linear", "Gemm", "x", "w", "y"))
+                .addOutput(Onnx.ValueInfoProto.newBuilder().setName("y"));
+        OnnxFormatException e = refused("gemm_of_a_vector", model(g));
+        assertEquals("node 'linear' (Gemm)", e.element().orElseThrow(), e.getMessage());
+        assertTrue(e.getMessage().contains("must be matrices"), e.getMessage());
+    }
+
+    @Test
     void aNodeReadingAnUndefinedNameIsRefused() throws Exception {
         Onnx.GraphProto.Builder g = graph("x", 4)
                 .addNode(node("act", "Relu", "nowhere", "y"))
@@ -182,6 +207,19 @@ class HostileInputTest {
             n.addInput(names[i]);
         }
         return n.addOutput(names[names.length - 1]).build();
+    }
+
+    /** @return a float tensor of zeros of the given dimensions, as raw data */
+    private static Onnx.TensorProto zeros(String name, long... dims) {
+        long elements = 1;
+        Onnx.TensorProto.Builder t =
+                Onnx.TensorProto.newBuilder().setName(name).setDataType(Onnx.TensorProto.DataType.FLOAT_VALUE);
+        for (long d : dims) {
+            t.addDims(d);
+            elements *= d;
+        }
+        return t.setRawData(ByteString.copyFrom(new byte[Math.toIntExact(4 * elements)]))
+                .build();
     }
 
     private static Onnx.TensorProto int64(String name, long... values) {

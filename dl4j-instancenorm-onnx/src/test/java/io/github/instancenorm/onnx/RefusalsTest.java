@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.github.instancenorm.onnx.hooks.BatchNormalizationTrainingHook;
 import io.github.instancenorm.onnx.hooks.ConvTransposeHook;
+import io.github.instancenorm.onnx.hooks.GemmHook;
 import io.github.instancenorm.onnx.hooks.InstanceNormalizationHook;
 import io.github.instancenorm.onnx.hooks.PadHook;
 import io.github.instancenorm.testutil.Fixtures;
@@ -71,6 +72,7 @@ class RefusalsTest {
                 List.of("InstanceNormalization", InstanceNormalizationHook.class),
                 List.of("ConvTranspose", ConvTransposeHook.class),
                 List.of("Pad", PadHook.class),
+                List.of("Gemm", GemmHook.class),
                 List.of("BatchNormalization", BatchNormalizationTrainingHook.class))) {
             String op = (String) entry.get(0);
             List<PreImportHook> hooks = OnnxModels.hooksFor(op);
