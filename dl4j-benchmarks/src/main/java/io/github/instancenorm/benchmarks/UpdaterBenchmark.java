@@ -1,5 +1,6 @@
 package io.github.instancenorm.benchmarks;
 
+import io.github.instancenorm.learning.TorchAdam;
 import io.github.instancenorm.speedups.conv.FastConvolutions;
 import io.github.instancenorm.speedups.updater.FastUpdaters;
 import io.github.instancenorm.speedups.updater.GraphUpdates;
@@ -13,6 +14,8 @@ import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.linalg.learning.config.IUpdater;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -27,14 +30,16 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * One Adam update of a zoo graph from a fixed gradient, along three paths (parameter {@code path}):
+ * One Adam update of a zoo graph from a fixed gradient, along three paths (parameter {@code path}), with ND4J's
+ * {@code Adam} or PyTorch's ({@link TorchAdam}; parameter {@code updater}, both with StarGAN's
+ * {@code lr = 1e-4, betas = (0.5, 0.999)}):
  * <ul>
  *   <li>{@code dl4j}: DL4J's updater as it comes, {@code getUpdater().update(gradient, ...)} followed by
  *       {@code params -= gradient}, which takes DL4J's external-gradient path;</li>
  *   <li>{@code GraphUpdates}: DL4J's updater through {@link GraphUpdates}, the in-place path, libnd4j's
  *       {@code adam_updater} op;</li>
  *   <li>{@code FastUpdaters}: {@link FastUpdaters#install}, then {@link GraphUpdates}: the in-place path with the
- *       Adam kernel.</li>
+ *       Adam kernel ({@code TorchAdam}'s kernel for {@code TorchAdam}).</li>
  * </ul>
  * Parameter {@code model}: {@code example-G}, StarGAN's generator at the example's size (32 px, conv_dim 8, 2 blocks:
  * 62,105 parameters in 19 updater blocks, batch 16), or {@code stargan-D}, StarGAN's discriminator at its own size
@@ -56,6 +61,10 @@ public class UpdaterBenchmark {
     @Param({"dl4j", "GraphUpdates", "FastUpdaters"})
     public String path;
 
+    /** {@code Adam} (ND4J's) or {@code TorchAdam}; see the class documentation. */
+    @Param({"Adam", "TorchAdam"})
+    public String updater;
+
     /** {@code example-G} or {@code stargan-D}; see the class documentation. */
     @Param({"example-G", "stargan-D"})
     public String model;
@@ -73,6 +82,11 @@ public class UpdaterBenchmark {
         if (!example && !"stargan-D".equals(model)) {
             throw new IllegalArgumentException("model must be example-G or stargan-D, got " + model);
         }
+        IUpdater config = switch (updater) {
+            case "Adam" -> new Adam(1e-4, 0.5, 0.999, 1e-8);
+            case "TorchAdam" -> new TorchAdam(1e-4, 0.5, 0.999);
+            default -> throw new IllegalArgumentException("updater must be Adam or TorchAdam, got " + updater);
+        };
         batch = example ? 16 : 2;
         int pixels = example ? 32 : 128;
         graph = example
@@ -81,6 +95,7 @@ public class UpdaterBenchmark {
                         .cDim(5)
                         .repeatNum(2)
                         .imageSize(32)
+                        .updater(config)
                         .dataType(DataType.FLOAT)
                         .build()
                 : StarGan.discriminator()
@@ -88,6 +103,7 @@ public class UpdaterBenchmark {
                         .cDim(5)
                         .repeatNum(6)
                         .imageSize(128)
+                        .updater(config)
                         .dataType(DataType.FLOAT)
                         .build();
         // Every path runs the convolutions on oneDNN; the updater is what differs.

@@ -1,6 +1,9 @@
 /**
- * Training configurations that DL4J writes into a saved network's JSON: learning-rate schedules and updater
- * configurations. They live in the core artifact so that loading a saved network never needs the trainers or the
- * speed-ups.
+ * Training configurations that a saved network's JSON names: {@link io.github.instancenorm.learning.TorchAdam},
+ * PyTorch's {@code torch.optim.Adam} as a DL4J updater (with its
+ * {@link io.github.instancenorm.learning.TorchAdamUpdater}), {@link io.github.instancenorm.learning.DecoupledWeightDecay},
+ * the weight decay that makes it {@code AdamW}, and StarGAN's
+ * {@link io.github.instancenorm.learning.LinearDecaySchedule}. They live in the core artifact, and their class names
+ * never move, so that loading a saved network needs neither the speed-ups nor a trainer.
  */
 package io.github.instancenorm.learning;

@@ -1,5 +1,6 @@
 package io.github.instancenorm.speedups.updater;
 
+import io.github.instancenorm.learning.TorchAdamUpdater;
 import java.util.List;
 import org.deeplearning4j.nn.api.Updater;
 import org.deeplearning4j.nn.gradient.Gradient;
@@ -34,7 +35,9 @@ import org.slf4j.LoggerFactory;
  *       plain {@link org.nd4j.linalg.learning.config.Adam} gets a {@code KernelAdamUpdater} with the same state
  *       arrays, which computes the step in Java vector loops on the CPU backend, to the op's bit (StarGAN's
  *       discriminator, 44.8 million parameters: the whole update 52 ms with the op, 23 ms with the kernel on a
- *       2-core VM). Other updaters, double precision and other backends keep ND4J's ops.</li>
+ *       2-core VM). Each block of {@link io.github.instancenorm.learning.TorchAdam} (PyTorch's Adam) likewise gets a
+ *       {@code KernelTorchAdamUpdater}, to the bit of {@code TorchAdamUpdater}'s ND4J ops. Other updaters, double
+ *       precision and other backends keep ND4J's ops.</li>
  * </ul>
  *
  * <p>What the updater does is unchanged: minibatch division, gradient normalization, regularization and schedules are
@@ -53,10 +56,10 @@ public final class FastUpdaters {
     private FastUpdaters() {}
 
     /**
-     * Gives {@code network} an updater that takes DL4J's in-place path, with the Adam kernel in its Adam blocks.
+     * Gives {@code network} an updater that takes DL4J's in-place path, with the Adam kernels in its Adam and TorchAdam blocks.
      *
      * @param network an initialized graph; its updater state, if it has one, carries over
-     * @return the number of updater blocks given the Adam kernel (0 off the CPU backend or with
+     * @return the number of updater blocks given an Adam kernel (0 off the CPU backend or with
      *         {@value #PROPERTY}{@code =false})
      * @throws IllegalStateException if the graph is not initialized
      */
@@ -73,10 +76,10 @@ public final class FastUpdaters {
     }
 
     /**
-     * Gives {@code network} an updater that takes DL4J's in-place path, with the Adam kernel in its Adam blocks.
+     * Gives {@code network} an updater that takes DL4J's in-place path, with the Adam kernels in its Adam and TorchAdam blocks.
      *
      * @param network an initialized network; its updater state, if it has one, carries over
-     * @return the number of updater blocks given the Adam kernel (0 off the CPU backend or with
+     * @return the number of updater blocks given an Adam kernel (0 off the CPU backend or with
      *         {@value #PROPERTY}{@code =false})
      * @throws IllegalStateException if the network is not initialized
      */
@@ -156,7 +159,7 @@ public final class FastUpdaters {
     }
 
     /**
-     * Puts the Adam kernel into the blocks that run plain Adam, logs the first network's paths once, and returns how
+     * Puts the Adam kernels into the blocks that run plain Adam or TorchAdam, logs the first network's paths once, and returns how
      * many blocks run the kernel.
      */
     private static int useKernels(BaseMultiLayerUpdater<?> updater) {
@@ -169,7 +172,10 @@ public final class FastUpdaters {
         return kernels;
     }
 
-    /** Gives each plain Adam block the kernel; returns how many blocks have it, those of an earlier install too. */
+    /**
+     * Gives each block of plain ND4J {@code Adam} or of {@link io.github.instancenorm.learning.TorchAdam} its kernel;
+     * returns how many blocks have one, those of an earlier install too.
+     */
     private static int swapAdam(List<UpdaterBlock> blocks) {
         int kernels = 0;
         for (UpdaterBlock block : blocks) {
@@ -177,7 +183,10 @@ public final class FastUpdaters {
             if (u != null && u.getClass() == AdamUpdater.class) {
                 block.setGradientUpdater(new KernelAdamUpdater((AdamUpdater) u));
                 kernels++;
-            } else if (u instanceof KernelAdamUpdater) {
+            } else if (u instanceof TorchAdamUpdater torch) {
+                block.setGradientUpdater(new KernelTorchAdamUpdater(torch));
+                kernels++;
+            } else if (u instanceof KernelAdamUpdater || u instanceof KernelTorchAdamUpdater) {
                 kernels++;
             }
         }

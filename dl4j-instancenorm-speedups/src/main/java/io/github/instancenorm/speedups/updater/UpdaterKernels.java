@@ -1,5 +1,7 @@
 package io.github.instancenorm.speedups.updater;
 
+import io.github.instancenorm.learning.TorchAdam;
+import io.github.instancenorm.learning.TorchAdamUpdater;
 import io.github.instancenorm.runtime.HostArrays;
 import io.github.instancenorm.runtime.KernelSettings;
 import io.github.instancenorm.runtime.KernelThreads;
@@ -13,7 +15,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Optimizer arithmetic on ND4J's CPU backend, for {@link FastUpdaters}: Adam's two moment updates
- * and its step in one pass over the gradient and the two state arrays, on {@link KernelThreads}.
+ * and its step in one pass over the gradient and the two state arrays, on {@link KernelThreads}; ND4J's
+ * {@code Adam} as libnd4j's {@code adam_updater} op computes it ({@link #adam}), and PyTorch's as
+ * {@link TorchAdamUpdater} computes it ({@link #torchAdam}).
  *
  * <p>Why not libnd4j's {@code adam_updater} op, which computes the same: on a 2-core VM it took 42 ms for
  * 44.8 million floats (StarGAN's discriminator), about 25 GB/s over its six array passes, while the division by the
@@ -135,6 +139,131 @@ final class UpdaterKernels {
                 },
                 none -> {});
         return true;
+    }
+
+    /**
+     * {@link TorchAdam}'s step in place, with {@link TorchAdamUpdater}'s arithmetic in float, to its bits:
+     * {@code m = beta1 m + (1 - beta1) g}, {@code v = beta2 v + ((1 - beta2) g) g}, with {@code amsgrad}
+     * {@code vMax = max(vMax, v)} (then {@code v} below is {@code vMax}), and
+     * {@code g = (m stepSize) / (sqrt(v) / biasCorrection2Sqrt + eps)}, each operation rounded once, the scalars
+     * computed in double and rounded to float as the ND4J ops round them.
+     *
+     * @param gradient  the gradient, replaced by the update
+     * @param m         the first moment, updated
+     * @param v         the second moment, updated
+     * @param maxV      the running maximum of {@code v}, updated; null without {@code amsgrad}
+     * @param config    the configuration
+     * @param iteration the iterations done so far ({@code t - 1})
+     * @param epoch     the epoch, for a learning-rate schedule
+     * @return {@code false}, with nothing changed, where the kernel does not take these arrays
+     */
+    public static boolean torchAdam(
+            INDArray gradient, INDArray m, INDArray v, INDArray maxV, TorchAdam config, int iteration, int epoch) {
+        return torchAdam(Loops.fromSettings(), gradient, m, v, maxV, config, iteration, epoch);
+    }
+
+    /** {@link #torchAdam(INDArray, INDArray, INDArray, INDArray, TorchAdam, int, int)} with the given loops. */
+    static boolean torchAdam(
+            Loops loops,
+            INDArray gradient,
+            INDArray m,
+            INDArray v,
+            INDArray maxV,
+            TorchAdam config,
+            int iteration,
+            int epoch) {
+        if (loops == Loops.OFF
+                || (maxV == null) == config.isAmsgrad()
+                || !(maxV == null ? floatVectors(gradient, m, v) : floatVectors(gradient, m, v, maxV))) {
+            return false;
+        }
+        TorchAdamStep step = TorchAdamStep.of(config, iteration, epoch);
+        ByteBuffer g = gradient.data().asNio().order(NATIVE);
+        ByteBuffer mb = m.data().asNio().order(NATIVE);
+        ByteBuffer vb = v.data().asNio().order(NATIVE);
+        ByteBuffer xb = maxV == null ? null : maxV.data().asNio().order(NATIVE);
+        int n = (int) gradient.length();
+        int g0 = (int) gradient.offset();
+        int m0 = (int) m.offset();
+        int v0 = (int) v.offset();
+        int x0 = maxV == null ? 0 : (int) maxV.offset();
+        boolean vectors = loops == Loops.VECTOR;
+        int tasks = (n + TASK_ELEMENTS - 1) / TASK_ELEMENTS;
+        KernelThreads.run(
+                tasks,
+                () -> null,
+                (task, none) -> {
+                    int from = task * TASK_ELEMENTS;
+                    int len = Math.min(TASK_ELEMENTS, n - from);
+                    if (vectors) {
+                        AdamVectorLoop.runTorch(step, g, g0 + from, mb, m0 + from, vb, v0 + from, xb, x0 + from, len);
+                    } else {
+                        torchScalar(step, g, g0 + from, mb, m0 + from, vb, v0 + from, xb, x0 + from, len);
+                    }
+                },
+                none -> {});
+        return true;
+    }
+
+    /**
+     * {@link TorchAdam}'s constants for one step, as the loops take them: each a double rounded to float, as ND4J's
+     * scalar ops round their scalar to the array's type.
+     */
+    record TorchAdamStep(
+            float beta1,
+            float oneMinusBeta1,
+            float beta2,
+            float oneMinusBeta2,
+            float stepSize,
+            float biasCorrection2Sqrt,
+            float epsilon) {
+
+        static TorchAdamStep of(TorchAdam config, int iteration, int epoch) {
+            return new TorchAdamStep(
+                    (float) config.getBeta1(),
+                    (float) (1.0 - config.getBeta1()),
+                    (float) config.getBeta2(),
+                    (float) (1.0 - config.getBeta2()),
+                    (float) config.stepSize(iteration, epoch),
+                    (float) config.biasCorrection2Sqrt(iteration),
+                    (float) config.getEpsilon());
+        }
+    }
+
+    /**
+     * The scalar loop of {@link TorchAdam}'s step: the same float operations in the same order as
+     * {@link AdamVectorLoop#runTorch} and {@link TorchAdamUpdater}'s ND4J ops, so all three give the same bits.
+     *
+     * @param maxV the running maximum of {@code v}, or null without {@code amsgrad}
+     */
+    static void torchScalar(
+            TorchAdamStep s,
+            ByteBuffer g,
+            int gFrom,
+            ByteBuffer m,
+            int mFrom,
+            ByteBuffer v,
+            int vFrom,
+            ByteBuffer maxV,
+            int maxFrom,
+            int len) {
+        for (int i = 0; i < len; i++) {
+            int gi = (gFrom + i) * Float.BYTES;
+            int mi = (mFrom + i) * Float.BYTES;
+            int vi = (vFrom + i) * Float.BYTES;
+            float grad = g.getFloat(gi);
+            float mt = m.getFloat(mi) * s.beta1() + grad * s.oneMinusBeta1();
+            float vt = v.getFloat(vi) * s.beta2() + grad * s.oneMinusBeta2() * grad;
+            m.putFloat(mi, mt);
+            v.putFloat(vi, vt);
+            float second = vt;
+            if (maxV != null) {
+                int xi = (maxFrom + i) * Float.BYTES;
+                second = Math.max(maxV.getFloat(xi), vt);
+                maxV.putFloat(xi, second);
+            }
+            g.putFloat(gi, mt * s.stepSize() / ((float) Math.sqrt(second) / s.biasCorrection2Sqrt() + s.epsilon()));
+        }
     }
 
     /**
