@@ -297,33 +297,42 @@ public final class InstanceNorm {
 
     /**
      * Training-mode normalization with a per-instance affine transform, the core of adaptive instance normalization
-     * (AdaIN): {@code out[n,c] = (x[n,c] - mean[n,c]) / sqrt(var[n,c] + eps) * scale[n,c] + shift[n,c]}, with each
-     * instance's own mean and biased variance, as PyTorch's {@code InstanceNorm(affine=False)} followed by a
-     * per-sample, per-channel scale and shift. Same passes as {@link #forwardWithInstanceStats} (fused on the CPU
-     * kernels).
+     * (AdaIN): {@code out[n,c] = (x[n,c] - mean[n,c]) / sqrt(var[n,c] + eps) * (scaleOffset + scale[n,c]) +
+     * shift[n,c]}, with each instance's own mean and biased variance, as PyTorch's {@code InstanceNorm(affine=False)}
+     * followed by a per-sample, per-channel scale and shift. StarGAN v2's {@code (1 + gamma)} is
+     * {@code scaleOffset = 1}. Same passes as {@link #forwardWithInstanceStats} (fused on the CPU kernels).
      *
-     * @param x      the input
-     * @param scale  {@code [N, C]} multiplier of the normalized input, or {@code null} for 1
-     * @param shift  {@code [N, C]} added after scaling, or {@code null} for 0
-     * @param eps    added to the variance
-     * @param layout where the channel and spatial axes are
-     * @param out    receives the result; same shape as {@code x}
+     * <p>{@code scale} and {@code shift} may be views with a row stride, such as the two halves of a {@code [N, 2C]}
+     * modulation: the CPU kernels read them in place.
+     *
+     * @param x           the input
+     * @param scale       {@code [N, C]} added to {@code scaleOffset}, or {@code null} for none
+     * @param shift       {@code [N, C]} added after scaling, or {@code null} for 0
+     * @param scaleOffset added to every scale value: 1 for StarGAN v2's {@code (1 + gamma)}, 0 for a plain scale
+     * @param eps         added to the variance
+     * @param layout      where the channel and spatial axes are
+     * @param out         receives the result; same shape as {@code x}
      * @return the {@code [N, C]} statistics the forward used, for {@link #backwardModulated}
      * @throws IllegalArgumentException if {@code scale} or {@code shift} is not {@code [N, C]} in {@code x}'s type
      */
     public static Moments forwardModulated(
-            INDArray x, INDArray scale, INDArray shift, double eps, InstanceNormLayout layout, INDArray out) {
+            INDArray x,
+            INDArray scale,
+            INDArray shift,
+            double scaleOffset,
+            double eps,
+            InstanceNormLayout layout,
+            INDArray out) {
         checkInstanceArray("scale", scale, x, layout);
         checkInstanceArray("shift", shift, x, layout);
         KernelDispatch.Kernels cpu = KernelDispatch.installed().forArrays(x, out);
         if (cpu != null) {
-            return cpu.forwardModulated(x, scale, shift, eps, layout, out, null);
+            return cpu.forwardModulated(x, scale, shift, scaleOffset, eps, layout, out, null);
         }
         Moments m = moments(x, layout);
-        INDArray a = inverseStd(m.variance(), eps); // [N, C]
-        if (scale != null) {
-            a.muli(scale);
-        }
+        INDArray invStd = inverseStd(m.variance(), eps); // [N, C]
+        INDArray a =
+                scale == null ? invStd.mul(scaleOffset) : scale.add(scaleOffset).muli(invStd);
         INDArray b = m.mean().mul(a).negi(); // shift - mean * a
         if (shift != null) {
             b.addi(shift);
@@ -333,19 +342,20 @@ public final class InstanceNorm {
     }
 
     /**
-     * Backpropagates through {@link #forwardModulated}: with {@code a = scale * invStd} per instance,
-     * {@code dx = a * (g - mean_s(g) - xHat * mean_s(g * xHat))}, {@code dScale = sum_s(g * xHat)} and
-     * {@code dShift = sum_s(g)}, each {@code [N, C]}.
+     * Backpropagates through {@link #forwardModulated}: with {@code a = (scaleOffset + scale) * invStd} per
+     * instance, {@code dx = a * (g - mean_s(g) - xHat * mean_s(g * xHat))}, {@code dScale = sum_s(g * xHat)} and
+     * {@code dShift = sum_s(g)}, each {@code [N, C]} (the offset does not change the scale's gradient).
      *
-     * @param x       the forward input
-     * @param grad    gradient of the loss with respect to the output
-     * @param moments the statistics the forward used
-     * @param scale   the forward's {@code [N, C]} scale, or {@code null} for 1
-     * @param eps     as in the forward
-     * @param layout  where the channel and spatial axes are
-     * @param dx      receives the input gradient; same shape as {@code x}
-     * @param dScale  receives the {@code [N, C]} scale gradient, or {@code null} when not wanted
-     * @param dShift  receives the {@code [N, C]} shift gradient, or {@code null} when not wanted
+     * @param x           the forward input
+     * @param grad        gradient of the loss with respect to the output
+     * @param moments     the statistics the forward used
+     * @param scale       the forward's {@code [N, C]} scale, or {@code null}
+     * @param scaleOffset the forward's scale offset
+     * @param eps         as in the forward
+     * @param layout      where the channel and spatial axes are
+     * @param dx          receives the input gradient; same shape as {@code x}
+     * @param dScale      receives the {@code [N, C]} scale gradient (may be a row-strided view), or {@code null}
+     * @param dShift      receives the {@code [N, C]} shift gradient (may be a row-strided view), or {@code null}
      * @throws IllegalArgumentException if {@code scale}, {@code dScale} or {@code dShift} is not {@code [N, C]} in
      *                                  {@code x}'s type
      */
@@ -354,6 +364,7 @@ public final class InstanceNorm {
             INDArray grad,
             Moments moments,
             INDArray scale,
+            double scaleOffset,
             double eps,
             InstanceNormLayout layout,
             INDArray dx,
@@ -364,7 +375,7 @@ public final class InstanceNorm {
         checkInstanceArray("dShift", dShift, x, layout);
         KernelDispatch.Kernels cpu = KernelDispatch.installed().forArrays(x, grad, dx);
         if (cpu != null) {
-            cpu.backwardModulated(x, grad, moments, scale, eps, layout, dx, dScale, dShift);
+            cpu.backwardModulated(x, grad, moments, scale, scaleOffset, eps, layout, dx, dScale, dShift);
             return;
         }
         int[] spatial = layout.spatialAxes();
@@ -381,7 +392,8 @@ public final class InstanceNorm {
         if (dScale != null) {
             dScale.assign(dot.mul(invStd));
         }
-        INDArray a = scale == null ? invStd.dup() : invStd.mul(scale);
+        INDArray a =
+                scale == null ? invStd.mul(scaleOffset) : scale.add(scaleOffset).muli(invStd);
         INDArray b = a.mul(dot).muli(invStd).muli(invStd).divi(-m);
         INDArray c = a.mul(gradSum).divi(-m);
         broadcast(new BroadcastMulOp(centered, b, centered, instance));

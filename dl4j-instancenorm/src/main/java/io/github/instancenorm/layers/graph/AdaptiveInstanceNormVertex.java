@@ -14,7 +14,6 @@ import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.common.primitives.Pair;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
@@ -72,9 +71,10 @@ public class AdaptiveInstanceNormVertex extends BaseGraphVertex {
         }
         INDArray x = inputs[0];
         InstanceNormLayout layout = layoutOf(x);
-        INDArray[] scaleShift = scaleAndShift(x, layout);
+        INDArray[] gammaBeta = gammaBeta(x, layout);
         INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, x.dataType(), x.shape(), 'c');
-        InstanceNorm.Moments m = InstanceNorm.forwardModulated(x, scaleShift[0], scaleShift[1], eps, layout, out);
+        InstanceNorm.Moments m =
+                InstanceNorm.forwardModulated(x, gammaBeta[0], gammaBeta[1], scaleOffset(), eps, layout, out);
         moments = new InstanceNorm.Moments(m.mean().detach(), m.variance().detach());
         momentsOf = x;
         return out;
@@ -87,7 +87,7 @@ public class AdaptiveInstanceNormVertex extends BaseGraphVertex {
         }
         INDArray x = inputs[0];
         InstanceNormLayout layout = layoutOf(x);
-        INDArray scale = scaleAndShift(x, layout)[0];
+        INDArray gamma = gammaBeta(x, layout)[0];
         if (!Arrays.equals(epsilon.shape(), x.shape())) {
             throw new IllegalArgumentException("Vertex \"" + vertexName + "\": the output gradient has shape "
                     + Arrays.toString(epsilon.shape()) + ", the output " + Arrays.toString(x.shape()));
@@ -96,25 +96,38 @@ public class AdaptiveInstanceNormVertex extends BaseGraphVertex {
         long n = x.size(0);
         long c = x.size(layout.channelAxis());
         INDArray dx = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, x.dataType(), x.shape(), 'c');
-        INDArray dScale = Nd4j.createUninitialized(x.dataType(), n, c);
-        INDArray dShift = Nd4j.createUninitialized(x.dataType(), n, c);
-        InstanceNorm.backwardModulated(x, epsilon.castTo(x.dataType()), m, scale, eps, layout, dx, dScale, dShift);
-        // d(1 + gamma)/dgamma = 1: the scale's gradient is gamma's in both forms.
+        // d(offset + gamma)/dgamma = 1: the scale's gradient is gamma's in both forms. The kernels write the two
+        // gradients straight into the halves of the modulation's gradient.
         INDArray[] grads;
         if (inputs.length == 2) {
-            INDArray dh = workspaceMgr.createUninitialized(
-                    ArrayType.ACTIVATION_GRAD, inputs[1].dataType(), inputs[1].shape(), 'c');
-            dh.get(NDArrayIndex.all(), NDArrayIndex.interval(0, c)).assign(dScale);
-            dh.get(NDArrayIndex.all(), NDArrayIndex.interval(c, 2 * c)).assign(dShift);
-            grads = new INDArray[] {dx, dh};
+            INDArray dh = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, x.dataType(), n, 2 * c);
+            INDArray dGamma = dh.get(NDArrayIndex.all(), NDArrayIndex.interval(0, c));
+            INDArray dBeta = dh.get(NDArrayIndex.all(), NDArrayIndex.interval(c, 2 * c));
+            backward(x, m, gamma, layout, dx, dGamma, dBeta);
+            grads = new INDArray[] {dx, dh.castTo(inputs[1].dataType())};
         } else {
-            grads = new INDArray[] {
-                dx,
-                workspaceMgr.leverageTo(ArrayType.ACTIVATION_GRAD, dScale.castTo(inputs[1].dataType())),
-                workspaceMgr.leverageTo(ArrayType.ACTIVATION_GRAD, dShift.castTo(inputs[2].dataType()))
-            };
+            INDArray dGamma = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, x.dataType(), n, c);
+            INDArray dBeta = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, x.dataType(), n, c);
+            backward(x, m, gamma, layout, dx, dGamma, dBeta);
+            grads = new INDArray[] {dx, dGamma.castTo(inputs[1].dataType()), dBeta.castTo(inputs[2].dataType())};
         }
         return new Pair<>(null, grads);
+    }
+
+    private void backward(
+            INDArray x,
+            InstanceNorm.Moments m,
+            INDArray gamma,
+            InstanceNormLayout layout,
+            INDArray dx,
+            INDArray dGamma,
+            INDArray dBeta) {
+        InstanceNorm.backwardModulated(
+                x, epsilon.castTo(x.dataType()), m, gamma, scaleOffset(), eps, layout, dx, dGamma, dBeta);
+    }
+
+    private double scaleOffset() {
+        return modulation == Modulation.ONE_PLUS_GAMMA ? 1.0 : 0.0;
     }
 
     private InstanceNormLayout layoutOf(INDArray x) {
@@ -128,12 +141,13 @@ public class AdaptiveInstanceNormVertex extends BaseGraphVertex {
         return layout;
     }
 
-    /** @return the {@code [N, C]} scale and shift, dense and in the feature map's type */
-    private INDArray[] scaleAndShift(INDArray x, InstanceNormLayout layout) {
+    /**
+     * @return gamma and beta {@code [N, C]} in the feature map's type: the halves of the modulation (views, which
+     *         the kernels read in place) or the two inputs
+     */
+    private INDArray[] gammaBeta(INDArray x, InstanceNormLayout layout) {
         long n = x.size(0);
         long c = x.size(layout.channelAxis());
-        INDArray gamma;
-        INDArray beta;
         if (inputs.length == 2) {
             INDArray h = inputs[1];
             if (h.rank() != 2 || h.size(0) != n || h.size(1) != 2 * c) {
@@ -142,25 +156,23 @@ public class AdaptiveInstanceNormVertex extends BaseGraphVertex {
                         + " modulation must be [N, 2C] = [" + n + ", " + 2 * c + "], got "
                         + Arrays.toString(h.shape()) + ". Check the Linear layer that computes it (nOut = 2C)");
             }
-            gamma = h.get(NDArrayIndex.all(), NDArrayIndex.interval(0, c));
-            beta = h.get(NDArrayIndex.all(), NDArrayIndex.interval(c, 2 * c));
-        } else {
-            gamma = inputs[1];
-            beta = inputs[2];
-            for (INDArray a : new INDArray[] {gamma, beta}) {
-                if (a.rank() != 2 || a.size(0) != n || a.size(1) != c) {
-                    throw new IllegalArgumentException("Vertex \"" + vertexName + "\": the feature map "
-                            + Arrays.toString(x.shape()) + " (" + layout.formatName() + ") has " + c
-                            + " channels, so gamma and beta must each be [N, C] = [" + n + ", " + c + "], got "
-                            + Arrays.toString(gamma.shape()) + " and " + Arrays.toString(beta.shape()));
-                }
+            h = h.castTo(x.dataType());
+            return new INDArray[] {
+                h.get(NDArrayIndex.all(), NDArrayIndex.interval(0, c)),
+                h.get(NDArrayIndex.all(), NDArrayIndex.interval(c, 2 * c))
+            };
+        }
+        INDArray gamma = inputs[1];
+        INDArray beta = inputs[2];
+        for (INDArray a : new INDArray[] {gamma, beta}) {
+            if (a.rank() != 2 || a.size(0) != n || a.size(1) != c) {
+                throw new IllegalArgumentException("Vertex \"" + vertexName + "\": the feature map "
+                        + Arrays.toString(x.shape()) + " (" + layout.formatName() + ") has " + c
+                        + " channels, so gamma and beta must each be [N, C] = [" + n + ", " + c + "], got "
+                        + Arrays.toString(gamma.shape()) + " and " + Arrays.toString(beta.shape()));
             }
         }
-        INDArray scale = gamma.castTo(x.dataType()).dup('c');
-        if (modulation == Modulation.ONE_PLUS_GAMMA) {
-            scale.addi(1.0);
-        }
-        return new INDArray[] {scale, beta.castTo(x.dataType()).dup('c')};
+        return new INDArray[] {gamma.castTo(x.dataType()), beta.castTo(x.dataType())};
     }
 
     @Override

@@ -179,6 +179,7 @@ final class CpuKernels implements KernelDispatch.Kernels {
             INDArray x,
             INDArray scale,
             INDArray shift,
+            double scaleOffset,
             double eps,
             InstanceNormLayout layout,
             INDArray out,
@@ -187,7 +188,7 @@ final class CpuKernels implements KernelDispatch.Kernels {
         int n = geo.instances();
         InstanceVectors vec = InstanceVectors.take(Math.max(n, geo.channels));
         try {
-            double[] g = instanceValues(scale, n, 1.0, vec.gamma, vec);
+            double[] g = instanceValues(scale, n, scaleOffset, vec.gamma, vec);
             double[] b = instanceValues(shift, n, 0.0, vec.beta, vec);
             return forward(x, g, b, true, eps, geo, out, statsOut, vec);
         } finally {
@@ -238,13 +239,19 @@ final class CpuKernels implements KernelDispatch.Kernels {
                 instanceArray(mean, geo, x.dataType(), vec), instanceArray(var, geo, x.dataType(), vec));
     }
 
-    /** {@code [N, C]} per-instance values in instance order, or {@code fill} everywhere when {@code a} is null. */
-    private static double[] instanceValues(INDArray a, int n, double fill, double[] dst, InstanceVectors vec) {
+    /** {@code [N, C]} per-instance values in instance order plus {@code offset} ({@code offset} alone when null). */
+    private static double[] instanceValues(INDArray a, int n, double offset, double[] dst, InstanceVectors vec) {
         if (a == null) {
-            Arrays.fill(dst, 0, n, fill);
+            Arrays.fill(dst, 0, n, offset);
             return dst;
         }
-        return values(a, dst, vec);
+        values(a, dst, vec);
+        if (offset != 0) {
+            for (int i = 0; i < n; i++) {
+                dst[i] += offset;
+            }
+        }
+        return dst;
     }
 
     /**
@@ -377,6 +384,7 @@ final class CpuKernels implements KernelDispatch.Kernels {
             INDArray grad,
             InstanceNorm.Moments moments,
             INDArray scale,
+            double scaleOffset,
             double eps,
             InstanceNormLayout layout,
             INDArray dx,
@@ -386,7 +394,7 @@ final class CpuKernels implements KernelDispatch.Kernels {
         int n = geo.instances();
         InstanceVectors vec = InstanceVectors.take(Math.max(n, geo.channels));
         try {
-            double[] gam = instanceValues(scale, n, 1.0, vec.gamma, vec);
+            double[] gam = instanceValues(scale, n, scaleOffset, vec.gamma, vec);
             backward(x, grad, moments, gam, n, eps, geo, dx, vec);
             if (dScale != null) {
                 double[] d = vec.dot;

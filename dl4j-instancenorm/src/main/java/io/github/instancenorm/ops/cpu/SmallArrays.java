@@ -33,7 +33,23 @@ final class SmallArrays {
      */
     static double[] values(INDArray a, double[] dst, InstanceVectors vec) {
         int n = (int) a.length();
-        if (!plainVector(a)) {
+        if (rowStrided(a)) {
+            int rows = (int) a.size(0);
+            int cols = (int) a.size(1);
+            long stride = a.stride(0);
+            for (int r = 0; r < rows; r++) {
+                long at = a.offset() + r * stride;
+                if (a.dataType() == DataType.FLOAT) {
+                    float[] f = vec.floats;
+                    floatsAt(a, at).get(f, 0, cols);
+                    for (int c = 0; c < cols; c++) {
+                        dst[r * cols + c] = f[c];
+                    }
+                } else {
+                    doublesAt(a, at).get(dst, r * cols, cols);
+                }
+            }
+        } else if (!plainVector(a)) {
             System.arraycopy(a.castTo(DataType.DOUBLE).dup('c').data().asDouble(), 0, dst, 0, n);
         } else if (a.dataType() == DataType.FLOAT) {
             // One bulk copy and a plain loop: a buffer access per element costs several times as much.
@@ -54,14 +70,40 @@ final class SmallArrays {
      * call with which {@code asNioFloat()} makes a new {@code ByteBuffer}.
      */
     private static FloatPointer floatsAt(INDArray a) {
-        Pointer p = a.data().pointer();
-        return new FloatPointer(p).position(p.position() + a.data().offset());
+        return floatsAt(a, a.data().offset());
     }
 
     /** As {@link #floatsAt}, for a double vector. */
     private static DoublePointer doublesAt(INDArray a) {
+        return doublesAt(a, a.data().offset());
+    }
+
+    /** A pointer to element {@code at} (counted from the start of the buffer's memory) of a float array. */
+    private static FloatPointer floatsAt(INDArray a, long at) {
         Pointer p = a.data().pointer();
-        return new DoublePointer(p).position(p.position() + a.data().offset());
+        return new FloatPointer(p).position(p.position() + at);
+    }
+
+    /** As {@link #floatsAt(INDArray, long)}, for a double array. */
+    private static DoublePointer doublesAt(INDArray a, long at) {
+        Pointer p = a.data().pointer();
+        return new DoublePointer(p).position(p.position() + at);
+    }
+
+    /**
+     * Whether {@code a} is a float or double matrix of contiguous rows at a fixed row stride, such as one half of
+     * a row-major {@code [N, 2C]} modulation, on the CPU backend: read and written row by row in place.
+     */
+    static boolean rowStrided(INDArray a) {
+        return (a.dataType() == DataType.FLOAT || a.dataType() == DataType.DOUBLE)
+                && HostArrays.isCpuBackend()
+                && a.rank() == 2
+                && !a.isEmpty()
+                && a.ordering() == 'c'
+                && a.stride(1) == 1
+                && a.stride(0) >= a.size(1)
+                && a.data().offset() == 0
+                && !plainVector(a);
     }
 
     /** @return a {@code [C]} array's values in {@code dst}, or {@code fill} repeated when it is {@code null} */
@@ -91,7 +133,23 @@ final class SmallArrays {
 
     /** Writes {@code v[0, n)} into {@code target}, which has {@code n} elements, in its own type. */
     static void write(INDArray target, double[] v, int n, InstanceVectors vec) {
-        if (!plainVector(target)) {
+        if (rowStrided(target)) {
+            int rows = (int) target.size(0);
+            int cols = (int) target.size(1);
+            long stride = target.stride(0);
+            for (int r = 0; r < rows; r++) {
+                long at = target.offset() + r * stride;
+                if (target.dataType() == DataType.FLOAT) {
+                    float[] f = vec.floats;
+                    for (int c = 0; c < cols; c++) {
+                        f[c] = (float) v[r * cols + c];
+                    }
+                    floatsAt(target, at).put(f, 0, cols);
+                } else {
+                    doublesAt(target, at).put(v, r * cols, cols);
+                }
+            }
+        } else if (!plainVector(target)) {
             target.assign(Nd4j.createFromArray(Arrays.copyOf(v, n))
                     .castTo(target.dataType())
                     .reshape(target.shape()));

@@ -279,6 +279,7 @@ class CpuKernelsTest {
         INDArray dxModulated;
         INDArray dScale;
         INDArray dShift;
+        INDArray yPlainScale;
 
         void compute(
                 INDArray x,
@@ -308,11 +309,20 @@ class CpuKernelsTest {
             InstanceNorm.backwardWithRunningStats(
                     x, g, runningMean, runningVar, gamma, 1e-5, layout, dxRunning, dGammaRunning, dBetaRunning);
             yModulated = x.ulike();
-            InstanceNorm.Moments mm = InstanceNorm.forwardModulated(x, scale, shift, 1e-5, layout, yModulated);
+            // StarGAN v2's (1 + gamma): the scale's offset, with the scale and shift read as halves of [N, 2C].
+            INDArray h = Nd4j.concat(1, scale, shift);
+            long c = scale.size(1);
+            INDArray gammaView = h.get(NDArrayIndex.all(), NDArrayIndex.interval(0, c));
+            INDArray betaView = h.get(NDArrayIndex.all(), NDArrayIndex.interval(c, 2 * c));
+            InstanceNorm.Moments mm =
+                    InstanceNorm.forwardModulated(x, gammaView, betaView, 1.0, 1e-5, layout, yModulated);
             dxModulated = x.ulike();
-            dScale = scale.ulike();
-            dShift = shift.ulike();
-            InstanceNorm.backwardModulated(x, g, mm, scale, 1e-5, layout, dxModulated, dScale, dShift);
+            INDArray dh = Nd4j.create(x.dataType(), scale.size(0), 2 * c);
+            dScale = dh.get(NDArrayIndex.all(), NDArrayIndex.interval(0, c));
+            dShift = dh.get(NDArrayIndex.all(), NDArrayIndex.interval(c, 2 * c));
+            InstanceNorm.backwardModulated(x, g, mm, gammaView, 1.0, 1e-5, layout, dxModulated, dScale, dShift);
+            yPlainScale = x.ulike();
+            InstanceNorm.forwardModulated(x, scale, shift, 0.0, 1e-5, layout, yPlainScale);
         }
 
         void assertMatches(Result actual, String what, double tol) {
@@ -331,6 +341,7 @@ class CpuKernelsTest {
             assertClose(what + " input gradient, per-instance scale", dxModulated, actual.dxModulated, tol);
             assertClose(what + " scale gradient, per instance", dScale, actual.dScale, tol);
             assertClose(what + " shift gradient, per instance", dShift, actual.dShift, tol);
+            assertClose(what + " output, per-instance scale without offset", yPlainScale, actual.yPlainScale, tol);
         }
     }
 }
