@@ -6,12 +6,14 @@ import io.github.instancenorm.torch.LoadReport;
 import io.github.instancenorm.torch.StateDict;
 import io.github.instancenorm.torch.TorchWeights;
 import io.github.instancenorm.zoo.conf.graph.DomainSelectVertex;
+import io.github.instancenorm.zoo.conf.graph.GradientTapVertex;
 import io.github.instancenorm.zoo.conf.graph.MaskedHighPassVertex;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
@@ -59,6 +61,11 @@ import org.nd4j.linalg.learning.config.IUpdater;
  * </ul>
  * The official code derives {@code dim_in = 2^14 / img_size}; here it is an option (that default), so that small
  * models can be built, and the loaders read every width off the checkpoint's tensor shapes.
+ *
+ * <p>Training code that chains the networks by hand needs the gradients with respect to their image and style
+ * inputs, which DL4J discards: {@link #withInputGradients} (or {@code inputGradients(true)} on the generator's and
+ * the trunks' builders) puts gradient taps on them, and {@link #inputGradient} reads them
+ * ({@code io.github.instancenorm.train.StarGanV2Losses} in the training artifact uses them).
  */
 public final class StarGanV2 {
 
@@ -76,6 +83,13 @@ public final class StarGanV2 {
     public static final String DOMAIN = "y";
     /** Name of every network's output. */
     public static final String OUTPUT = "out";
+    /**
+     * Name of the {@link GradientTapVertex} on the {@value #IMAGE} input of a graph built with
+     * {@code inputGradients(true)} or made by {@link #withInputGradients}.
+     */
+    public static final String IMAGE_GRADIENT = "x.grad";
+    /** Name of the {@link GradientTapVertex} on the generator's {@value #STYLE} input, as {@link #IMAGE_GRADIENT}. */
+    public static final String STYLE_GRADIENT = "s.grad";
 
     private static final double INV_SQRT2 = 1 / Math.sqrt(2);
 
@@ -157,6 +171,78 @@ public final class StarGanV2 {
             y.putScalar(n, labels[n], 1f);
         }
         return y;
+    }
+
+    /**
+     * A copy of a StarGAN v2 network that records the gradients with respect to its inputs, for training loops that
+     * chain networks by hand (the generator's image feeds the discriminator and the style encoder; the style codes
+     * come from the mapping network or the style encoder): a {@link GradientTapVertex} on the {@value #IMAGE} input
+     * ({@value #IMAGE_GRADIENT}) and on the {@value #STYLE} input ({@value #STYLE_GRADIENT}) where the network has
+     * them; the mapping network has neither and is copied as it is. Read the gradients with
+     * {@link #inputGradient} after {@link ComputationGraph#backpropGradient(INDArray...)}.
+     *
+     * <p>The taps change the graph's topological order, so the copy's {@link ComputationGraph#params()} may lay the
+     * parameters out in another order than {@code net}'s: they are copied by name, and the copy is the network to
+     * train. Its updater starts afresh.
+     *
+     * @param net a network of this class, e.g. from {@link #load(Path)}
+     * @return a new graph with the same configuration plus the taps, and the same parameter values
+     */
+    public static ComputationGraph withInputGradients(ComputationGraph net) {
+        ComputationGraph copy = new ComputationGraph(withInputGradients(net.getConfiguration()));
+        copy.init();
+        Map<String, INDArray> to = copy.paramTable();
+        for (Map.Entry<String, INDArray> e : net.paramTable().entrySet()) {
+            to.get(e.getKey()).assign(e.getValue());
+        }
+        return copy;
+    }
+
+    /**
+     * @param conf a configuration of this class
+     * @return a copy with a {@link GradientTapVertex} on the {@value #IMAGE} and {@value #STYLE} inputs it has (none
+     *         added where one is already there)
+     */
+    static ComputationGraphConfiguration withInputGradients(ComputationGraphConfiguration conf) {
+        ComputationGraphConfiguration c = conf.clone();
+        Map<String, String> taps = new LinkedHashMap<>();
+        taps.put(IMAGE, IMAGE_GRADIENT);
+        taps.put(STYLE, STYLE_GRADIENT);
+        for (Map.Entry<String, String> tap : taps.entrySet()) {
+            if (!c.getNetworkInputs().contains(tap.getKey()) || c.getVertices().containsKey(tap.getValue())) {
+                continue;
+            }
+            for (List<String> in : c.getVertexInputs().values()) {
+                in.replaceAll(v -> v.equals(tap.getKey()) ? tap.getValue() : v);
+            }
+            c.getVertices().put(tap.getValue(), new GradientTapVertex());
+            c.getVertexInputs().put(tap.getValue(), new ArrayList<>(List.of(tap.getKey())));
+        }
+        return c;
+    }
+
+    /**
+     * @param graph a graph from {@link #withInputGradients} or built with {@code inputGradients(true)}
+     * @param input {@value #IMAGE} or {@value #STYLE}
+     * @return the gradient with respect to that input from the graph's last
+     *         {@link ComputationGraph#backpropGradient(INDArray...)}; the tap's array, which the next backward
+     *         replaces (copy it to keep it)
+     * @throws IllegalStateException if the graph records no gradient for that input or has not been backpropagated
+     */
+    public static INDArray inputGradient(ComputationGraph graph, String input) {
+        String name = IMAGE.equals(input) ? IMAGE_GRADIENT : STYLE.equals(input) ? STYLE_GRADIENT : null;
+        if (name == null) {
+            throw new IllegalArgumentException(
+                    "input gradients are recorded for \"" + IMAGE + "\" and \"" + STYLE + "\", not \"" + input + "\"");
+        }
+        if (!(graph.getVertex(name) instanceof io.github.instancenorm.zoo.layers.graph.GradientTapVertex tap)) {
+            throw new IllegalStateException("The graph records no gradient for its input \"" + input
+                    + "\": use StarGanV2.withInputGradients(graph) or build it with inputGradients(true)");
+        }
+        if (tap.lastGradient() == null) {
+            throw new IllegalStateException("No gradient for \"" + input + "\" yet: call backpropGradient(...) first");
+        }
+        return tap.lastGradient();
     }
 
     /**
@@ -630,6 +716,7 @@ public final class StarGanV2 {
         private int imageSize = 256;
         private int dimIn = 0;
         private int maxConvDim = 512;
+        private boolean inputGradients;
 
         TrunkBuilder(boolean discriminator) {
             this.discriminator = discriminator;
@@ -653,6 +740,15 @@ public final class StarGanV2 {
         /** @param maxConvDim the widest convolution (default 512) */
         public TrunkBuilder maxConvDim(int maxConvDim) {
             this.maxConvDim = positive("maxConvDim", maxConvDim);
+            return this;
+        }
+
+        /**
+         * @param inputGradients put a {@link GradientTapVertex} ({@value #IMAGE_GRADIENT}) on the image input, for
+         *                       {@link StarGanV2#inputGradient}; default false
+         */
+        public TrunkBuilder inputGradients(boolean inputGradients) {
+            this.inputGradients = inputGradients;
             return this;
         }
 
@@ -692,7 +788,7 @@ public final class StarGanV2 {
                 }
             }
             select(g, heads);
-            return g.build();
+            return inputGradients ? withInputGradients(g.build()) : g.build();
         }
 
         /** @return the initialized network */
@@ -742,6 +838,7 @@ public final class StarGanV2 {
         private int dimIn = 0;
         private int maxConvDim = 512;
         private double wHpf = 1;
+        private boolean inputGradients;
 
         GeneratorBuilder() {}
 
@@ -775,6 +872,16 @@ public final class StarGanV2 {
                 throw new IllegalArgumentException("wHpf must be 0 or a positive number, got " + wHpf);
             }
             this.wHpf = wHpf;
+            return this;
+        }
+
+        /**
+         * @param inputGradients put a {@link GradientTapVertex} on the image and style inputs
+         *                       ({@value #IMAGE_GRADIENT}, {@value #STYLE_GRADIENT}), for
+         *                       {@link StarGanV2#inputGradient}; default false
+         */
+        public GeneratorBuilder inputGradients(boolean inputGradients) {
+            this.inputGradients = inputGradients;
             return this;
         }
 
@@ -854,7 +961,7 @@ public final class StarGanV2 {
             g.addLayer("to_rgb.2", conv(3, 1, 0, true), "to_rgb.1");
             g.addVertex(OUTPUT, new ScaleVertex(1.0), "to_rgb.2");
             g.setOutputs(OUTPUT);
-            return g.build();
+            return inputGradients ? withInputGradients(g.build()) : g.build();
         }
 
         /** @return the initialized network */

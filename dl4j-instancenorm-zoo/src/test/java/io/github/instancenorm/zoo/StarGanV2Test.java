@@ -86,6 +86,60 @@ class StarGanV2Test {
                 g.outputSingle(generatorInputs(g, fx, sReference)));
     }
 
+    /**
+     * Input taps: the tapped copies compute what the loaded networks compute, keep every parameter, and record the
+     * gradients with respect to the image and the style code (here of {@code Σ out}: the image gradient of the
+     * generator against a central difference along a random direction).
+     */
+    @Test
+    void inputGradientsAreRecordedByTappedCopies() throws Exception {
+        Map<String, INDArray> fx = arrays("small16");
+        StarGanV2.Nets nets = StarGanV2.load(nets("small16"));
+        INDArray y = fx.get("y_onehot");
+        INDArray s = run(nets.mappingNetwork(), fx.get("z"), y);
+        ComputationGraph g = StarGanV2.withInputGradients(nets.generator());
+        ComputationGraph e = StarGanV2.withInputGradients(nets.styleEncoder());
+        ComputationGraph f = StarGanV2.withInputGradients(nets.mappingNetwork());
+        assertEquals(StateDict.of(nets.generator()).tensors(), StateDict.of(g).tensors());
+        assertTrue(g.getConfiguration().getVertices().containsKey(StarGanV2.IMAGE_GRADIENT));
+        assertTrue(g.getConfiguration().getVertices().containsKey(StarGanV2.STYLE_GRADIENT));
+        assertTrue(!e.getConfiguration().getVertices().containsKey(StarGanV2.STYLE_GRADIENT));
+        assertEquals(nets.mappingNetwork().params(), f.params(), "the mapping network has nothing to tap");
+        INDArray x = fx.get("x_src");
+        assertEquals(nets.generator().outputSingle(x, s), g.outputSingle(x, s));
+        assertEquals(run(nets.styleEncoder(), fx.get("x"), y), run(e, fx.get("x"), y));
+
+        INDArray out = g.feedForward(new INDArray[] {x, s}, true, false).get(StarGanV2.OUTPUT);
+        g.backpropGradient(Nd4j.onesLike(out));
+        INDArray dx = StarGanV2.inputGradient(g, StarGanV2.IMAGE).dup();
+        assertArrayEquals(x.shape(), dx.shape());
+        assertArrayEquals(s.shape(), StarGanV2.inputGradient(g, StarGanV2.STYLE).shape());
+        ComputationGraph gd = g.convertDataType(org.nd4j.linalg.api.buffer.DataType.DOUBLE);
+        INDArray xd = x.castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE);
+        INDArray sd = s.castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE);
+        INDArray u = Nd4j.randn(org.nd4j.linalg.api.buffer.DataType.DOUBLE, x.shape());
+        double h = 1e-6;
+        double numeric = (gd.outputSingle(xd.add(u.mul(h)), sd).sumNumber().doubleValue()
+                        - gd.outputSingle(xd.sub(u.mul(h)), sd).sumNumber().doubleValue())
+                / (2 * h);
+        double analytic = dx.castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE)
+                .mul(u)
+                .sumNumber()
+                .doubleValue();
+        assertEquals(numeric, analytic, 1e-4 * (1 + Math.abs(numeric)));
+
+        ComputationGraph built = StarGanV2.discriminator()
+                .imageSize(16)
+                .dimIn(4)
+                .maxConvDim(8)
+                .inputGradients(true)
+                .build();
+        assertTrue(built.getConfiguration().getVertices().containsKey(StarGanV2.IMAGE_GRADIENT));
+        IllegalStateException none = assertThrows(
+                IllegalStateException.class, () -> StarGanV2.inputGradient(nets.generator(), StarGanV2.IMAGE));
+        assertTrue(none.getMessage().contains("withInputGradients"), none.getMessage());
+    }
+
     @Test
     void theHighPassConfigurationIsReadOffTheCheckpoint() throws Exception {
         StarGanV2.Nets nets = StarGanV2.load(nets("hpf64"));

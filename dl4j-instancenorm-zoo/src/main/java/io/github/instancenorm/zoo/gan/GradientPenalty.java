@@ -22,6 +22,8 @@ import org.nd4j.linalg.factory.Nd4j;
  *       {@code f(n) = λ (n - 1)²}, evaluated on {@link #interpolates interpolates} of real and fake images;</li>
  *   <li>{@link #r1(double) R1} (Mescheder et al., 2018): {@code f(n) = γ/2 · n²}, on real images.</li>
  * </ul>
+ * A conditional critic ({@code D(x, y)}, as StarGAN v2's discriminator) takes the penalty with respect to one named
+ * input, the others held fixed: {@link #compute(ComputationGraph, INDArray[], String, String)}.
  *
  * <p>How. {@code d‖g_i‖ = ⟨u_i, dg_i⟩} with {@code u_i = g_i / ‖g_i‖}, and by the symmetry of mixed partials
  * {@code ∂/∂θ ⟨u_i, ∇_x D(x_i; θ)⟩ = d/dh ∇_θ D(x_i + h·u_i; θ) at h = 0}: a Hessian-vector product, which a central
@@ -163,6 +165,29 @@ public final class GradientPenalty {
      *                                  it, or dropout
      */
     public Result compute(ComputationGraph critic, INDArray x, String scoreOutput) {
+        List<String> inputs = critic.getConfiguration().getNetworkInputs();
+        if (inputs.size() != 1) {
+            throw new IllegalArgumentException("expected a critic with one input, got inputs " + inputs
+                    + "; for a conditional critic name the penalized input (compute(critic, inputs, input, score))");
+        }
+        return compute(critic, new INDArray[] {x}, inputs.get(0), scoreOutput);
+    }
+
+    /**
+     * Computes the penalty and its parameter gradient for a critic with several inputs, with respect to one of them;
+     * the others are held fixed (a conditional critic's labels: StarGAN v2's discriminator {@code D(x, y)} takes
+     * R1 with respect to {@code x} at the real images' own domains {@code y}).
+     *
+     * @param critic      the critic, with a {@code GradientTapVertex} on the penalized input (the zoo's
+     *                    discriminators built with {@code inputGradients(true)})
+     * @param inputs      the critic's inputs in the order of its network inputs; the penalized one holds the points
+     * @param penalized   the name of the input the gradient is taken with respect to
+     * @param scoreOutput the critic output whose per-sample sum is {@code D(x)}; other outputs get a zero gradient
+     * @return the value, {@code ∇_θ P} and the per-sample gradient norms
+     * @throws IllegalArgumentException if the critic has no such output or input, the number of inputs does not
+     *                                  match, there is no gradient tap on the penalized input, or dropout
+     */
+    public Result compute(ComputationGraph critic, INDArray[] inputs, String penalized, String scoreOutput) {
         ComputationGraphConfiguration conf = critic.getConfiguration();
         List<String> outputs = conf.getNetworkOutputs();
         int score = outputs.indexOf(scoreOutput);
@@ -170,12 +195,17 @@ public final class GradientPenalty {
             throw new IllegalArgumentException(
                     "the critic has no output '" + scoreOutput + "'; its outputs: " + outputs);
         }
-        if (conf.getNetworkInputs().size() != 1) {
-            throw new IllegalArgumentException(
-                    "expected a critic with one input, got inputs " + conf.getNetworkInputs());
+        List<String> names = conf.getNetworkInputs();
+        int at = names.indexOf(penalized);
+        if (at < 0) {
+            throw new IllegalArgumentException("the critic has no input '" + penalized + "'; its inputs: " + names);
         }
-        String input = conf.getNetworkInputs().get(0);
-        String tap = tapOf(conf, input);
+        Objects.requireNonNull(inputs, "inputs");
+        if (inputs.length != names.size()) {
+            throw new IllegalArgumentException(
+                    "the critic takes the inputs " + names + ", got " + inputs.length + " arrays");
+        }
+        String tap = tapOf(conf, penalized);
         for (Layer layer : critic.getLayers()) {
             if (layer.conf().getLayer() instanceof BaseLayer base && base.getIDropout() != null) {
                 throw new IllegalArgumentException(
@@ -184,19 +214,25 @@ public final class GradientPenalty {
                                 + " without dropout");
             }
         }
-        Objects.requireNonNull(x, "x");
+        for (int k = 0; k < inputs.length; k++) {
+            Objects.requireNonNull(inputs[k], names.get(k));
+        }
         DataType criticType = critic.params().dataType();
         DataType type = passes == null ? criticType : passes;
         // A copy in another type leaves the critic's own state alone; the critic itself is restored afterwards.
         ComputationGraph work = type == criticType ? critic : critic.convertDataType(type);
-        INDArray points = x.castTo(type);
+        INDArray[] in = new INDArray[inputs.length];
+        for (int k = 0; k < in.length; k++) {
+            in[k] = inputs[k].castTo(type);
+        }
+        INDArray points = in[at];
         long n = points.size(0);
         INDArray state = work == critic && hasState(critic) ? critic.params().dup() : null;
         try {
             // 1. g = ∇_x Σ score(x): an ordinary backward with a gradient of ones on the score.
             double[] ones = new double[(int) n];
             java.util.Arrays.fill(ones, 1);
-            backward(work, points, outputs, score, ones, 1);
+            backward(work, in, outputs, score, ones, 1);
             INDArray g = tapGradient(work, tap).reshape(n, -1).castTo(DataType.DOUBLE);
             INDArray norms = g.norm2(1);
 
@@ -230,9 +266,10 @@ public final class GradientPenalty {
             }
 
             // 3. ∇_θ P = backward(+c at x + h u) + backward(-c at x - h u).
-            INDArray gradient = backward(work, plus.reshape(points.shape()), outputs, score, c, 1)
-                    .dup();
-            gradient.addi(backward(work, minus.reshape(points.shape()), outputs, score, c, -1));
+            in[at] = plus.reshape(points.shape());
+            INDArray gradient = backward(work, in, outputs, score, c, 1).dup();
+            in[at] = minus.reshape(points.shape());
+            gradient.addi(backward(work, in, outputs, score, c, -1));
             return new Result(value, gradient.castTo(criticType), norms.castTo(criticType));
         } finally {
             if (state != null) {
@@ -242,12 +279,12 @@ public final class GradientPenalty {
     }
 
     /**
-     * A training forward at {@code x} and the backward of {@code sign · Σ_i w_i Σ score(x_i)} (zero for every other
-     * output); returns the critic's parameter-gradient view, which the next backward overwrites.
+     * A training forward at {@code inputs} and the backward of {@code sign · Σ_i w_i Σ score(x_i)} (zero for every
+     * other output); returns the critic's parameter-gradient view, which the next backward overwrites.
      */
     private static INDArray backward(
-            ComputationGraph critic, INDArray x, List<String> outputs, int score, double[] w, double sign) {
-        Map<String, INDArray> out = critic.feedForward(new INDArray[] {x}, true, false);
+            ComputationGraph critic, INDArray[] inputs, List<String> outputs, int score, double[] w, double sign) {
+        Map<String, INDArray> out = critic.feedForward(inputs, true, false);
         INDArray[] epsilons = new INDArray[outputs.size()];
         for (int k = 0; k < outputs.size(); k++) {
             INDArray o = out.get(outputs.get(k));

@@ -9,6 +9,7 @@ import io.github.instancenorm.testutil.Fixtures;
 import io.github.instancenorm.torch.StateDict;
 import io.github.instancenorm.torch.TorchWeights;
 import io.github.instancenorm.zoo.StarGan;
+import io.github.instancenorm.zoo.StarGanV2;
 import java.util.Map;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
@@ -125,6 +126,30 @@ class GradientPenaltyTest {
         IllegalArgumentException tap = assertThrows(
                 IllegalArgumentException.class, () -> GradientPenalty.wganGp(10).compute(noTap, x, StarGan.D_SOURCE));
         assertTrue(tap.getMessage().contains("inputGradients(true)"), tap.getMessage());
+
+        // A conditional critic, D(x, y): the penalized input is named; the others are held fixed.
+        ComputationGraph conditional = StarGanV2.discriminator()
+                .imageSize(16)
+                .dimIn(4)
+                .maxConvDim(8)
+                .inputGradients(true)
+                .build();
+        IllegalArgumentException which = assertThrows(
+                IllegalArgumentException.class, () -> GradientPenalty.r1(1).compute(conditional, x, StarGanV2.OUTPUT));
+        assertTrue(which.getMessage().contains("penalized input"), which.getMessage());
+        INDArray[] inputs = {x, StarGanV2.oneHot(2, 0, 1)};
+        IllegalArgumentException unknown = assertThrows(
+                IllegalArgumentException.class,
+                () -> GradientPenalty.r1(1).compute(conditional, inputs, "image", StarGanV2.OUTPUT));
+        assertTrue(unknown.getMessage().contains("'image'"), unknown.getMessage());
+        IllegalArgumentException count = assertThrows(
+                IllegalArgumentException.class,
+                () -> GradientPenalty.r1(1)
+                        .compute(conditional, new INDArray[] {x}, StarGanV2.IMAGE, StarGanV2.OUTPUT));
+        assertTrue(count.getMessage().contains("1 arrays"), count.getMessage());
+        GradientPenalty.Result r =
+                GradientPenalty.r1(1).compute(conditional, inputs, StarGanV2.IMAGE, StarGanV2.OUTPUT);
+        assertEquals(conditional.params().length(), r.parameterGradient().length());
     }
 
     /** A critic with running statistics: the passes must leave them (and every other parameter) alone. */
