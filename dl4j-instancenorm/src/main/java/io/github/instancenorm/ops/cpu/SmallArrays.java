@@ -78,7 +78,10 @@ final class SmallArrays {
         return doublesAt(a, a.data().offset());
     }
 
-    /** A pointer to element {@code at} (counted from the start of the buffer's memory) of a float array. */
+    /**
+     * A pointer to element {@code at} of a float array, counted as {@link #floatsAt(INDArray)} counts (a view's
+     * buffer reports the view's offset, which equals {@code a.offset()} for the arrays these helpers take).
+     */
     private static FloatPointer floatsAt(INDArray a, long at) {
         Pointer p = a.data().pointer();
         return new FloatPointer(p).position(p.position() + at);
@@ -102,7 +105,7 @@ final class SmallArrays {
                 && a.ordering() == 'c'
                 && a.stride(1) == 1
                 && a.stride(0) >= a.size(1)
-                && a.data().offset() == 0
+                && a.offset() == a.data().offset()
                 && !plainVector(a);
     }
 
