@@ -323,13 +323,43 @@ public final class InstanceNorm {
             double eps,
             InstanceNormLayout layout,
             INDArray out) {
+        return forwardModulated(x, scale, shift, scaleOffset, eps, layout, out, null);
+    }
+
+    /**
+     * {@link #forwardModulated(INDArray, INDArray, INDArray, double, double, InstanceNormLayout, INDArray)} that
+     * writes the statistics into given arrays, so that a caller running many forwards (the AdaIN vertex) allocates
+     * them once.
+     *
+     * @param statsOut receives the {@code [N, C]} statistics (two arrays of {@code x}'s type), or {@code null} to
+     *                 allocate new ones
+     * @return the statistics: {@code statsOut}, or new arrays
+     */
+    public static Moments forwardModulated(
+            INDArray x,
+            INDArray scale,
+            INDArray shift,
+            double scaleOffset,
+            double eps,
+            InstanceNormLayout layout,
+            INDArray out,
+            Moments statsOut) {
         checkInstanceArray("scale", scale, x, layout);
         checkInstanceArray("shift", shift, x, layout);
+        if (statsOut != null) {
+            checkInstanceArray("statsOut.mean", statsOut.mean(), x, layout);
+            checkInstanceArray("statsOut.variance", statsOut.variance(), x, layout);
+        }
         KernelDispatch.Kernels cpu = KernelDispatch.installed().forArrays(x, out);
         if (cpu != null) {
-            return cpu.forwardModulated(x, scale, shift, scaleOffset, eps, layout, out, null);
+            return cpu.forwardModulated(x, scale, shift, scaleOffset, eps, layout, out, statsOut);
         }
         Moments m = moments(x, layout);
+        if (statsOut != null) {
+            statsOut.mean().assign(m.mean());
+            statsOut.variance().assign(m.variance());
+            m = statsOut;
+        }
         INDArray invStd = inverseStd(m.variance(), eps); // [N, C]
         INDArray a =
                 scale == null ? invStd.mul(scaleOffset) : scale.add(scaleOffset).muli(invStd);

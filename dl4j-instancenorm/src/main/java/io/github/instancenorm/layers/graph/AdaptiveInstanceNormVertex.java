@@ -13,7 +13,9 @@ import org.deeplearning4j.nn.workspace.ArrayType;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.common.primitives.Pair;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
@@ -30,6 +32,9 @@ public class AdaptiveInstanceNormVertex extends BaseGraphVertex {
     private InstanceNorm.Moments moments;
 
     private INDArray momentsOf;
+
+    /** The arrays forwards write their statistics into; {@link #moments} is this after a forward. */
+    private InstanceNorm.Moments statsBuffer;
 
     /**
      * @param graph        the graph
@@ -73,9 +78,8 @@ public class AdaptiveInstanceNormVertex extends BaseGraphVertex {
         InstanceNormLayout layout = layoutOf(x);
         INDArray[] gammaBeta = gammaBeta(x, layout);
         INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, x.dataType(), x.shape(), 'c');
-        InstanceNorm.Moments m =
-                InstanceNorm.forwardModulated(x, gammaBeta[0], gammaBeta[1], scaleOffset(), eps, layout, out);
-        moments = new InstanceNorm.Moments(m.mean().detach(), m.variance().detach());
+        moments = InstanceNorm.forwardModulated(
+                x, gammaBeta[0], gammaBeta[1], scaleOffset(), eps, layout, out, statsBuffer(x, layout));
         momentsOf = x;
         return out;
     }
@@ -124,6 +128,20 @@ public class AdaptiveInstanceNormVertex extends BaseGraphVertex {
             INDArray dBeta) {
         InstanceNorm.backwardModulated(
                 x, epsilon.castTo(x.dataType()), m, gamma, scaleOffset(), eps, layout, dx, dGamma, dBeta);
+    }
+
+    /** @return the statistics arrays forwards write into, allocated (outside any workspace) when the shape changes */
+    private InstanceNorm.Moments statsBuffer(INDArray x, InstanceNormLayout layout) {
+        long[] shape = {x.size(0), x.size(layout.channelAxis())};
+        if (statsBuffer == null
+                || !Arrays.equals(statsBuffer.mean().shape(), shape)
+                || statsBuffer.mean().dataType() != x.dataType()) {
+            try (MemoryWorkspace ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
+                statsBuffer = new InstanceNorm.Moments(
+                        Nd4j.createUninitialized(x.dataType(), shape), Nd4j.createUninitialized(x.dataType(), shape));
+            }
+        }
+        return statsBuffer;
     }
 
     private double scaleOffset() {
