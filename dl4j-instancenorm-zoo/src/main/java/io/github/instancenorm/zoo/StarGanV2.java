@@ -13,9 +13,11 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
@@ -330,10 +332,7 @@ public final class StarGanV2 {
         int styleDim = (int) shape(sd, "decode.0.norm1.fc.weight", "generator")[1];
         List<String> notes = new ArrayList<>();
         double wHpf = 0;
-        StateDict weights = new StateDict();
-        for (String key : sd.keys()) {
-            weights.put(key, sd.value(key));
-        }
+        Set<String> notLoaded = new HashSet<>(Set.of("hpf.filter")); // a buffer, rebuilt from w_hpf
         if (highPass) {
             if (sd.contains("hpf.filter")) {
                 INDArray filter = sd.get("hpf.filter");
@@ -350,14 +349,19 @@ public final class StarGanV2 {
                 String unused = "decode." + k + ".conv1x1.weight";
                 if (sd.contains(unused)) {
                     notes.add(unused + " is not used when w_hpf > 0 (the decoder has no shortcut); not loaded");
-                    weights = without(weights, unused);
+                    notLoaded.add(unused);
                 }
             }
         } else if (sd.contains("hpf.filter")) {
             throw new IOException("The generator has hpf.filter but the block count of w_hpf = 0 at " + imageSize
                     + " px; is the image size right?");
         }
-        weights = without(weights, "hpf.filter");
+        StateDict weights = new StateDict();
+        for (String key : sd.keys()) {
+            if (!notLoaded.contains(key)) {
+                weights.put(key, sd.value(key));
+            }
+        }
         ComputationGraph g = generator()
                 .imageSize(imageSize)
                 .dimIn((int) first[0])
@@ -378,16 +382,6 @@ public final class StarGanV2 {
      * @param notes     what the checkpoint left to a default, and its entries not loaded (with why)
      */
     public record LoadedGenerator(ComputationGraph generator, int imageSize, double wHpf, List<String> notes) {}
-
-    private static StateDict without(StateDict sd, String key) {
-        StateDict copy = new StateDict();
-        for (String k : sd.keys()) {
-            if (!k.equals(key)) {
-                copy.put(k, sd.value(k));
-            }
-        }
-        return copy;
-    }
 
     /** The entries of a StarGAN v2 network file that this class builds. */
     private static final List<String> NETWORKS =

@@ -270,29 +270,46 @@ public final class InstanceNorm {
             cpu.backwardWithInstanceStats(x, grad, moments, gamma, eps, layout, dx, dGamma, dBeta);
             return;
         }
+        INDArray invStd = inverseStd(moments.variance(), eps); // [N, C]
+        INDArray a = gamma == null ? invStd.dup() : invStd.mulRowVector(gamma); // gamma * invStd
+        InstanceSums sums = backwardInOpForm(x, grad, moments, invStd, a, layout, dx);
+        if (dBeta != null) {
+            dBeta.assign(sums.gradSum().sum(0));
+        }
+        if (dGamma != null) {
+            dGamma.assign(sums.dot().mul(invStd).sum(0));
+        }
+    }
+
+    /** Per-instance {@code sum_s(g)} and {@code sum_s((x - mean) g)}, {@code [N, C]}. */
+    private record InstanceSums(INDArray gradSum, INDArray dot) {}
+
+    /**
+     * The ND4J-op form of both backwards through instance statistics, for a per-instance scale
+     * {@code a = scale * invStd}: writes {@code dx = a g + b (x - mean) + c} with {@code b = -a dot invStd^2 / M} and
+     * {@code c = -a sum(g) / M}, and returns the per-instance sums the parameter gradients are made of.
+     */
+    private static InstanceSums backwardInOpForm(
+            INDArray x,
+            INDArray grad,
+            Moments moments,
+            INDArray invStd,
+            INDArray a,
+            InstanceNormLayout layout,
+            INDArray dx) {
         int[] spatial = layout.spatialAxes();
         int[] instance = layout.instanceAxes();
         double m = layout.spatialSize(x.shape());
-        INDArray invStd = inverseStd(moments.variance(), eps); // [N, C]
-
         INDArray centered = broadcast(new BroadcastSubOp(x, moments.mean(), dx.ulike(), instance));
         INDArray gradSum = grad.sum(spatial); // [N, C]
         INDArray dot = centered.mul(grad).sum(spatial); // sum((x - mean) * g)
-
-        if (dBeta != null) {
-            dBeta.assign(gradSum.sum(0));
-        }
-        if (dGamma != null) {
-            dGamma.assign(dot.mul(invStd).sum(0));
-        }
-
-        INDArray a = gamma == null ? invStd.dup() : invStd.mulRowVector(gamma); // gamma * invStd
         INDArray b = a.mul(dot).muli(invStd).muli(invStd).divi(-m); // coefficient of (x - mean)
         INDArray c = a.mul(gradSum).divi(-m); // constant term
         broadcast(new BroadcastMulOp(centered, b, centered, instance));
         broadcast(new BroadcastMulOp(grad, a, dx, instance));
         dx.addi(centered);
         broadcast(new BroadcastAddOp(dx, c, dx, instance));
+        return new InstanceSums(gradSum, dot);
     }
 
     /**
@@ -408,28 +425,16 @@ public final class InstanceNorm {
             cpu.backwardModulated(x, grad, moments, scale, scaleOffset, eps, layout, dx, dScale, dShift);
             return;
         }
-        int[] spatial = layout.spatialAxes();
-        int[] instance = layout.instanceAxes();
-        double m = layout.spatialSize(x.shape());
         INDArray invStd = inverseStd(moments.variance(), eps); // [N, C]
-
-        INDArray centered = broadcast(new BroadcastSubOp(x, moments.mean(), dx.ulike(), instance));
-        INDArray gradSum = grad.sum(spatial); // [N, C]
-        INDArray dot = centered.mul(grad).sum(spatial); // sum((x - mean) * g)
-        if (dShift != null) {
-            dShift.assign(gradSum);
-        }
-        if (dScale != null) {
-            dScale.assign(dot.mul(invStd));
-        }
         INDArray a =
                 scale == null ? invStd.mul(scaleOffset) : scale.add(scaleOffset).muli(invStd);
-        INDArray b = a.mul(dot).muli(invStd).muli(invStd).divi(-m);
-        INDArray c = a.mul(gradSum).divi(-m);
-        broadcast(new BroadcastMulOp(centered, b, centered, instance));
-        broadcast(new BroadcastMulOp(grad, a, dx, instance));
-        dx.addi(centered);
-        broadcast(new BroadcastAddOp(dx, c, dx, instance));
+        InstanceSums sums = backwardInOpForm(x, grad, moments, invStd, a, layout, dx);
+        if (dShift != null) {
+            dShift.assign(sums.gradSum());
+        }
+        if (dScale != null) {
+            dScale.assign(sums.dot().mul(invStd));
+        }
     }
 
     private static void checkInstanceArray(String name, INDArray a, INDArray x, InstanceNormLayout layout) {
