@@ -510,6 +510,71 @@ public final class StarGanV2 {
         return sd;
     }
 
+    /**
+     * The official module's parameter names in PyTorch's order, {@code named_parameters()}: the order in which an
+     * optimizer numbers them, so the order of the entries of {@code optimizer.state_dict()['state']}. PyTorch
+     * registers a module's own parameters, then its children, each in the order its {@code __init__} creates them:
+     * {@code from_rgb, encode, decode, to_rgb} in the generator, {@code shared} before {@code unshared}, and in a
+     * block {@code conv1, conv2, norm1, norm2, conv1x1}, with {@code weight} before {@code bias}; numbered children in
+     * their numeric order. Buffers ({@code hpf.filter}) are not parameters.
+     *
+     * @param net a network of this class
+     * @return the names of {@code StateDict.of(net)}'s parameters in PyTorch's order
+     * @throws IllegalArgumentException if a name has a part this order does not know (not a StarGAN v2 network)
+     */
+    public static List<String> parameterNames(ComputationGraph net) {
+        List<String> names = new ArrayList<>(StateDict.of(net).keys());
+        for (String name : names) {
+            for (String part : name.split("\\.")) {
+                if (!isNumber(part) && !TORCH_ORDER.contains(part)) {
+                    throw new IllegalArgumentException(
+                            "\"" + name + "\" is not a parameter of a StarGAN v2 module: its part \"" + part
+                                    + "\" is none of " + TORCH_ORDER);
+                }
+            }
+        }
+        names.sort(StarGanV2::compareTorchOrder);
+        return List.copyOf(names);
+    }
+
+    /** The module and parameter names of the official modules, each before those registered after it. */
+    private static final List<String> TORCH_ORDER = List.of(
+            "from_rgb",
+            "shared",
+            "main",
+            "encode",
+            "decode",
+            "to_rgb",
+            "unshared",
+            "conv1",
+            "conv2",
+            "norm1",
+            "norm2",
+            "conv1x1",
+            "norm",
+            "fc",
+            "weight",
+            "bias");
+
+    private static int compareTorchOrder(String a, String b) {
+        String[] x = a.split("\\.");
+        String[] y = b.split("\\.");
+        for (int i = 0; i < Math.min(x.length, y.length); i++) {
+            if (x[i].equals(y[i])) {
+                continue;
+            }
+            if (isNumber(x[i]) && isNumber(y[i])) {
+                return Integer.compare(Integer.parseInt(x[i]), Integer.parseInt(y[i]));
+            }
+            return Integer.compare(TORCH_ORDER.indexOf(x[i]), TORCH_ORDER.indexOf(y[i]));
+        }
+        return Integer.compare(x.length, y.length);
+    }
+
+    private static boolean isNumber(String part) {
+        return !part.isEmpty() && part.chars().allMatch(Character::isDigit);
+    }
+
     /** @return the image size of a style encoder or discriminator: 2^(blocks + 2) */
     private static int imageSizeOf(ComputationGraph trunk, String prefix) {
         int blocks = 0;

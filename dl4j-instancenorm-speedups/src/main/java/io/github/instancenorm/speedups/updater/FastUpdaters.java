@@ -1,5 +1,6 @@
 package io.github.instancenorm.speedups.updater;
 
+import io.github.instancenorm.learning.TorchAdam;
 import io.github.instancenorm.learning.TorchAdamUpdater;
 import java.util.List;
 import org.deeplearning4j.nn.api.Updater;
@@ -126,6 +127,19 @@ public final class FastUpdaters {
                 && view.isVectorOrScalar()
                 && a.elementWiseStride() == 1
                 && view.elementWiseStride() == 1;
+    }
+
+    /**
+     * {@code updater} with its step run by the CPU kernel where that takes the arrays, to the bit of
+     * {@code TorchAdamUpdater}'s ND4J ops, for code that applies updates itself instead of through a network's
+     * updater blocks (a trainer with PyTorch's per-optimizer state, say). The returned updater shares
+     * {@code updater}'s configuration and state arrays.
+     *
+     * @param updater an updater whose state is or will be set
+     * @return the kernel-backed updater; {@code updater} itself when switched off ({@value #PROPERTY}=false)
+     */
+    public static GradientUpdater<TorchAdam> withKernel(TorchAdamUpdater updater) {
+        return enabled() ? new KernelTorchAdamUpdater(updater) : updater;
     }
 
     /** @return where Adam blocks run their step in this process, in words, for a log line */
