@@ -8,14 +8,22 @@ import io.github.instancenorm.zoo.StarGanV2;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Random;
+import java.util.function.DoubleSupplier;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.dataset.api.MultiDataSet;
+import org.nd4j.linalg.dataset.api.iterator.MultiDataSetIterator;
+import org.nd4j.linalg.factory.Nd4j;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * StarGAN v2's training procedure (Choi et al., CVPR 2020; the solver of clovaai/stargan-v2 at 875b70a, written here
@@ -188,7 +196,7 @@ public final class StarGanV2Trainer {
     public record Terms(Map<String, Double> values) {
         /** Copies the map. */
         public Terms {
-            values = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(values));
+            values = Collections.unmodifiableMap(new LinkedHashMap<>(values));
         }
 
         /** @return the term, or NaN if this loss has none of that name */
@@ -481,6 +489,134 @@ public final class StarGanV2Trainer {
         return out;
     }
 
+    /** Called after each iteration of {@link #train}, e.g. to record losses or write sample grids. */
+    @FunctionalInterface
+    public interface Listener {
+        /**
+         * @param trainer the trainer, after the iteration ({@link #iteration()} counts it)
+         * @param losses  the iteration's loss terms
+         */
+        void afterIteration(StarGanV2Trainer trainer, Losses losses) throws IOException;
+    }
+
+    /**
+     * Trains for {@code iterations} more iterations on two DL4J streams, as the official solver's input fetcher feeds
+     * it: each iteration takes the next batch of each (an exhausted iterator is reset, an epoch each) and draws
+     * {@code z_trg} and {@code z_trg2} from a standard normal. Logs the losses, the speed and the time left every
+     * {@code logEvery} iterations (SLF4J, INFO), and writes the official checkpoint files into
+     * {@code checkpoints} every {@code saveEvery} iterations and after the last.
+     *
+     * @param source      batches of {@code features[0]} = images {@code [N, 3, H, W]} in {@code [-1, 1]} and
+     *                    {@code labels[0]} = their domains, one-hot {@code [N, K]}
+     * @param reference   batches of {@code features[0]} = {@code x_ref}, {@code features[1]} = {@code x_ref2} (two
+     *                    images of each row's domain) and {@code labels[0]} = that domain, one-hot; the same
+     *                    {@code N}
+     * @param iterations  how many iterations to run
+     * @param seed        the latent codes' seed
+     * @param logEvery    iterations between log lines (0: none)
+     * @param saveEvery   iterations between checkpoints (0: only after the last)
+     * @param checkpoints the checkpoint directory, or null for none
+     * @param listener    called after every iteration, or null
+     * @throws IOException              if writing a checkpoint or the listener fails
+     * @throws IllegalArgumentException if a stream's batches do not have the layout above, or the two streams
+     *                                  differ in batch size
+     */
+    public void train(
+            MultiDataSetIterator source,
+            MultiDataSetIterator reference,
+            int iterations,
+            long seed,
+            int logEvery,
+            int saveEvery,
+            Path checkpoints,
+            Listener listener)
+            throws IOException {
+        Objects.requireNonNull(source, "source");
+        Objects.requireNonNull(reference, "reference");
+        long latentDim =
+                nets.mappingNetwork().getLayer("shared.0").getParam("W").size(0);
+        Random rng = new Random(seed);
+        DataType type = nets.generator().params().dataType();
+        long started = System.nanoTime();
+        int first = iteration;
+        for (int i = 0; i < iterations; i++) {
+            MultiDataSet src = next(source, "source");
+            MultiDataSet ref = next(reference, "reference");
+            if (src.numFeatureArrays() < 1 || src.numLabelsArrays() < 1) {
+                throw new IllegalArgumentException("the source stream must give features[0] = images and"
+                        + " labels[0] = one-hot domains; got " + src.numFeatureArrays() + " feature and "
+                        + src.numLabelsArrays() + " label arrays");
+            }
+            if (ref.numFeatureArrays() < 2 || ref.numLabelsArrays() < 1) {
+                throw new IllegalArgumentException("the reference stream must give features = {x_ref, x_ref2} and"
+                        + " labels[0] = their one-hot domain; got " + ref.numFeatureArrays() + " feature and "
+                        + ref.numLabelsArrays() + " label arrays");
+            }
+            long n = src.getFeatures(0).size(0);
+            if (ref.getFeatures(0).size(0) != n) {
+                throw new IllegalArgumentException("the source and reference batches differ in size: " + n + " and "
+                        + ref.getFeatures(0).size(0));
+            }
+            Batch batch = new Batch(
+                    src.getFeatures(0),
+                    src.getLabels(0),
+                    ref.getFeatures(0),
+                    ref.getFeatures(1),
+                    ref.getLabels(0),
+                    gaussian(rng, n, latentDim),
+                    gaussian(rng, n, latentDim));
+            Losses losses = step(batch.castTo(type));
+            int done = iteration - first;
+            if (logEvery > 0 && (done % logEvery == 0 || done == iterations)) {
+                double seconds = (System.nanoTime() - started) / 1e9;
+                double perIteration = seconds / done;
+                LOG.info(String.format(
+                        "iteration %d/%d | D latent %.4f reference %.4f | G latent %.4f reference %.4f"
+                                + " (adv %.4f sty %.4f ds %.4f cyc %.4f) | λ_ds %.4f | %.2f s/it, ETA %s",
+                        iteration,
+                        first + iterations,
+                        losses.dLatent().get("total"),
+                        losses.dReference().get("total"),
+                        losses.gLatent().get("total"),
+                        losses.gReference().get("total"),
+                        losses.gLatent().get("adv"),
+                        losses.gLatent().get("sty"),
+                        losses.gLatent().get("ds"),
+                        losses.gLatent().get("cyc"),
+                        losses.lambdaDs(),
+                        perIteration,
+                        Duration.ofSeconds(Math.round(perIteration * (iterations - done)))));
+            }
+            if (listener != null) {
+                listener.afterIteration(this, losses);
+            }
+            if (checkpoints != null && ((saveEvery > 0 && done % saveEvery == 0) || done == iterations)) {
+                save(checkpoints);
+            }
+        }
+    }
+
+    private static INDArray gaussian(Random rng, long rows, long columns) {
+        INDArray z = Nd4j.zeros(DataType.DOUBLE, rows, columns);
+        fill(z, rng::nextGaussian);
+        return z;
+    }
+
+    private static MultiDataSet next(MultiDataSetIterator it, String what) {
+        if (!it.hasNext()) {
+            if (!it.resetSupported()) {
+                throw new IllegalArgumentException("the " + what + " iterator is exhausted and cannot be reset");
+            }
+            it.reset();
+            if (!it.hasNext()) {
+                throw new IllegalArgumentException("the " + what + " iterator has no batch");
+            }
+        }
+        return it.next();
+    }
+
+    private static final Logger LOG = LoggerFactory.getLogger(StarGanV2Trainer.class);
+
     /**
      * {@code ema = torch.lerp(p, ema, β)}, which PyTorch computes as {@code ema - (ema - p) · (1 - β)} for
      * {@code β ≥ 0.5} (and {@code p + β (ema - p)} below), with {@code β} rounded to the arrays' type first. The two
@@ -609,13 +745,11 @@ public final class StarGanV2Trainer {
         TorchWeights.load(net, out);
     }
 
-    private static void fill(INDArray a, java.util.function.DoubleSupplier values) {
+    private static void fill(INDArray a, DoubleSupplier values) {
         double[] v = new double[(int) a.length()];
         for (int i = 0; i < v.length; i++) {
             v[i] = values.getAsDouble();
         }
-        a.assign(org.nd4j.linalg.factory.Nd4j.createFromArray(v)
-                .castTo(a.dataType())
-                .reshape(a.shape()));
+        a.assign(Nd4j.createFromArray(v).castTo(a.dataType()).reshape(a.shape()));
     }
 }

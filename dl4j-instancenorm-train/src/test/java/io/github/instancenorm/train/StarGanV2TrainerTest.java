@@ -195,6 +195,99 @@ class StarGanV2TrainerTest {
         }
     }
 
+    /**
+     * The optimizer numbers parameters in PyTorch's {@code named_parameters()} order: the order of the tensors of each
+     * network in the PyTorch-written checkpoint (a state dict keeps that order; these modules have no buffers).
+     */
+    @Test
+    void parameterOrderIsPyTorchs() throws Exception {
+        StateDict file = StateDict.read(RUN.resolve("000001_nets.ckpt"));
+        for (String name : StarGanV2Trainer.NAMES) {
+            assertEquals(file.select(name).keys(), StarGanV2.parameterNames(network(floatRun, name)), name);
+        }
+    }
+
+    /**
+     * Written back in the official layout, the run resumes on the JVM bit for bit (networks, averages, steps and
+     * moments); {@code verify_stargan_v2_train_written.py} loads the same files into PyTorch's modules and optimizers
+     * and continues the run there.
+     */
+    @Test
+    void savedRunResumesExactly() throws Exception {
+        Path dir = Paths.get("target/starganv2-train-written");
+        Path nets = floatRun.save(dir);
+        assertEquals("000003_nets.ckpt", nets.getFileName().toString());
+        StarGanV2Trainer back = StarGanV2Trainer.resume(dir, 3, OPTIONS);
+        assertEquals(3, back.iteration());
+        for (String name : StarGanV2Trainer.NAMES) {
+            assertEquals(network(floatRun, name).params(), network(back, name).params(), name);
+            List<String> order = StarGanV2.parameterNames(network(back, name));
+            OptimizerState a = floatRun.optimizer(name).state(order);
+            OptimizerState b = back.optimizer(name).state(order);
+            for (int i = 0; i < order.size(); i++) {
+                OptimizerState.ParamState x = a.state(i).orElseThrow();
+                OptimizerState.ParamState y = b.state(i).orElseThrow();
+                assertEquals(x.step(), y.step());
+                assertEquals(x.expAvg(), y.expAvg(), name + " " + order.get(i));
+                assertEquals(x.expAvgSq(), y.expAvgSq(), name + " " + order.get(i));
+            }
+        }
+        assertEquals(floatRun.ema().generator().params(), back.ema().generator().params());
+        assertEquals(
+                floatRun.ema().mappingNetwork().params(),
+                back.ema().mappingNetwork().params());
+        assertEquals(
+                floatRun.ema().styleEncoder().params(),
+                back.ema().styleEncoder().params());
+    }
+
+    /** A missing optimizer entry, or states of another configuration, name the problem. */
+    @Test
+    void badCheckpointsAreRefusedClearly(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        for (String f : List.of("000001_nets.ckpt", "000001_nets_ema.ckpt")) {
+            java.nio.file.Files.copy(RUN.resolve(f), tmp.resolve(f));
+        }
+        Map<String, OptimizerState> optims = OptimizerState.readAll(RUN.resolve("000001_optims.ckpt"));
+        Map<String, OptimizerState> missing = new java.util.LinkedHashMap<>(optims);
+        missing.remove("style_encoder");
+        OptimizerState.writeAll(missing, tmp.resolve("000001_optims.ckpt"));
+        Exception e = org.junit.jupiter.api.Assertions.assertThrows(
+                java.io.IOException.class, () -> StarGanV2Trainer.resume(tmp, 1, OPTIONS));
+        assertTrue(e.getMessage().contains("no \"style_encoder\" optimizer"), e.getMessage());
+
+        Map<String, OptimizerState> swapped = new java.util.LinkedHashMap<>(optims);
+        swapped.put("style_encoder", optims.get("discriminator"));
+        OptimizerState.writeAll(swapped, tmp.resolve("000001_optims.ckpt"));
+        e = org.junit.jupiter.api.Assertions.assertThrows(
+                java.io.IOException.class, () -> StarGanV2Trainer.resume(tmp, 1, OPTIONS));
+        assertTrue(e.getMessage().contains("another model or configuration"), e.getMessage());
+
+        e = org.junit.jupiter.api.Assertions.assertThrows(
+                java.io.IOException.class, () -> StarGanV2Trainer.resume(tmp, 2, OPTIONS));
+        assertTrue(e.getMessage().contains("000002_nets.ckpt"), e.getMessage());
+    }
+
+    /** A state that does not fit changes nothing in the optimizer it was offered to. */
+    @Test
+    void failedLoadLeavesTheOptimizerAlone() {
+        TorchAdamOptimizer d = doubleRun.optimizer("discriminator");
+        List<String> order = StarGanV2.parameterNames(doubleRun.networks().discriminator());
+        OptimizerState before = d.state(order);
+        OptimizerState other = doubleRun
+                .optimizer("style_encoder")
+                .state(StarGanV2.parameterNames(doubleRun.networks().styleEncoder()));
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> d.load(other, order));
+        OptimizerState after = d.state(order);
+        for (int i = 0; i < order.size(); i++) {
+            assertEquals(
+                    before.state(i).orElseThrow().expAvg(),
+                    after.state(i).orElseThrow().expAvg());
+            assertEquals(
+                    before.state(i).orElseThrow().step(),
+                    after.state(i).orElseThrow().step());
+        }
+    }
+
     static ComputationGraph network(StarGanV2Trainer t, String name) {
         return switch (name) {
             case "generator" -> t.networks().generator();
