@@ -383,7 +383,7 @@ public final class TrainingReport {
         return name;
     }
 
-    /** Lower-case ASCII letters and digits, other runs as one {@code -}; at most 40 characters. */
+    /** Lower-case ASCII letters and digits, other runs as one {@code -}; cut after a whole word within 32 characters. */
     static String slug(String text, String fallback) {
         StringBuilder b = new StringBuilder();
         for (char c : text.toLowerCase(Locale.ROOT).toCharArray()) {
@@ -392,9 +392,10 @@ public final class TrainingReport {
             } else if (b.length() > 0 && b.charAt(b.length() - 1) != '-') {
                 b.append('-');
             }
-            if (b.length() >= 40) {
-                break;
-            }
+        }
+        if (b.length() > 32) {
+            int cut = b.lastIndexOf("-", 32);
+            b.setLength(cut > 0 ? cut : 32);
         }
         while (b.length() > 0 && b.charAt(b.length() - 1) == '-') {
             b.setLength(b.length() - 1);

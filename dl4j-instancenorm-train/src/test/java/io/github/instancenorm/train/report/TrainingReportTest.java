@@ -224,6 +224,16 @@ class TrainingReportTest {
     }
 
     @Test
+    void sampleFileNamesAreShortPlainWords() {
+        assertEquals(
+                "first-row-the-inputs-then-one",
+                TrainingReport.slug("First row: the inputs, then one row per target [red, green]", "sample"));
+        assertEquals("a-b-c", TrainingReport.slug("<a> & B/c!", "sample"));
+        assertEquals("sample", TrainingReport.slug(" <&> ", "sample"));
+        assertEquals("abcdefghijabcdefghijabcdefghijab", TrainingReport.slug("abcdefghij".repeat(4), "sample"));
+    }
+
+    @Test
     void anEmptyReportWritesAPage() throws IOException {
         String html = Files.readString(TrainingReport.create(dir, "nothing yet").write());
         assertTrue(html.contains("No values recorded yet."), html);
