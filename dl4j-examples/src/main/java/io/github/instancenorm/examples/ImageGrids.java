@@ -63,9 +63,29 @@ public final class ImageGrids {
      *
      * @param rows the rows; all batches the same shape
      * @param file the PNG to write; parent folders are created
+     * @return the grid that was written
      * @throws IOException if the file cannot be written
      */
-    public static void writeGrid(List<INDArray> rows, Path file) throws IOException {
+    public static BufferedImage writeGrid(List<INDArray> rows, Path file) throws IOException {
+        BufferedImage grid = grid(rows);
+        Path parent = file.toAbsolutePath().getParent();
+        if (parent != null) {
+            Files.createDirectories(parent);
+        }
+        if (!ImageIO.write(grid, "png", file.toFile())) {
+            throw new IOException("No PNG writer available for " + file);
+        }
+        return grid;
+    }
+
+    /**
+     * A grid of images, row by row, as {@link #writeGrid} writes it.
+     *
+     * @param rows {@code [N, 3, H, W]} batches in [-1, 1], all the same shape: row {@code r} shows
+     *     {@code rows.get(r)}
+     * @return the grid, with a 2-pixel white gutter
+     */
+    public static BufferedImage grid(List<INDArray> rows) {
         long[] shape = rows.get(0).shape();
         int cols = (int) shape[0];
         int h = (int) shape[2];
@@ -95,13 +115,7 @@ public final class ImageGrids {
                 }
             }
         }
-        Path parent = file.toAbsolutePath().getParent();
-        if (parent != null) {
-            Files.createDirectories(parent);
-        }
-        if (!ImageIO.write(grid, "png", file.toFile())) {
-            throw new IOException("No PNG writer available for " + file);
-        }
+        return grid;
     }
 
     private static int toByte(float v) {

@@ -6,13 +6,16 @@ import io.github.instancenorm.speedups.Speedups;
 import io.github.instancenorm.speedups.conv.FastConvolutions;
 import io.github.instancenorm.torch.StateDict;
 import io.github.instancenorm.train.StarGanTrainer;
+import io.github.instancenorm.train.report.TrainingReport;
 import io.github.instancenorm.zoo.StarGan;
+import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.Reader;
 import java.io.Writer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -31,7 +34,8 @@ import org.nd4j.linalg.schedule.ISchedule;
  * <p>By default the data are generated shapes ({@link ShapesData}: colour, background and stripes are the
  * domains), so a fresh machine needs nothing else; {@code --data celeba} reads a CelebA-style folder and
  * attribute list instead. While training it prints losses, throughput and ETA, writes sample grids (input row,
- * then one row per target domain) and resumable checkpoints; at the end it measures the translator with an
+ * then one row per target domain), resumable checkpoints and a training report ({@code OUT/report/index.html}: the
+ * loss curves, latest values and the sample grids on one page that a browser opens offline); at the end it measures the translator with an
  * independently trained attribute classifier and a content (shape mask IoU) check, writes a summary, and
  * exports the generator as a PyTorch state dict ({@code G.ckpt}) that yunjey/stargan's {@code Generator} loads.
  *
@@ -78,10 +82,14 @@ public final class TrainStarGan {
             trainer.wganGp(o.lambdaGp, o.nCritic);
         }
         describe(o, nets, data);
-        train(o, nets, trainer, data, checkpoint);
+        TrainingReport report = report(o, nets.completedIterations());
+        train(o, nets, trainer, data, checkpoint, report);
         export(o, nets.generator(), attributes);
         Map<String, Double> results = TranslatorEvaluation.evaluate(o, nets.generator(), data);
         writeResults(results, o.out.resolve("results.properties"));
+        if (report != null) {
+            System.out.println("Training report: " + report.write().toAbsolutePath());
+        }
         return results;
     }
 
@@ -173,9 +181,62 @@ public final class TrainStarGan {
         }
     }
 
-    /** The training loop: a step per iteration, with progress lines, sample grids and checkpoints. */
+    /**
+     * The training report of {@code --report} (null with {@code --no-report}); a resumed run continues the earlier
+     * report from its checkpoint's iteration.
+     */
+    static TrainingReport report(TrainingOptions o, int completedIterations) throws IOException {
+        Path dir = o.reportDirectory();
+        if (dir == null) {
+            return null;
+        }
+        String title = String.format(
+                Locale.ROOT,
+                "TrainStarGan: %s data, %d px, %s, batch %d, %d iterations",
+                o.data,
+                o.imageSize,
+                o.loss,
+                o.batchSize,
+                o.iterations);
+        TrainingReport report =
+                o.resume ? TrainingReport.resume(dir, title, completedIterations) : TrainingReport.create(dir, title);
+        System.out.println("Training report: " + report.write().toAbsolutePath() + " (open it in a browser)");
+        return report;
+    }
+
+    /**
+     * The losses of one iteration by report series: the discriminator's in chart D, the generator's in chart G
+     * when the iteration had a generator step (WGAN-GP: every {@code n_critic}-th); the gradient penalty with
+     * WGAN-GP and the identity term when its weight is not 0, which the trainer does not compute otherwise.
+     */
+    static Map<String, Double> reportedLosses(TrainingOptions o, StarGanTrainer trainer, StarGanTrainer.Losses l) {
+        boolean wgan = trainer.objective() == StarGanTrainer.Objective.WGAN_GP;
+        Map<String, Double> values = new LinkedHashMap<>();
+        values.put("D/real", l.dReal());
+        values.put("D/fake", l.dFake());
+        values.put("D/cls", l.dClass());
+        if (wgan) {
+            values.put("D/gp", l.dPenalty());
+        }
+        if (!wgan || trainer.iteration() % o.nCritic == 0) {
+            values.put("G/adv", l.gAdversarial());
+            values.put("G/cls", l.gClass());
+            values.put("G/rec", l.gReconstruction());
+            if (o.lambdaIdentity > 0) {
+                values.put("G/id", l.gIdentity());
+            }
+        }
+        return values;
+    }
+
+    /** The training loop: a step per iteration, with progress lines, sample grids, the report and checkpoints. */
     private static void train(
-            TrainingOptions o, Networks nets, StarGanTrainer trainer, ImageSource data, Path checkpoint)
+            TrainingOptions o,
+            Networks nets,
+            StarGanTrainer trainer,
+            ImageSource data,
+            Path checkpoint,
+            TrainingReport report)
             throws IOException {
         Batch fixed = source(o, o.seed + 1_000_003).next(8);
         int start = nets.completedIterations();
@@ -184,6 +245,9 @@ public final class TrainStarGan {
             Batch b = data.next(o.batchSize);
             INDArray targets = shuffledRows(b.labels());
             StarGanTrainer.Losses l = trainer.step(b.images(), b.labels(), targets);
+            if (report != null) {
+                report.scalars(it, reportedLosses(o, trainer, l));
+            }
             if (it % o.logEvery == 0 || it == start + 1) {
                 double seconds = (System.nanoTime() - t0) / 1e9;
                 double perIt = seconds / (it - start);
@@ -207,8 +271,12 @@ public final class TrainStarGan {
             }
             if (it % o.sampleEvery == 0 || it == o.iterations) {
                 Path png = o.out.resolve(String.format("samples/%06d.png", it));
-                writeSamples(nets.generator(), fixed, data.exclusiveGroups(), png);
+                BufferedImage grid = writeSamples(nets.generator(), fixed, data.exclusiveGroups(), png);
                 System.out.println("  wrote " + png);
+                if (report != null) {
+                    report.image(it, "first row the inputs, then one row per target: " + data.attributes(), grid);
+                    report.write();
+                }
             }
             if (it % o.checkpointEvery == 0 || it == o.iterations) {
                 saveCheckpoint(nets.generator(), nets.discriminator(), it, o.loss, checkpoint);
@@ -286,14 +354,14 @@ public final class TrainStarGan {
         return labels.getRows(order);
     }
 
-    static void writeSamples(ComputationGraph generator, Batch fixed, List<int[]> exclusive, Path png)
+    static BufferedImage writeSamples(ComputationGraph generator, Batch fixed, List<int[]> exclusive, Path png)
             throws IOException {
         List<INDArray> rows = new ArrayList<>();
         rows.add(fixed.images());
         for (INDArray target : Translations.perAttribute(fixed.labels(), exclusive)) {
             rows.add(generator.output(false, fixed.images(), target)[0]);
         }
-        ImageGrids.writeGrid(rows, png);
+        return ImageGrids.writeGrid(rows, png);
     }
 
     static void saveCheckpoint(ComputationGraph g, ComputationGraph d, int iteration, String loss, Path dir)

@@ -102,6 +102,16 @@ final class TrainingOptions {
     @Option(names = "--out", description = "output folder (default ${DEFAULT-VALUE})")
     Path out = Path.of("target", "stargan");
 
+    @Option(
+            names = "--report",
+            paramLabel = "DIR",
+            description = "training report: loss charts, latest values and sample grids on one offline page,"
+                    + " DIR/index.html, rewritten with every sample grid; continued by --resume (default: OUT/report)")
+    Path report;
+
+    @Option(names = "--no-report", description = "write no training report")
+    boolean noReport = false;
+
     @Option(names = "--data", description = "shapes (generated, default) or celeba (a CelebA-style folder)")
     String data = "shapes";
 
@@ -149,6 +159,9 @@ final class TrainingOptions {
         boolean wgan = o.loss.equals("wgan-gp");
         o.generatorLr = o.generatorLrOption != null ? o.generatorLrOption : wgan ? 1e-4 : 2e-3;
         o.discriminatorLr = o.discriminatorLrOption != null ? o.discriminatorLrOption : wgan ? 1e-4 : 1e-3;
+        if (o.noReport && o.report != null) {
+            throw new IllegalArgumentException("--report " + o.report + " and --no-report contradict; give one");
+        }
         if (o.nCritic < 1) {
             throw new IllegalArgumentException("--n-critic must be >= 1, got " + o.nCritic);
         }
@@ -156,6 +169,11 @@ final class TrainingOptions {
             throw new IllegalArgumentException("--lr-decay must be in [0, 1], got " + o.lrDecay);
         }
         return o;
+    }
+
+    /** @return where the training report goes: {@code --report}, else {@code OUT/report}; null with {@code --no-report} */
+    Path reportDirectory() {
+        return noReport ? null : report != null ? report : out.resolve("report");
     }
 
     /** The generator's loss weights these settings give. */

@@ -12,6 +12,7 @@ import io.github.instancenorm.zoo.StarGan;
 import io.github.instancenorm.zoo.gan.GradientPenalty;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import org.deeplearning4j.nn.graph.ComputationGraph;
@@ -148,6 +149,15 @@ class TrainStarGanSmokeTest {
         TrainStarGan.run(resumed).values().forEach(v -> assertTrue(Double.isFinite(v), "evaluation after resuming"));
         assertEquals("6", checkpointIteration(out));
         assertTrue(Files.exists(out.resolve("G.ckpt")), "the PyTorch export");
+        // The report has the critic's losses every iteration, the penalty, and the generator's every n_critic.
+        List<String> losses = Files.readAllLines(out.resolve("report/losses.csv"));
+        assertEquals(
+                List.of("2", "4", "6"),
+                losses.stream()
+                        .filter(line -> line.contains(",G/adv,"))
+                        .map(line -> line.substring(0, line.indexOf(',')))
+                        .toList());
+        assertEquals(6, losses.stream().filter(line -> line.contains(",D/gp,")).count(), losses.toString());
 
         TrainingOptions wrong = tiny(out, 8);
         wrong.resume = true; // lsgan, the default
@@ -170,6 +180,16 @@ class TrainStarGanSmokeTest {
         assertEquals("4", checkpointIteration(out));
         assertTrue(Files.exists(out.resolve("samples/000004.png")));
         assertTrue(Files.exists(out.resolve("results.properties")));
+        // The report continues across the resume: every iteration's losses, the grids at 2 and 4, two charts.
+        Path report = out.resolve("report");
+        List<String> losses = Files.readAllLines(report.resolve("losses.csv"));
+        assertEquals(1 + 4 * 7, losses.size(), "D/real, fake, cls and G/adv, cls, rec, id at 1..4: " + losses);
+        String html = Files.readString(report.resolve("index.html"));
+        assertTrue(html.contains("src=\"charts/d.png\"") && html.contains("src=\"charts/g.png\""), html);
+        int newer = html.indexOf("iteration 4: first row the inputs");
+        int older = html.indexOf("iteration 2: first row the inputs");
+        assertTrue(newer > 0 && older > newer, "the grids, newest first: " + html);
+        assertTrue(Files.isRegularFile(report.resolve("charts/g.png")));
 
         // the exported PyTorch state dict reads back and rebuilds the same generator
         ComputationGraph trained = org.deeplearning4j.util.ModelSerializer.restoreComputationGraph(

@@ -2,6 +2,7 @@ package io.github.instancenorm.examples.stargan;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -40,6 +41,28 @@ class TrainingOptionsTest {
         assertArrayEquals(new int[0], o.exclusive);
         assertTrue(o.resume);
         assertEquals(Path.of("x/y"), o.out);
+    }
+
+    @Test
+    void theReportGoesIntoTheOutputFolderUnlessToldOtherwise() {
+        assertEquals(
+                Path.of("target", "stargan", "report"),
+                TrainingOptions.parse(new String[0]).reportDirectory());
+        assertEquals(
+                Path.of("runs/a/report"),
+                TrainingOptions.parse(new String[] {"--out", "runs/a"}).reportDirectory());
+        assertEquals(
+                Path.of("elsewhere/r"),
+                TrainingOptions.parse(new String[] {"--out", "runs/a", "--report", "elsewhere/r"})
+                        .reportDirectory());
+        assertNull(TrainingOptions.parse(new String[] {"--no-report"}).reportDirectory());
+        IllegalArgumentException both = assertThrows(
+                IllegalArgumentException.class,
+                () -> TrainingOptions.parse(new String[] {"--report", "r", "--no-report"}));
+        assertTrue(both.getMessage().contains("--no-report"), both.getMessage());
+        IllegalArgumentException missing =
+                assertThrows(IllegalArgumentException.class, () -> TrainingOptions.parse(new String[] {"--report"}));
+        assertTrue(missing.getMessage().contains("--report"), missing.getMessage());
     }
 
     @Test
