@@ -4,6 +4,7 @@ import io.github.instancenorm.runtime.KernelSettings;
 import io.github.instancenorm.speedups.Speedups;
 import io.github.instancenorm.speedups.conv.FastConvolutions;
 import io.github.instancenorm.speedups.updater.GraphUpdates;
+import io.github.instancenorm.train.StarGanTrainer;
 import io.github.instancenorm.zoo.StarGan;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -24,17 +25,27 @@ import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.BenchmarkParams;
 
 /**
  * StarGAN's generator and discriminator from the zoo ({@link StarGan}), float32, timed as a training loop and an
- * inference call use them. The matching PyTorch timings are in {@code src/main/python/bench_torch.py}
- * ({@code --models}) and, for libtorch 2.7, in the {@code dl4j-benchmarks-libtorch} module's
- * {@code LibTorchStarGan}; the same sizes and steps there.
+ * inference call use them: a whole iteration of the real trainer ({@link StarGanTrainer}), and each network's
+ * forward, backward and update alone. The PyTorch timings that match the per-network methods are in
+ * {@code src/main/python/bench_torch.py} ({@code --models}) and, for libtorch 2.7, in the
+ * {@code dl4j-benchmarks-libtorch} module's {@code LibTorchStarGan}; the same sizes and steps there.
  *
  * <ul>
+ *   <li>{@code trainerStep}: one {@link StarGanTrainer#step} with the example's defaults (LSGAN, {@code λ_cls 1},
+ *       {@code λ_rec 10}, identity term {@code λ_id 10}): the identity, translation and reconstruction passes of the
+ *       generator, the discriminator's step on real and translated images, and the generator's step, each with its
+ *       Adam update;</li>
+ *   <li>{@code trainerStepWganGp}: the same with StarGAN's WGAN-GP ({@code λ_gp 10}, {@code n_critic 5}, no
+ *       identity term): every call a critic step with the gradient penalty (its three passes in double), every fifth
+ *       a generator step too, so the score is the average iteration of a run;</li>
  *   <li>{@code generatorStep}: forward in training mode (instance statistics, running-statistics update), the
  *       gradient of {@code mean(out)} fed to {@link ComputationGraph#backpropGradient}, and one Adam step
- *       (StarGAN's {@code Adam(1e-4, 0.5, 0.999)}) applied to the parameters, as {@code StarGanTrainer} does;</li>
+ *       (StarGAN's {@code Adam(1e-4, 0.5, 0.999)}) applied to the parameters, as {@code StarGanTrainer} does for
+ *       each of its passes;</li>
  *   <li>{@code generatorForwardBackward}: the same without the update (libtorch's peer measurement);</li>
  *   <li>{@code discriminatorStep}: the same for the discriminator, loss {@code mean(out_src) + mean(out_cls)};</li>
  *   <li>{@code discriminatorForwardBackward}: the same without the update;</li>
@@ -86,11 +97,21 @@ public class StarGanStepBenchmark {
     private ComputationGraph discriminator;
     private INDArray image;
     private INDArray label;
+    private INDArray target;
     private int iteration;
+    private StarGanTrainer lsgan;
+    private StarGanTrainer wganGp;
 
-    /** Builds both networks and a random batch of images in [-1, 1] with random binary labels. */
+    /**
+     * Builds both networks and a random batch of images in [-1, 1] with random binary labels and targets; for the
+     * trainer's methods, the networks record their image gradients ({@code inputGradients(true)}, which the trainer
+     * needs) and a trainer drives them.
+     *
+     * @param benchmark JMH's description of the method about to run ({@code null}: set up for every method)
+     */
     @Setup(Level.Trial)
-    public void setUp() {
+    public void setUp(BenchmarkParams benchmark) {
+        boolean trainer = benchmark == null || benchmark.getBenchmark().contains(".trainerStep");
         if ("InstanceNormOpForm".equals(layer)) {
             System.setProperty(KernelSettings.CPU_KERNELS_PROPERTY, "false");
         }
@@ -112,6 +133,7 @@ public class StarGanStepBenchmark {
                 .imageSize(pixels)
                 .dataType(DataType.FLOAT)
                 .statistics(StarGan.Statistics.RUNNING)
+                .inputGradients(trainer)
                 .build();
         discriminator = StarGan.discriminator()
                 .convDim(convDim)
@@ -119,12 +141,32 @@ public class StarGanStepBenchmark {
                 .repeatNum(full ? 6 : 4)
                 .imageSize(pixels)
                 .dataType(DataType.FLOAT)
+                .inputGradients(trainer)
                 .build();
         Speedups.install(generator); // what the properties above leave on
         Speedups.install(discriminator);
         Nd4j.getRandom().setSeed(42);
         image = Nd4j.rand(DataType.FLOAT, batch, 3, pixels, pixels).muli(2).subi(1);
         label = Nd4j.rand(DataType.FLOAT, batch, labels).gt(0.5).castTo(DataType.FLOAT);
+        target = Nd4j.rand(DataType.FLOAT, batch, labels).gt(0.5).castTo(DataType.FLOAT);
+        if (trainer) {
+            // Both trainers share the two graphs (a benchmark method uses one of them); the example's loss weights.
+            StarGanTrainer.LossWeights weights = StarGanTrainer.LossWeights.STARGAN.withIdentity(10);
+            lsgan = new StarGanTrainer(generator, discriminator, weights);
+            wganGp = new StarGanTrainer(generator, discriminator, StarGanTrainer.LossWeights.STARGAN).wganGp(10, 5);
+        }
+    }
+
+    /** One iteration of {@link StarGanTrainer}, LSGAN with the identity term (the example's default). */
+    @Benchmark
+    public StarGanTrainer.Losses trainerStep() {
+        return lsgan.step(image, label, target);
+    }
+
+    /** One iteration of {@link StarGanTrainer} with WGAN-GP, {@code n_critic 5}: a generator step every fifth call. */
+    @Benchmark
+    public StarGanTrainer.Losses trainerStepWganGp() {
+        return wganGp.step(image, label, target);
     }
 
     /** Forward in training mode, backward of {@code mean(out)}, one Adam step. */

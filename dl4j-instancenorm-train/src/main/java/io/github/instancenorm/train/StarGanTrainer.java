@@ -198,7 +198,28 @@ public final class StarGanTrainer {
      * @return the losses before the updates
      */
     public Losses step(INDArray real, INDArray labels, INDArray targets) {
+        return step(real, labels, targets, null);
+    }
+
+    /**
+     * {@link #step(INDArray, INDArray, INDArray)} with WGAN-GP's interpolation weights given: the penalty is taken at
+     * {@code α_i·real_i + (1 - α_i)·fake_i} ({@link GradientPenalty#interpolates(INDArray, INDArray, INDArray)}), so
+     * that a test can feed a reference implementation's random numbers.
+     *
+     * @param real    {@code [N, 3, S, S]} images in [-1, 1]
+     * @param labels  their {@code [N, L]} domain labels
+     * @param targets the domains to translate them to
+     * @param alpha   {@code N} weights in [0, 1] (any shape with {@code N} elements), or {@code null} to draw them
+     *                from {@code U(0, 1)} with ND4J's random generator; unused under LSGAN
+     * @return the losses before the updates
+     * @throws IllegalArgumentException if {@code alpha} does not hold {@code N} elements (nothing is changed)
+     */
+    public Losses step(INDArray real, INDArray labels, INDArray targets, INDArray alpha) {
         long n = real.size(0);
+        if (alpha != null && alpha.length() != n) {
+            throw new IllegalArgumentException("alpha must hold one interpolation weight per image, " + n
+                    + ", got shape " + java.util.Arrays.toString(alpha.shape()));
+        }
         boolean wgan = objective == Objective.WGAN_GP;
         boolean generatorStep = !wgan || (iteration + 1) % nCritic == 0;
 
@@ -228,8 +249,10 @@ public final class StarGanTrainer {
         double dPenalty = 0;
         INDArray penaltyGrad = null;
         if (wgan) {
-            GradientPenalty.Result gp =
-                    penalty.compute(discriminator, GradientPenalty.interpolates(real, fake), StarGan.D_SOURCE);
+            INDArray points = alpha == null
+                    ? GradientPenalty.interpolates(real, fake)
+                    : GradientPenalty.interpolates(real, fake, alpha);
+            GradientPenalty.Result gp = penalty.compute(discriminator, points, StarGan.D_SOURCE);
             dPenalty = gp.value();
             penaltyGrad = gp.parameterGradient();
         }

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
 
-/** The trainer's settings; its steps are exercised by the examples' {@code TrainStarGanSmokeTest}. */
+/** The trainer's settings; its steps are checked against PyTorch in {@link StarGanTrainerTorchTest}. */
 class StarGanTrainerTest {
 
     @Test

@@ -139,17 +139,48 @@ public final class GradientPenalty {
      * @param real  {@code [N, ...]} real images
      * @param fake  fake images of the same shape
      * @return the interpolates, a new array
+     * @throws IllegalArgumentException if the shapes differ
      */
     public static INDArray interpolates(INDArray real, INDArray fake) {
+        checkSameShape(real, fake);
+        return interpolates(real, fake, Nd4j.rand(real.dataType(), perSample(real)));
+    }
+
+    /**
+     * WGAN-GP's points for given weights: {@code α_i·real_i + (1 - α_i)·fake_i}, computed as
+     * {@code fake + (real - fake)·α}.
+     *
+     * @param real  {@code [N, ...]} real images
+     * @param fake  fake images of the same shape
+     * @param alpha the {@code N} weights of the real images, any shape with {@code N} elements (StarGAN draws them
+     *              from {@code U(0, 1)})
+     * @return the interpolates, a new array in {@code real}'s data type
+     * @throws IllegalArgumentException if the shapes differ or {@code alpha} does not hold {@code N} elements
+     */
+    public static INDArray interpolates(INDArray real, INDArray fake, INDArray alpha) {
+        checkSameShape(real, fake);
+        Objects.requireNonNull(alpha, "alpha");
+        if (alpha.length() != real.size(0)) {
+            throw new IllegalArgumentException("alpha must hold one weight per sample, " + real.size(0) + ", got shape "
+                    + java.util.Arrays.toString(alpha.shape()));
+        }
+        INDArray weights = alpha.castTo(real.dataType()).reshape(perSample(real));
+        return fake.add(real.sub(fake).muli(weights));
+    }
+
+    /** @return {@code [N, 1, ..., 1]} for an {@code [N, ...]} array */
+    private static long[] perSample(INDArray x) {
+        long[] shape = new long[x.rank()];
+        java.util.Arrays.fill(shape, 1);
+        shape[0] = x.size(0);
+        return shape;
+    }
+
+    private static void checkSameShape(INDArray real, INDArray fake) {
         if (!java.util.Arrays.equals(real.shape(), fake.shape())) {
             throw new IllegalArgumentException("real and fake must have the same shape, got "
                     + java.util.Arrays.toString(real.shape()) + " and " + java.util.Arrays.toString(fake.shape()));
         }
-        long[] alphaShape = new long[real.rank()];
-        java.util.Arrays.fill(alphaShape, 1);
-        alphaShape[0] = real.size(0);
-        INDArray alpha = Nd4j.rand(real.dataType(), alphaShape);
-        return fake.add(real.sub(fake).muli(alpha));
     }
 
     /**

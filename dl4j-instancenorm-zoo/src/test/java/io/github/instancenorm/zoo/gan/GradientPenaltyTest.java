@@ -210,4 +210,20 @@ class GradientPenaltyTest {
             assertEquals(alpha * sample.length(), sample.sumNumber().doubleValue(), 1e-4, "one alpha per sample");
         }
     }
+
+    @Test
+    void interpolatesTakeGivenWeights() {
+        INDArray real = Nd4j.rand(DataType.DOUBLE, 3, 2, 4, 4);
+        INDArray fake = Nd4j.rand(DataType.DOUBLE, 3, 2, 4, 4);
+        double[] alpha = {0, 0.25, 1};
+        INDArray x = GradientPenalty.interpolates(real, fake, Nd4j.createFromArray(alpha));
+        for (int i = 0; i < alpha.length; i++) {
+            INDArray expected = real.slice(i).mul(alpha[i]).addi(fake.slice(i).mul(1 - alpha[i]));
+            assertTrue(expected.equalsWithEps(x.slice(i), 1e-15), "sample " + i);
+        }
+        IllegalArgumentException e = assertThrows(
+                IllegalArgumentException.class,
+                () -> GradientPenalty.interpolates(real, fake, Nd4j.createFromArray(0.5, 0.5)));
+        assertTrue(e.getMessage().contains("one weight per sample, 3, got shape [2]"), e.getMessage());
+    }
 }
