@@ -1,6 +1,9 @@
 package io.github.instancenorm.train.data;
 
+import java.awt.color.ColorSpace;
 import java.awt.image.BufferedImage;
+import java.awt.image.ColorModel;
+import java.awt.image.Raster;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -89,8 +92,8 @@ public final class DomainImages {
      *
      * <p>Every sub-folder of {@code root} whose name does not start with a dot is a domain, sorted by name. Only the
      * image files directly in a domain folder are read (extensions compared ignoring case, nested folders not
-     * searched); other files are ignored. Images are converted to RGB (grey images are replicated, an alpha channel
-     * is dropped) and not resized. Within a domain, images are ordered by file name.
+     * searched); other files are ignored. Images are converted to RGB (a grey image's stored levels are replicated
+     * into the three channels, an alpha channel is dropped) and not resized. Within a domain, images are ordered by file name.
      *
      * <p>Nothing is kept if any image fails: the call either returns the whole set or throws.
      *
@@ -302,6 +305,19 @@ public final class DomainImages {
         }
         int plane = imageSize * imageSize;
         float[] chw = new float[3 * plane];
+        ColorModel colours = image.getColorModel();
+        if (colours.getColorSpace().getType() == ColorSpace.TYPE_GRAY) {
+            // getRGB would convert ImageIO's linear grey to sRGB (grey 128 reads as 188): take the stored levels.
+            Raster raster = image.getRaster();
+            double max = (1L << colours.getComponentSize(0)) - 1;
+            for (int p = 0; p < plane; p++) {
+                float v = (float) (raster.getSample(p % imageSize, p / imageSize, 0) / max * 2 - 1);
+                chw[p] = v;
+                chw[plane + p] = v;
+                chw[2 * plane + p] = v;
+            }
+            return chw;
+        }
         int[] argb = image.getRGB(0, 0, imageSize, imageSize, null, 0, imageSize);
         for (int p = 0; p < plane; p++) {
             chw[p] = toUnit((argb[p] >> 16) & 0xff);

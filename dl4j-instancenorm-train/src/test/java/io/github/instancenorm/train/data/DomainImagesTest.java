@@ -165,6 +165,32 @@ class DomainImagesTest {
         assertEquals(128 / 127.5 - 1, x.meanNumber().doubleValue(), 2 / 127.5);
     }
 
+    /** A grey PNG keeps its stored levels (Java's getRGB would turn grey 128 into 188, its sRGB rendering). */
+    @Test
+    void readsGreyImagesAsTheirLevels() throws IOException {
+        Path root = dir.resolve("grey");
+        int[] levels = {0, 51, 128, 255};
+        for (String domain : List.of("a", "b")) {
+            BufferedImage image = new BufferedImage(2, 2, BufferedImage.TYPE_BYTE_GRAY);
+            for (int p = 0; p < 4; p++) {
+                image.getRaster().setSample(p % 2, p / 2, 0, levels[p]);
+            }
+            assertTrue(ImageIO.write(
+                    image,
+                    "png",
+                    Files.createDirectories(root.resolve(domain))
+                            .resolve("g.png")
+                            .toFile()));
+        }
+        INDArray x = DomainImages.fromFolder(root, 2).source(1, 0).next().getFeatures(0);
+        for (int c = 0; c < 3; c++) {
+            assertEquals(-1f, x.getFloat(0, c, 0, 0), 0f);
+            assertEquals(-0.6f, x.getFloat(0, c, 0, 1), 1e-7f);
+            assertEquals(128 / 127.5 - 1, x.getFloat(0, c, 1, 0), 1e-7);
+            assertEquals(1f, x.getFloat(0, c, 1, 1), 0f);
+        }
+    }
+
     @Test
     void sourceVisitsEveryImageOncePerEpochAndDropsThePartialBatch() throws IOException {
         DomainImages data = DomainImages.fromFolder(writeDomains(), SIZE);
