@@ -21,9 +21,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * <p><b>Domain</b> ({@link #domains}): the texture, read from differences at a lag of two pixels, the texture's
  * half-period, between pixels of the object's interior (the mask eroded by one pixel, so that edges do not count):
  * {@code v} vertically, {@code h} horizontally, {@code g} diagonally (mean distances). Stripes two pixels high give
- * {@code v} ≈ c (the object-shade contrast: at least 0.8 in the palettes, 0.73 after jitter in 900 images) and {@code
+ * {@code v} ≈ c (the object-shade contrast: at least 0.8 in the palettes, down to about 0.73 with the jitter) and {@code
  * h} ≈ 0; a checker of 2×2 cells gives {@code v} ≈ {@code h} ≈ c and {@code g} ≈ 0; plain gives all three at the noise
- * level (at most 0.06 in those images). With
+ * level (about 0.06; {@code ShapesV2JudgeTest} prints both on held-out images). With
  * {@code T} = {@link #TEXTURE_THRESHOLD}: {@code plain} if {@code v < T} and {@code h < T}; {@code stripes} if {@code
  * v ≥ T > h}; {@code checker} if both are at least {@code T} and {@code g < min(v, h) / 2}; otherwise (vertical
  * stripes, noise, no interior) {@link #UNKNOWN}, which matches no domain.

@@ -35,6 +35,22 @@ class ShapesV2JudgeTest {
             double accuracy = ShapesV2Judge.domainAccuracy(batch.images(), batch.domains());
             System.out.printf("domain accuracy at %d px: %.4f%n", size, accuracy);
             assertTrue(accuracy >= 0.98, "domain accuracy " + accuracy + " at " + size + " px");
+            // The margins behind the threshold: textured objects' weakest contrast, plain objects' strongest noise.
+            double weakestTexture = Double.MAX_VALUE;
+            double strongestPlain = 0;
+            List<ShapesV2Judge.Measurement> measured = ShapesV2Judge.measure(batch.images());
+            for (int i = 0; i < N; i++) {
+                ShapesV2Judge.Measurement m = measured.get(i);
+                if (batch.domains()[i] == 0) {
+                    strongestPlain = Math.max(strongestPlain, Math.max(m.vertical(), m.horizontal()));
+                } else {
+                    weakestTexture = Math.min(weakestTexture, m.vertical());
+                }
+            }
+            System.out.printf(
+                    "  weakest texture v %.3f, strongest plain max(v, h) %.3f%n", weakestTexture, strongestPlain);
+            assertTrue(weakestTexture >= 3 * ShapesV2Judge.TEXTURE_THRESHOLD, "weakest texture " + weakestTexture);
+            assertTrue(strongestPlain <= ShapesV2Judge.TEXTURE_THRESHOLD / 2, "strongest plain " + strongestPlain);
         }
     }
 
