@@ -20,8 +20,8 @@ import org.nd4j.linalg.factory.Nd4j;
  * Generated images for the StarGAN v2 example, deterministic from a seed: one object on a plain background, where
  *
  * <ul>
- *   <li><b>the domain</b> is the object's texture, {@link #DOMAINS}: {@code plain}, horizontal {@code stripes} (bands
- *       two pixels high) or a {@code checker} of 2×2 cells. Textured pixels alternate between the object colour and
+ *   <li><b>the domain</b> is the object's texture, {@link #DOMAINS}: a {@code checker} of 2×2 cells, {@code plain},
+ *       or horizontal {@code stripes} (bands two pixels high). Textured pixels alternate between the object colour and
  *       its <i>shade</i>, the object colour moved 60% of the way to black on a light background, to white on a dark
  *       one. The pattern's phase is random. Translation changes this and nothing else of the content.
  *   <li><b>the style</b>, which varies within a domain, is the colour scheme: one of {@link #PALETTE_COUNT} palettes
@@ -41,8 +41,20 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 public final class ShapesV2Data {
 
-    /** The domains, in label order: the object's texture. */
-    public static final List<String> DOMAINS = List.of("plain", "stripes", "checker");
+    /**
+     * The domains, in label order: the object's texture. The names are sorted, so a folder written by {@link
+     * #writeFolder} and read by {@link DomainImages#fromFolder} (which sorts folder names) keeps these labels.
+     */
+    public static final List<String> DOMAINS = List.of("checker", "plain", "stripes");
+
+    /** The label of a checker of 2×2 cells. */
+    public static final int CHECKER = 0;
+
+    /** The label of an untextured object. */
+    public static final int PLAIN = 1;
+
+    /** The label of horizontal stripes two pixels high. */
+    public static final int STRIPES = 2;
 
     /** The example's image size: small enough to train on two cores in minutes. */
     public static final int DEFAULT_IMAGE_SIZE = 32;
@@ -286,8 +298,8 @@ public final class ShapesV2Data {
             for (int x = 0; x < size; x++) {
                 int p = y * size + x;
                 boolean shaded = switch (domain) {
-                    case 1 -> ((y + phaseY) / 2) % 2 == 1;
-                    case 2 -> (((y + phaseY) / 2) + ((x + phaseX) / 2)) % 2 == 1;
+                    case STRIPES -> ((y + phaseY) / 2) % 2 == 1;
+                    case CHECKER -> (((y + phaseY) / 2) + ((x + phaseX) / 2)) % 2 == 1;
                     default -> false;
                 };
                 double[] colour = masks[maskOffset + p] == 0 ? background : shaded ? shade : object;

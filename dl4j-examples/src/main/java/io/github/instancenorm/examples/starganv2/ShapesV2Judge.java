@@ -340,13 +340,13 @@ public final class ShapesV2Judge {
         }
         double t = TEXTURE_THRESHOLD;
         if (v < t && h < t) {
-            return 0;
+            return ShapesV2Data.PLAIN;
         }
         if (v >= t && h < t) {
-            return 1;
+            return ShapesV2Data.STRIPES;
         }
         if (v >= t && h >= t && g < Math.min(v, h) / 2) {
-            return 2;
+            return ShapesV2Data.CHECKER;
         }
         return UNKNOWN;
     }

@@ -41,7 +41,7 @@ class ShapesV2JudgeTest {
             List<ShapesV2Judge.Measurement> measured = ShapesV2Judge.measure(batch.images());
             for (int i = 0; i < N; i++) {
                 ShapesV2Judge.Measurement m = measured.get(i);
-                if (batch.domains()[i] == 0) {
+                if (batch.domains()[i] == ShapesV2Data.PLAIN) {
                     strongestPlain = Math.max(strongestPlain, Math.max(m.vertical(), m.horizontal()));
                 } else {
                     weakestTexture = Math.min(weakestTexture, m.vertical());
@@ -203,8 +203,11 @@ class ShapesV2JudgeTest {
     @Test
     void texturesThatAreNoDomainAreUnknown() {
         Batch batch = new ShapesV2Data(32, 9006)
-                .render(List.of(new Shape(ShapesV2Data.Outline.SQUARE, 16, 16, 11)), new int[] {1}, new int[] {0});
-        assertEquals(1, ShapesV2Judge.domains(batch.images())[0]);
+                .render(
+                        List.of(new Shape(ShapesV2Data.Outline.SQUARE, 16, 16, 11)),
+                        new int[] {ShapesV2Data.STRIPES},
+                        new int[] {0});
+        assertEquals(ShapesV2Data.STRIPES, ShapesV2Judge.domains(batch.images())[0]);
         // Stripes turned by 90 degrees: vertical stripes.
         INDArray vertical = batch.images().permute(0, 1, 3, 2).dup('c');
         assertEquals(ShapesV2Judge.UNKNOWN, ShapesV2Judge.domains(vertical)[0]);
