@@ -175,6 +175,22 @@ public final class StarGanV2Trainer {
      * @param lambdaDs   the {@code λ_ds} the generator steps used
      */
     public record Losses(Terms dLatent, Terms dReference, Terms gLatent, Terms gReference, double lambdaDs) {
+        /** @return the totals, G's latent-guided terms and {@code λ_ds}, on one line for a log */
+        public String summary() {
+            return String.format(
+                    "D latent %.4f reference %.4f | G latent %.4f reference %.4f (adv %.4f sty %.4f ds %.4f cyc %.4f)"
+                            + " | λ_ds %.4f",
+                    dLatent.get("total"),
+                    dReference.get("total"),
+                    gLatent.get("total"),
+                    gReference.get("total"),
+                    gLatent.get("adv"),
+                    gLatent.get("sty"),
+                    gLatent.get("ds"),
+                    gLatent.get("cyc"),
+                    lambdaDs);
+        }
+
         /** @return every term by name, {@code "D/latent/real"}, ..., {@code "G/reference/total"}, as in the log */
         public Map<String, Double> byName() {
             Map<String, Double> out = new LinkedHashMap<>();
@@ -493,10 +509,32 @@ public final class StarGanV2Trainer {
     @FunctionalInterface
     public interface Listener {
         /**
-         * @param trainer the trainer, after the iteration ({@link #iteration()} counts it)
-         * @param losses  the iteration's loss terms
+         * @param trainer  the trainer, after the iteration ({@link #iteration()} counts it)
+         * @param losses   the iteration's loss terms
+         * @param progress where the run stands
+         * @throws IOException if the listener's writing fails; training stops
          */
-        void afterIteration(StarGanV2Trainer trainer, Losses losses) throws IOException;
+        void afterIteration(StarGanV2Trainer trainer, Losses losses, Progress progress) throws IOException;
+    }
+
+    /**
+     * Where a run of {@link #train} stands.
+     *
+     * @param iteration           the iterations done, counting those before a resume
+     * @param last                the iteration the run ends at
+     * @param secondsPerIteration the mean time per iteration so far in this run
+     */
+    public record Progress(int iteration, int last, double secondsPerIteration) {
+        /** @return the estimated time left */
+        public Duration eta() {
+            return Duration.ofSeconds(Math.round(secondsPerIteration * (last - iteration)));
+        }
+
+        /** @return {@code "iteration i/last | 0.52 s/it, ETA PT1M3S"} */
+        @Override
+        public String toString() {
+            return String.format("iteration %d/%d | %.2f s/it, ETA %s", iteration, last, secondsPerIteration, eta());
+        }
     }
 
     /**
@@ -567,28 +605,12 @@ public final class StarGanV2Trainer {
                     gaussian(rng, n, latentDim));
             Losses losses = step(batch.castTo(type));
             int done = iteration - first;
+            Progress progress = new Progress(iteration, first + iterations, (System.nanoTime() - started) / 1e9 / done);
             if (logEvery > 0 && (done % logEvery == 0 || done == iterations)) {
-                double seconds = (System.nanoTime() - started) / 1e9;
-                double perIteration = seconds / done;
-                LOG.info(String.format(
-                        "iteration %d/%d | D latent %.4f reference %.4f | G latent %.4f reference %.4f"
-                                + " (adv %.4f sty %.4f ds %.4f cyc %.4f) | λ_ds %.4f | %.2f s/it, ETA %s",
-                        iteration,
-                        first + iterations,
-                        losses.dLatent().get("total"),
-                        losses.dReference().get("total"),
-                        losses.gLatent().get("total"),
-                        losses.gReference().get("total"),
-                        losses.gLatent().get("adv"),
-                        losses.gLatent().get("sty"),
-                        losses.gLatent().get("ds"),
-                        losses.gLatent().get("cyc"),
-                        losses.lambdaDs(),
-                        perIteration,
-                        Duration.ofSeconds(Math.round(perIteration * (iterations - done)))));
+                LOG.info("{} | {}", progress, losses.summary());
             }
             if (listener != null) {
-                listener.afterIteration(this, losses);
+                listener.afterIteration(this, losses, progress);
             }
             if (checkpoints != null && ((saveEvery > 0 && done % saveEvery == 0) || done == iterations)) {
                 save(checkpoints);

@@ -94,7 +94,7 @@ class StarGanV2TrainingLoopTest {
                 .r1PassesIn(DataType.FLOAT);
         INDArray before = t.networks().generator().params().dup();
         List<Map<String, Double>> seen = new ArrayList<>();
-        t.train(new Stream(2, 4, 3, 11), new Stream(3, 4, 3, 12), 3, 13, 1, 2, dir, (tr, l) -> seen.add(l.byName()));
+        t.train(new Stream(2, 4, 3, 11), new Stream(3, 4, 3, 12), 3, 13, 1, 2, dir, (tr, l, p) -> seen.add(l.byName()));
         assertEquals(3, t.iteration());
         assertEquals(3, seen.size());
         for (Map<String, Double> terms : seen) {
