@@ -18,7 +18,7 @@ float32 values. The losses are StarGAN v2's (Choi et al., CVPR 2020), written he
     x_fake = G(x_real, s_trg); adv = BCE(D(x_fake, y_trg), 1); sty = mean|E(x_fake, y_trg) - s_trg|;
     x_fake2 = G(x_real, s_trg2).detach(); ds = mean|x_fake - x_fake2|;
     x_rec = G(x_fake, E(x_real, y_org)); cyc = mean|x_rec - x_real|;
-    total = adv + lambda_sty * sty - lambda_ds * ds + lambda_cyc * cyc.
+    total = adv + lambda_sty * sty - lambda_ds * ds + lambda_cyc * cyc [+ lambda_id * mean|G(x_real, E(x_real, y_org)) - x_real|].
 BCE is binary cross-entropy with logits, averaged over the batch.
 
 Writes into dl4j-instancenorm-train/src/test/resources/fixtures/starganv2-step/:
@@ -27,7 +27,9 @@ Writes into dl4j-instancenorm-train/src/test/resources/fixtures/starganv2-step/:
                        itself (its share of the D loss's gradient is small with these weights): r1.value [1],
                        r1.norms [N] (|dD(x_real_i, y_org_i)/dx|, float64), r1.grad.discriminator.PARAM (float32; zero
                        for the head's bias, which R1 does not reach);
-  small16_WEIGHTS.npz  for WEIGHTS official (lambda reg, sty, ds, cyc = 1, 1, 2, 1) and unusual (0.3, 2.5, 0.7, 1.9):
+  small16_WEIGHTS.npz  for WEIGHTS official (lambda reg, sty, ds, cyc = 1, 1, 2, 1), unusual (0.3, 2.5, 0.7, 1.9) and
+                       identity (1, 1, 2, 1 and lambda_id 1.7 for the identity term G(x_real, E(x_real, y_org)) vs
+                       x_real, L1, which is not StarGAN v2's):
                        weights [4] (float64); per loss LOSS in d_latent, d_reference, g_latent, g_reference its terms
                        LOSS.TERM [1] (float64; D: real, fake, reg, total; G: adv, sty, ds, cyc, total) and the
                        gradient of its total with respect to every parameter that gets one,
@@ -49,7 +51,7 @@ import gen_stargan_v2_fixtures as nets_def  # noqa: E402
 ZOO_FIXTURES = os.path.join(ZOO_PY, "..", "resources", "fixtures", "starganv2")
 OUT = os.path.join(ROOT, "..", "resources", "fixtures", "starganv2-step")
 CONFIG = "small16"
-WEIGHTS = {"official": (1.0, 1.0, 2.0, 1.0), "unusual": (0.3, 2.5, 0.7, 1.9)}
+WEIGHTS = {"official": (1.0, 1.0, 2.0, 1.0), "unusual": (0.3, 2.5, 0.7, 1.9), "identity": (1.0, 1.0, 2.0, 1.0, 1.7)}
 NETS = ("generator", "mapping_network", "style_encoder", "discriminator")
 
 
@@ -100,7 +102,14 @@ def g_loss(nets, lam, x_real, y_org, y_trg, z_trgs=None, x_refs=None):
     x_rec = G(x_fake, E(x_real, y_org))
     cyc = (x_rec - x_real).abs().mean()
     total = adv + lam[1] * sty - lam[2] * ds + lam[3] * cyc
-    return total, {"adv": adv, "sty": sty, "ds": ds, "cyc": cyc, "total": total}
+    terms = {"adv": adv, "sty": sty, "ds": ds, "cyc": cyc}
+    if len(lam) > 4:
+        # not StarGAN v2's: the input rebuilt from its own style, G(x_real, E(x_real, y_org))
+        identity = (G(x_real, E(x_real, y_org)) - x_real).abs().mean()
+        total = total + lam[4] * identity
+        terms["id"] = identity
+    terms["total"] = total
+    return total, terms
 
 
 def r1_alone(nets, x_real, y_org, arrays):

@@ -50,6 +50,8 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  *   cyc    = mean |x_rec - x_real|
  *   L_G    = adv + λ_sty · sty - λ_ds · ds + λ_cyc · cyc
  * </pre>
+ * and optionally, not StarGAN v2's, {@code + λ_id · mean |G(x_real, E(x_real, y_org)) - x_real|}
+ * ({@link Weights#id()}, 0 by default).
  * Gradients flow into {@code G} (both passes), into {@code F} through {@code s_trg} (latent), into {@code E} through
  * {@code E(x_fake)}, through {@code s_org = E(x_real, y_org)} and, for a reference, through {@code s_trg}; and into
  * {@code D}'s parameters through {@code adv}, which is returned too although StarGAN v2's solver discards it (it
@@ -76,25 +78,42 @@ public final class StarGanV2Losses {
      * @param ds  {@code λ_ds}, the diversity-sensitive loss, subtracted (official: 2 at the start, decayed linearly
      *            to 0 over {@code ds_iter} iterations; the caller passes the current value)
      * @param cyc {@code λ_cyc}, the cycle loss (official: 1)
+     * @param id  {@code λ_id}, an identity-reconstruction loss that is not StarGAN v2's (0 turns it off, the
+     *            official setting): {@code mean |G(x_real, E(x_real, y_org)) - x_real|}, the input rebuilt from its own
+     *            style. Like the identity-mapping term of the StarGAN v1 trainer, it teaches the generator to keep
+     *            the content, and the style encoder to capture the style, in far fewer iterations than the cycle
+     *            alone
      */
-    public record Weights(double reg, double sty, double ds, double cyc) {
+    public record Weights(double reg, double sty, double ds, double cyc, double id) {
 
-        /** StarGAN v2's defaults at the first iteration: {@code λ_reg 1, λ_sty 1, λ_ds 2, λ_cyc 1}. */
+        /** StarGAN v2's defaults at the first iteration: {@code λ_reg 1, λ_sty 1, λ_ds 2, λ_cyc 1}, no identity term. */
         public static final Weights OFFICIAL = new Weights(1, 1, 2, 1);
 
         /** Checks that every weight is finite and not negative. */
         public Weights {
-            for (double w : new double[] {reg, sty, ds, cyc}) {
+            for (double w : new double[] {reg, sty, ds, cyc, id}) {
                 if (!(w >= 0) || Double.isInfinite(w)) {
                     throw new IllegalArgumentException("loss weights must be finite and >= 0, got reg " + reg + ", sty "
-                            + sty + ", ds " + ds + ", cyc " + cyc);
+                            + sty + ", ds " + ds + ", cyc " + cyc + ", id " + id);
                 }
             }
         }
 
+        /**
+         * StarGAN v2's weights, without the identity term.
+         *
+         * @param reg {@code λ_reg}
+         * @param sty {@code λ_sty}
+         * @param ds  {@code λ_ds}
+         * @param cyc {@code λ_cyc}
+         */
+        public Weights(double reg, double sty, double ds, double cyc) {
+            this(reg, sty, ds, cyc, 0);
+        }
+
         /** @return these weights with {@code λ_ds} replaced (its linear decay) */
         public Weights withDs(double ds) {
-            return new Weights(reg, sty, ds, cyc);
+            return new Weights(reg, sty, ds, cyc, id);
         }
     }
 
@@ -130,6 +149,7 @@ public final class StarGanV2Losses {
             double sty,
             double ds,
             double cyc,
+            double id,
             double total,
             INDArray generatorGradient,
             INDArray mappingGradient,
@@ -288,6 +308,27 @@ public final class StarGanV2Losses {
             INDArray xReal, INDArray yOrg, INDArray yTrg, INDArray first, INDArray second, boolean latent, Weights w) {
         ComputationGraph styles = latent ? mapping : encoder;
 
+        // Identity (not StarGAN v2's; off by default): λ_id · mean|G(x_real, E(x_real, y_org)) - x_real|, forward and
+        // backward done before the other passes overwrite the graphs' activations.
+        double id = 0;
+        INDArray gIdentity = null;
+        INDArray eIdentity = null;
+        if (w.id() > 0) {
+            INDArray sOwn = encoder.feedForward(new INDArray[] {xReal, yOrg}, true, false)
+                    .get(OUT);
+            INDArray xId = generator
+                    .feedForward(new INDArray[] {xReal, sOwn}, true, false)
+                    .get(OUT);
+            INDArray idDiff = xId.sub(xReal);
+            id = meanAbs(idDiff);
+            gIdentity = generator
+                    .backpropGradient(Transforms.sign(idDiff, false).muli(w.id() / idDiff.length()))
+                    .gradient()
+                    .dup();
+            INDArray dsOwn = StarGanV2.inputGradient(generator, S).dup();
+            eIdentity = encoder.backpropGradient(dsOwn).gradient().dup();
+        }
+
         // The diversity term's second translation, without gradients; then s_trg, whose activations the final
         // backward through F uses (for a reference, E runs again before its backward).
         INDArray sTrg2 = styles.outputSingle(true, second, yTrg);
@@ -347,8 +388,12 @@ public final class StarGanV2Losses {
             eGradient.addi(encoder.backpropGradient(dsTrg).gradient());
             fGradient = Nd4j.zerosLike(mapping.params());
         }
-        double total = adv + w.sty() * sty - w.ds() * ds + w.cyc() * cyc;
-        return new GeneratorLoss(adv, sty, ds, cyc, total, gGradient, fGradient, eGradient, dGradient);
+        if (gIdentity != null) {
+            gGradient.addi(gIdentity);
+            eGradient.addi(eIdentity);
+        }
+        double total = adv + w.sty() * sty - w.ds() * ds + w.cyc() * cyc + w.id() * id;
+        return new GeneratorLoss(adv, sty, ds, cyc, id, total, gGradient, fGradient, eGradient, dGradient);
     }
 
     private static void check(INDArray xReal, INDArray yOrg, INDArray yTrg, INDArray a, INDArray b) {

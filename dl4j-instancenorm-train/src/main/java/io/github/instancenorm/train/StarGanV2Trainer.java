@@ -205,7 +205,7 @@ public final class StarGanV2Trainer {
 
     /**
      * The terms of one loss by name: {@code real, fake, reg, total} for the discriminator and
-     * {@code adv, sty, ds, cyc, total} for the generator.
+     * {@code adv, sty, ds, cyc, id, total} for the generator ({@code id} is 0 unless its weight is set).
      *
      * @param values the terms, in that order
      */
@@ -239,6 +239,7 @@ public final class StarGanV2Trainer {
             m.put("sty", l.sty());
             m.put("ds", l.ds());
             m.put("cyc", l.cyc());
+            m.put("id", l.id());
             m.put("total", l.total());
             return new Terms(m);
         }

@@ -69,12 +69,14 @@ class StarGanV2LossesTest {
      * value is off by 5e-9 relative: libnd4j's LeakyReLU backward takes its slope as a float, 0.2f.)
      */
     @ParameterizedTest(name = "{0} weights, {1}")
-    @CsvSource({"official, FLOAT", "unusual, FLOAT", "official, DOUBLE"})
+    @CsvSource({"official, FLOAT", "unusual, FLOAT", "identity, FLOAT", "official, DOUBLE"})
     void everyTermAndGradientMatchesPyTorch(String weights, DataType type) throws Exception {
         Map<String, INDArray> fx = Nd4j.createFromNpzFile(
                 FIXTURES.resolve("small16_" + weights + ".npz").toFile());
         double[] lambda = fx.get("weights").toDoubleVector();
-        StarGanV2Losses.Weights w = new StarGanV2Losses.Weights(lambda[0], lambda[1], lambda[2], lambda[3]);
+        // "identity": the optional term that is not StarGAN v2's, lambda_id = lambda[4]
+        StarGanV2Losses.Weights w = new StarGanV2Losses.Weights(
+                lambda[0], lambda[1], lambda[2], lambda[3], lambda.length > 4 ? lambda[4] : 0);
         boolean inDouble = type == DataType.DOUBLE;
         ComputationGraph[] nets = inDouble ? doubles : new ComputationGraph[] {g, f, e, d};
         StarGanV2Losses losses = new StarGanV2Losses(nets[0], nets[1], nets[2], nets[3]);
@@ -122,6 +124,9 @@ class StarGanV2LossesTest {
             check.term(name, "sty", l.sty());
             check.term(name, "ds", l.ds());
             check.term(name, "cyc", l.cyc());
+            if (w.id() > 0) {
+                check.term(name, "id", l.id());
+            }
             check.term(name, "total", l.total());
             check.gradient(name, 0, l.generatorGradient());
             check.gradient(name, 1, l.mappingGradient());

@@ -98,6 +98,11 @@ public final class TrainStarGanV2 {
     @Option(names = "--lambda-cyc", description = "cycle weight (default ${DEFAULT-VALUE})")
     double lambdaCyc = 1;
 
+    @Option(
+            names = "--lambda-id",
+            description = "identity reconstruction weight, not StarGAN v2's; 0 turns it off (default ${DEFAULT-VALUE})")
+    double lambdaId = 0;
+
     @Option(names = "--ds-iter", description = "iterations over which lambda-ds decays to 0 (default ${DEFAULT-VALUE})")
     int dsIter = 1500;
 
@@ -161,7 +166,7 @@ public final class TrainStarGanV2 {
         StarGanV2Trainer.Networks ema = networks(seed + 1);
         StarGanV2Trainer.initialize(nets, ema, seed);
         StarGanV2Trainer.Options options = StarGanV2Trainer.Options.OFFICIAL
-                .withWeights(new StarGanV2Losses.Weights(lambdaReg, lambdaSty, lambdaDs, lambdaCyc))
+                .withWeights(new StarGanV2Losses.Weights(lambdaReg, lambdaSty, lambdaDs, lambdaCyc, lambdaId))
                 .withDsIter(dsIter)
                 .withLearningRates(lr, fLr);
         StarGanV2Trainer trainer = new StarGanV2Trainer(nets, ema, options, 0).r1PassesIn(r1);
