@@ -3,11 +3,14 @@
     /usr/bin/python3 report_stargan_v2.py dl4j-benchmarks/target/benchmarks
 
 Reads adain-jmh.json (AdaptiveNormalizationBenchmark), torch-adain.json (bench_stargan_v2.py --adain),
-stargan-v2-jmh.json (StarGanV2InferenceBenchmark), torch-stargan-v2.json (bench_stargan_v2.py --models) and
-libtorch-stargan-v2.json (LibTorchStarGanV2); a missing file leaves its table or columns out.
+stargan-v2-jmh.json (StarGanV2InferenceBenchmark), torch-stargan-v2.json (bench_stargan_v2.py --models),
+libtorch-stargan-v2.json (LibTorchStarGanV2), train-jmh.json (StarGanV2TrainingBenchmark), torch-train.json
+(bench_stargan_v2_train.py), libtorch-train.json (LibTorchStarGanV2Training), and the "same work" check's
+check-torch.json, check-libtorch.json and check-dl4j-*.json; a missing file leaves its table or columns out.
 """
 import json
 import os
+import statistics
 import sys
 
 ADAIN_TARGET = 1.2
@@ -91,6 +94,69 @@ def inference_table(jmh, peers):
     print()
 
 
+def spread(values):
+    """(median, min, max) of the values."""
+    return statistics.median(values), min(values), max(values)
+
+
+def cell(stats):
+    return f"{stats[0]:.1f} ({stats[1]:.1f}-{stats[2]:.1f})"
+
+
+def train_table(jmh, peers):
+    """One iteration of each side: the median of its three runs and their range; DL4J's runs are JMH's forks."""
+    names = [peer_name(p) for p in peers]
+    runs = [{r["model"].split()[-1]: r for r in p["results"]} for p in peers]
+    print("StarGAN v2, one training iteration (2 D steps with R1, 2 G steps, Adam, EMA), float32; ms per iteration,"
+          " median of 3 runs (range); ratio = DL4J / peer (medians); target: <= 1.0 against libtorch and < 1 against"
+          " PyTorch; DL4J's R1 by central differences of two backward passes in the named type, the peers' by"
+          " autograd (create_graph) in float32; "
+          + "; ".join(f"{n}, {p['meta']['threads']} threads" for n, p in zip(names, peers)) + "\n")
+    print("| size | batch | DL4J R1 passes | DL4J | " + " | ".join(f"{n} | ratio" for n in names) + " |")
+    print("|---|---:|---|---:|" + "---:|---:|" * len(names))
+    batches = {"example": 8, "small64": 4}
+    for r in jmh:
+        size, r1 = r["params"]["size"], r["params"]["r1"]
+        forks = [statistics.mean(f) for f in r["primaryMetric"]["rawData"]]
+        dl4j = spread(forks)
+        cells = []
+        for t in runs:
+            p = t.get(size)
+            if p:
+                peer = spread(p["roundMedians"])
+                cells.append(f"{cell(peer)} | {dl4j[0] / peer[0]:.2f}")
+            else:
+                cells.append(" | ")
+        print(f"| {size} | {batches.get(size, '')} | {r1} | {cell(dl4j)} | " + " | ".join(cells) + " |")
+    print()
+
+
+def check_table(folder):
+    """The "same work" check: every side's loss terms and parameter sums after two iterations from one start."""
+    ref = load(folder, "check-torch.json")
+    others = [load(folder, n) for n in sorted(os.listdir(folder)) if n.startswith("check-") and n.endswith(".json")
+              and n != "check-torch.json"]
+    if not ref or not others:
+        return
+    sides = [ref] + others
+    label = [f"{s['meta']['side']} (R1 {s['meta']['r1']})" for s in sides]
+    print("Same work: two iterations from the zoo fixture small16_nets.ckpt on small16_inputs.npz, float32; loss"
+          " terms and the sums of the parameters afterwards\n")
+    print("| value | " + " | ".join(label) + " |")
+    print("|---|" + "---:|" * len(sides))
+    for section in ("terms", "sums"):
+        for key in ref[section]:
+            print(f"| {key} | " + " | ".join(f"{s[section].get(key, float('nan')):.7g}" for s in sides) + " |")
+    print()
+    for s, name in zip(others, label[1:]):
+        diffs = [abs(s["terms"][k] - v) for k, v in ref["terms"].items() if k in s["terms"]]
+        rel = [abs(s["terms"][k] - v) / max(abs(v), 1e-12) for k, v in ref["terms"].items() if k in s["terms"]]
+        print(f"- {name} against {label[0]}: {len(diffs)} terms, largest difference {max(diffs):.2e}"
+              f" (relative {max(rel):.2e}); parameter sums differ by at most"
+              f" {max(abs(s['sums'][k] - v) for k, v in ref['sums'].items()):.2e}")
+    print()
+
+
 def main():
     folder = sys.argv[1] if len(sys.argv) > 1 else "dl4j-benchmarks/target/benchmarks"
     adain = load(folder, "adain-jmh.json")
@@ -100,8 +166,14 @@ def main():
     if inference:
         peers = [p for p in (load(folder, "torch-stargan-v2.json"), load(folder, "libtorch-stargan-v2.json")) if p]
         inference_table(inference, peers)
-    if not adain and not inference:
-        sys.exit(f"no JMH results in {folder}")
+    train = load(folder, "train-jmh.json")
+    if train:
+        peers = [p for p in (load(folder, "torch-train.json"), load(folder, "libtorch-train.json")) if p]
+        train_table(train, peers)
+    check_table(folder)
+    checked = os.path.exists(os.path.join(folder, "check-torch.json"))
+    if not adain and not inference and not train and not checked:
+        sys.exit(f"no results in {folder}")
 
 
 if __name__ == "__main__":
