@@ -13,7 +13,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.github.instancenorm.layers.InstanceNormStatistics;
 import io.github.instancenorm.layers.InstanceNormStatistics.Apply;
 import io.github.instancenorm.spark.SparkTrainingWithStatistics.Pass;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
+import java.util.stream.Collectors;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.deeplearning4j.datasets.iterator.utilty.ListDataSetIterator;
@@ -130,6 +133,30 @@ class GradientSharingStatisticsTest {
         MultiLayerNetwork trained = sparkNet.getNetwork();
         assertNotEquals(0, trained.getLayer(0).getParam(BETA).norm1Number().doubleValue(), "beta never moved");
         trained.output(data.get(0).getFeatures()); // instance statistics in inference: nothing to refuse
+    }
+
+    /** ReplicaSpeedups as a Spark listener: both ParallelWrapper replicas of the executor get the speed-ups. */
+    @Test
+    void replicasGetTheSpeedups() {
+        List<ReplicaSpeedups.Installation> before = ReplicaSpeedups.recentInstallations();
+        SparkDl4jMultiLayer sparkNet =
+                new SparkDl4jMultiLayer(sc, SparkTestSupport.convNetwork(GradientNormalization.None, 1), sharing(2));
+        sparkNet.setListeners(new ReplicaSpeedups());
+        JavaRDD<DataSet> rdd = sc.parallelize(SparkTestSupport.minibatches(8, 33), 2);
+        MultiLayerNetwork trained = SparkTrainingWithStatistics.fit(sparkNet, rdd, 1, Pass.afterTraining(1, 0));
+
+        List<ReplicaSpeedups.Installation> installs = new ArrayList<>(ReplicaSpeedups.recentInstallations());
+        installs.removeAll(before);
+        Set<String> replicas = installs.stream()
+                .filter(i -> i.thread().startsWith("ParallelWrapper training thread"))
+                .map(ReplicaSpeedups.Installation::network)
+                .collect(Collectors.toSet());
+        assertEquals(2, replicas.size(), "replicas with the speed-ups: " + installs);
+        for (ReplicaSpeedups.Installation i : installs) {
+            assertTrue(i.report().inPlaceUpdater(), i.toString());
+            assertTrue(i.updaterClass().startsWith("io.github.instancenorm.speedups."), i.toString());
+        }
+        assertEquals(8, trained.getLayer(1).getParam(NUM_BATCHES_TRACKED).getDouble(0), 0);
     }
 
     /**
