@@ -30,9 +30,10 @@ import org.nd4j.linalg.factory.Nd4j;
  * views are never written, so they stay zero and the optimizer's step leaves the running statistics exactly as
  * the forward left them.
  *
- * <p>That is also why dl4j-spark's gradient sharing ({@code SharedTrainingMaster}) cannot carry them: a training
- * forward with running statistics on such a worker throws an {@code IllegalStateException} that names the fixes
- * (see {@code SparkGradientSharingCheck}). Parameter averaging averages them with the other parameters.
+ * <p>That is also why dl4j-spark's gradient sharing ({@code SharedTrainingMaster}) cannot carry them: on such a
+ * worker the training forward normalizes with the instance statistics and skips the running update (see
+ * {@code SparkGradientSharingCheck}); the statistics are then computed by a statistics pass over the trained
+ * weights ({@link InstanceNormStatistics}). Parameter averaging averages them with the other parameters.
  */
 public class InstanceNormalizationLayer extends BaseLayer<InstanceNormalization> {
 
@@ -80,9 +81,6 @@ public class InstanceNormalizationLayer extends BaseLayer<InstanceNormalization>
                 conf.isTrackRunningStats() ? InstanceNormStatistics.active() : null;
         boolean instanceStats = collector != null || conf.usesInstanceStats(training);
         layout.checkInput(x.shape(), conf.getNOut(), instanceStats, layerId());
-        if (training && conf.isTrackRunningStats()) {
-            SparkGradientSharingCheck.refuseRunningStatsUnderGradientSharing(this);
-        }
 
         INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, dataType, x.shape(), 'c');
         if (instanceStats) {
@@ -96,7 +94,8 @@ public class InstanceNormalizationLayer extends BaseLayer<InstanceNormalization>
                     statsBuffer(x.size(0), x.size(layout.channelAxis())));
             if (collector != null) {
                 collector.add(this, m, layout.spatialSize(x.shape()));
-            } else if (training && conf.isTrackRunningStats()) {
+            } else if (training && conf.isTrackRunningStats() && !SparkGradientSharingCheck.onGradientSharingWorker()) {
+                // Under gradient sharing the update would stay on this worker: the statistics pass computes them.
                 updateRunningStats(m, layout.spatialSize(x.shape()));
             }
             moments = m;

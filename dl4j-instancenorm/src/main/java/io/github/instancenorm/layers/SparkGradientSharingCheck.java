@@ -4,22 +4,27 @@ import io.github.instancenorm.params.InstanceNormalizationParamInitializer;
 import java.lang.reflect.Method;
 
 /**
- * Refuses training with running statistics under dl4j-spark's gradient sharing ({@code SharedTrainingMaster}).
+ * Recognises dl4j-spark's gradient sharing ({@code SharedTrainingMaster}), where running statistics cannot travel.
  *
  * <p>There the driver's model changes only through the shared updates. The running statistics are written in
- * place by each worker's forward and are never in an update (their gradient is zero, which is what keeps
- * clipping and gradient normalization off them), so each worker's copy drifts on its own data and the model that
- * training hands back keeps its initial mean 0 / variance 1: wrong statistics in inference, with nothing to say
- * so. This check turns that into an error on the workers, and inference with never-updated statistics while
- * gradient sharing runs into an error on the driver (where a worker swallowed the first).
+ * place by a worker's training forward and are never in an update (their gradient is zero, which is what keeps
+ * clipping and gradient normalization off them), so each worker's copy would drift on its own data and never reach
+ * the driver. So on a gradient-sharing worker the layer's training forward normalizes with the instance statistics,
+ * as every training forward does, and <b>skips the running update</b> ({@link #onGradientSharingWorker}); the
+ * statistics come from a statistics pass ({@link InstanceNormStatistics}, distributed in dl4j-spark-integration's
+ * {@code SparkStatisticsPass}) over the trained weights. Inference on the driver with statistics that neither
+ * training nor a pass ever wrote, while gradient sharing's parameter server runs in this JVM, is refused
+ * ({@link #refuseUnupdatedStatsUnderGradientSharing}): that is a model trained with {@code SharedTrainingMaster}
+ * without the pass.
  *
  * <p>How a worker is recognised, with no compile-time dependency on dl4j-spark: its training forward runs either
  * under {@code SharedTrainingWrapper} (one worker per executor), or in a {@code ParallelWrapper} trainer while
  * gradient sharing's {@code ModelParameterServer} is up in this JVM (several workers per executor; the trainers run
  * on pool threads, and their frames name {@code DefaultTrainer}, the class that declares their methods, whatever
- * the mode). Single-machine training and {@code ParameterAveragingTrainingMaster} meet neither condition; nor does
- * a {@code ParallelWrapper} of one's own, unless this JVM also runs gradient sharing's parameter server. Where dl4j-spark's parameter server is not on
- * the classpath, the check is one read of a cached flag.
+ * the mode). Single-machine training, {@code ParameterAveragingTrainingMaster} and a {@code ParallelWrapper} of
+ * one's own (unless this JVM also runs gradient sharing's parameter server) meet neither condition and update the
+ * statistics as usual. Where dl4j-spark's parameter server is not on the classpath, the check is one read of a
+ * cached flag.
  */
 final class SparkGradientSharingCheck {
 
@@ -39,28 +44,19 @@ final class SparkGradientSharingCheck {
     private SparkGradientSharingCheck() {}
 
     /**
-     * @param layer the layer whose training forward this is (named in the message; read only when dl4j-spark's
-     *              parameter server is on the classpath, so the forward pays nothing otherwise)
-     * @throws IllegalStateException when this training forward runs on a gradient-sharing Spark worker
+     * @return whether this training forward runs on a dl4j-spark gradient-sharing worker (always {@code false} when
+     *     dl4j-spark's parameter server is not on the classpath)
      */
-    static void refuseRunningStatsUnderGradientSharing(InstanceNormalizationLayer layer) {
-        if (!SPARK_GRADIENT_SHARING_PRESENT || !onGradientSharingWorker()) {
-            return;
-        }
-        throw new IllegalStateException(
-                layer.layerId() + ": InstanceNormalization with trackRunningStats(true) cannot be"
-                        + " trained with dl4j-spark's SharedTrainingMaster (gradient sharing): the running mean and variance"
-                        + " are state written by each worker's forward, never part of the shared updates, so the trained"
-                        + " model would keep its initial mean 0 / variance 1 and normalize with them in inference. Train"
-                        + " with ParameterAveragingTrainingMaster (the statistics are averaged with the parameters), or"
-                        + " build the layer with trackRunningStats(false) (instance statistics in training and inference,"
-                        + " as StarGAN's test code uses them)");
+    static boolean onGradientSharingWorker() {
+        return SPARK_GRADIENT_SHARING_PRESENT && onGradientSharingWorkerStack();
     }
 
     /**
-     * The driver-side half: dl4j-spark's worker can swallow the training error (the first task of an executor logs
-     * it and returns a normal result), and the model then comes back untrained. Inference with running statistics
-     * that no training forward ever updated, in a JVM where gradient sharing's parameter server runs, is that case.
+     * The driver-side check: a model trained with {@code SharedTrainingMaster} comes back with the statistics it was
+     * sent (the workers skip the running update), so inference with running statistics that neither a training
+     * forward nor a statistics pass ever wrote, in a JVM where gradient sharing's parameter server runs, is a model
+     * whose statistics were never computed. (It also catches a worker error that dl4j-spark swallowed: the first
+     * task of an executor logs it and returns a normal result.)
      *
      * @param layer the layer whose inference forward this is (its batch counter and name are read only when
      *              dl4j-spark's parameter server is on the classpath)
@@ -75,12 +71,15 @@ final class SparkGradientSharingCheck {
             return;
         }
         throw new IllegalStateException(layer.layerId() + ": inference with running statistics that no training forward"
-                + " updated (numBatchesTracked = 0) while dl4j-spark's gradient sharing (SharedTrainingMaster) runs"
-                + " in this JVM: a model trained with SharedTrainingMaster keeps its initial mean 0 / variance 1."
-                + " Train with ParameterAveragingTrainingMaster, or build the layer with trackRunningStats(false)");
+                + " or statistics pass updated (numBatchesTracked = 0) while dl4j-spark's gradient sharing"
+                + " (SharedTrainingMaster) runs in this JVM: under gradient sharing the workers do not update the"
+                + " running statistics, so the model keeps its initial mean 0 / variance 1. Run the statistics pass"
+                + " after training (InstanceNormStatistics.collect and apply, or dl4j-spark-integration's"
+                + " SparkStatisticsPass / SparkTrainingWithStatistics), train with ParameterAveragingTrainingMaster,"
+                + " or build the layer with trackRunningStats(false)");
     }
 
-    private static boolean onGradientSharingWorker() {
+    private static boolean onGradientSharingWorkerStack() {
         String caller = StackWalker.getInstance()
                 .walk(frames -> frames.map(StackWalker.StackFrame::getClassName)
                         .filter(c -> c.equals(SHARED_TRAINING_WRAPPER) || c.equals(PARALLEL_WRAPPER_TRAINER))

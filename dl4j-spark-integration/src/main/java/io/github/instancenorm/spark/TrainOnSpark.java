@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import org.apache.spark.SparkConf;
+import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.RNNFormat;
@@ -16,20 +17,28 @@ import org.deeplearning4j.nn.conf.layers.GlobalPoolingLayer;
 import org.deeplearning4j.nn.conf.layers.OutputLayer;
 import org.deeplearning4j.nn.conf.layers.PoolingType;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.deeplearning4j.optimize.solvers.accumulation.encoding.threshold.AdaptiveThresholdAlgorithm;
+import org.deeplearning4j.spark.api.TrainingMaster;
 import org.deeplearning4j.spark.impl.multilayer.SparkDl4jMultiLayer;
 import org.deeplearning4j.spark.impl.paramavg.ParameterAveragingTrainingMaster;
+import org.deeplearning4j.spark.impl.repartitioner.EqualRepartitioner;
+import org.deeplearning4j.spark.parameterserver.training.SharedTrainingMaster;
 import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
+import org.nd4j.parameterserver.distributed.conf.VoidConfiguration;
 
 /**
- * Trains a small network whose first layer is {@link InstanceNormalization} on Spark with parameter averaging,
- * on generated sequences whose four channels have means 1, 3, 5 and 7, and prints the running means that come
- * back next to those. Arguments: {@code [epochs [output.zip]]}, default 5 epochs; the master comes from
- * {@code spark-submit}, else {@code local[2]}.
+ * Trains a small network whose first layer is {@link InstanceNormalization} on Spark, on generated sequences whose
+ * four channels have means 1, 3, 5 and 7, and prints the running means that come back next to those. Arguments:
+ * {@code [epochs [output.zip [averaging|sharing]]]}, default 5 epochs with parameter averaging; {@code sharing}
+ * trains with gradient sharing ({@code SharedTrainingMaster}, controller and transport on 127.0.0.1) and runs the
+ * statistics pass over a quarter of the data after each epoch ({@link SparkTrainingWithStatistics}). Every worker
+ * network gets the speed-ups ({@link ReplicaSpeedups}). The master comes from {@code spark-submit}, else
+ * {@code local[2]}.
  */
 public final class TrainOnSpark {
 
@@ -45,26 +54,57 @@ public final class TrainOnSpark {
      */
     public static void main(String[] args) throws IOException {
         int epochs = args.length > 0 ? Integer.parseInt(args[0]) : 5;
+        String master = args.length > 2 ? args[2] : "averaging";
+        if (!master.equals("averaging") && !master.equals("sharing")) {
+            throw new IllegalArgumentException(
+                    "The third argument is the training master, averaging or sharing; got " + master);
+        }
         SparkConf sparkConf = new SparkConf().setAppName("InstanceNormalization on Spark");
         if (!sparkConf.contains("spark.master")) {
             sparkConf.setMaster("local[2]");
         }
         try (JavaSparkContext sc = new JavaSparkContext(sparkConf)) {
             int workers = sc.defaultParallelism();
-            ParameterAveragingTrainingMaster tm = new ParameterAveragingTrainingMaster.Builder(workers, BATCH)
-                    .batchSizePerWorker(BATCH)
-                    .averagingFrequency(5)
-                    .workerPrefetchNumBatches(2)
-                    .build();
+            TrainingMaster<?, ?> tm = master.equals("sharing")
+                    ? new SharedTrainingMaster.Builder(
+                                    VoidConfiguration.builder()
+                                            .controllerAddress("127.0.0.1")
+                                            .networkMask("127.0.0.0/8")
+                                            .build(),
+                                    workers,
+                                    new AdaptiveThresholdAlgorithm(1e-3),
+                                    BATCH)
+                            .batchSizePerWorker(BATCH)
+                            .workersPerNode(1)
+                            .repartitioner(new EqualRepartitioner())
+                            .build()
+                    : new ParameterAveragingTrainingMaster.Builder(workers, BATCH)
+                            .batchSizePerWorker(BATCH)
+                            .averagingFrequency(5)
+                            .workerPrefetchNumBatches(2)
+                            .build();
             SparkDl4jMultiLayer sparkNet = new SparkDl4jMultiLayer(sc, network(), tm);
-            List<DataSet> data = minibatches(20 * workers, 1);
+            sparkNet.setListeners(new ReplicaSpeedups());
+            JavaRDD<DataSet> data = sc.parallelize(minibatches(20 * workers, 1), workers);
             for (int epoch = 1; epoch <= epochs; epoch++) {
-                sparkNet.fit(sc.parallelize(data, workers));
+                if (master.equals("sharing")) {
+                    SparkTrainingWithStatistics.fit(
+                            sparkNet, data, 1, SparkTrainingWithStatistics.Pass.afterTraining(0.25, epoch));
+                } else {
+                    sparkNet.fit(data);
+                }
                 INDArray mean =
                         sparkNet.getNetwork().getLayer(0).getParam(InstanceNormalizationParamInitializer.RUNNING_MEAN);
+                // SharedTrainingMaster reports no score to the driver (dl4j-spark M2 sums none), so none is printed for
+                // it
                 System.out.printf(
-                        "epoch %d/%d on %d workers: score %.4f, running mean %s (data: 1, 3, 5, 7)%n",
-                        epoch, epochs, workers, sparkNet.getScore(), mean);
+                        "epoch %d/%d on %d workers (%s): %srunning mean %s (data: 1, 3, 5, 7)%n",
+                        epoch,
+                        epochs,
+                        workers,
+                        master,
+                        master.equals("sharing") ? "" : String.format("score %.4f, ", sparkNet.getScore()),
+                        mean);
             }
             if (args.length > 1) {
                 sparkNet.getNetwork().save(new File(args[1]), true);

@@ -13,10 +13,11 @@ import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.dataset.DataSet;
 
 /**
- * local[1] and one worker, so the executor runs one task: dl4j-spark's worker logs the layer's training error and
- * returns a normal result, and {@code fit} ends quietly with an untrained model. Its first inference on the
- * driver refuses the never-updated running statistics. (On local[2] the data can land in two tasks, and the
- * second rethrows the error instead.)
+ * local[1] and one worker, so the executor runs one task: there dl4j-spark's worker logs a training error and
+ * returns a normal result (on local[2] the data can land in two tasks, and the second rethrows it). The layer's
+ * training forward no longer throws under gradient sharing (its workers skip the running update), so {@code fit}
+ * trains; either way, a model whose statistics no forward and no statistics pass wrote is refused at its first
+ * inference on the driver.
  */
 class GradientSharingSwallowedErrorTest {
 

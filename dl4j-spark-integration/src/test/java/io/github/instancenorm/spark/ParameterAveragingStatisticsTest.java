@@ -86,6 +86,36 @@ class ParameterAveragingStatisticsTest {
         assertMovedTowardsData(trained.getLayer(0));
     }
 
+    /**
+     * The same with {@link ReplicaSpeedups} as the listener: the workers' networks get the speed-ups (and log it),
+     * and the averaged model is still the single-process fit, to 1e-12. Each worker's network trains one minibatch
+     * per {@code fit} here, so the install comes after its step: this checks the install and that it leaves the
+     * result alone, not the speed-ups' arithmetic (the speed-ups module's tests do).
+     */
+    @Test
+    void workersWithTheSpeedupsStillMatchSingleProcessFit() {
+        int rounds = 2;
+        List<DataSet> data = SparkTestSupport.minibatches(WORKERS * rounds, 12);
+        MultiLayerNetwork reference = SparkTestSupport.network(0.1);
+        SparkDl4jMultiLayer sparkNet = new SparkDl4jMultiLayer(sc, reference.clone(), averaging(1));
+        sparkNet.setListeners(new ReplicaSpeedups());
+        List<ReplicaSpeedups.Installation> before = ReplicaSpeedups.recentInstallations();
+        for (int r = 0; r < rounds; r++) {
+            List<DataSet> round = data.subList(WORKERS * r, WORKERS * r + WORKERS);
+            sparkNet.fit(sc.parallelize(new ArrayList<>(round), WORKERS));
+            reference.fit(DataSet.merge(round));
+        }
+        List<ReplicaSpeedups.Installation> installs = new ArrayList<>(ReplicaSpeedups.recentInstallations());
+        installs.removeAll(before);
+        assertTrue(
+                installs.stream().anyMatch(i -> i.thread().startsWith("Executor task launch worker")),
+                "no worker network got the speed-ups: " + installs);
+        for (ReplicaSpeedups.Installation i : installs) {
+            assertTrue(i.report().inPlaceUpdater(), i.toString());
+        }
+        assertClose(reference.params(), sparkNet.getNetwork().params(), "all parameters, speed-ups on the workers");
+    }
+
     /** The same through SparkComputationGraph. */
     @Test
     void computationGraphAveragingEveryStepMatchesSingleProcessFit() {
