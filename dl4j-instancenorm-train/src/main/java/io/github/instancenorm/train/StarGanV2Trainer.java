@@ -120,6 +120,11 @@ public final class StarGanV2Trainer {
             return new Options(weights, dsIter, lr, fLr, beta1, beta2, eps, weightDecay, emaBeta);
         }
 
+        /** @return these options with another moving-average {@code β} */
+        public Options withEmaBeta(double emaBeta) {
+            return new Options(weights, dsIter, lr, fLr, beta1, beta2, eps, weightDecay, emaBeta);
+        }
+
         /** @return these options with other learning rates ({@code G}, {@code E}, {@code D}; and {@code F}) */
         public Options withLearningRates(double lr, double fLr) {
             return new Options(weights, dsIter, lr, fLr, beta1, beta2, eps, weightDecay, emaBeta);

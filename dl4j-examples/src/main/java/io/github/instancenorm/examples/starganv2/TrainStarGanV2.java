@@ -106,6 +106,12 @@ public final class TrainStarGanV2 {
     @Option(names = "--ds-iter", description = "iterations over which lambda-ds decays to 0 (default ${DEFAULT-VALUE})")
     int dsIter = 1500;
 
+    @Option(
+            names = "--ema-beta",
+            description = "the moving average's beta; StarGAN v2's 0.999 averages over about 1000 iterations, longer"
+                    + " than this run (default ${DEFAULT-VALUE})")
+    double emaBeta = 0.99;
+
     @Option(names = "--r1", description = "where R1's passes run: FLOAT or DOUBLE (default ${DEFAULT-VALUE})")
     DataType r1 = DataType.FLOAT;
 
@@ -168,7 +174,8 @@ public final class TrainStarGanV2 {
         StarGanV2Trainer.Options options = StarGanV2Trainer.Options.OFFICIAL
                 .withWeights(new StarGanV2Losses.Weights(lambdaReg, lambdaSty, lambdaDs, lambdaCyc, lambdaId))
                 .withDsIter(dsIter)
-                .withLearningRates(lr, fLr);
+                .withLearningRates(lr, fLr)
+                .withEmaBeta(emaBeta);
         StarGanV2Trainer trainer = new StarGanV2Trainer(nets, ema, options, 0).r1PassesIn(r1);
         System.out.printf(
                 "StarGAN v2 on %d generated %d px images of %s; G %,d, F %,d, E %,d, D %,d parameters; %d iterations"
