@@ -274,6 +274,7 @@ public final class StarGanV2Trainer {
     private final Map<String, TorchAdamOptimizer> optims = new LinkedHashMap<>();
     private int iteration;
     private double lambdaDs;
+    private int collectEvery = 10;
 
     /**
      * A trainer of the given networks, with fresh optimizers (as at the start of a run; {@link #resume} loads a
@@ -618,6 +619,9 @@ public final class StarGanV2Trainer {
             if (listener != null) {
                 listener.afterIteration(this, losses, progress);
             }
+            if (collectEvery > 0 && done % collectEvery == 0) {
+                Nd4j.getMemoryManager().invokeGc();
+            }
             if (checkpoints != null && ((saveEvery > 0 && done % saveEvery == 0) || done == iterations)) {
                 save(checkpoints);
             }
@@ -681,6 +685,24 @@ public final class StarGanV2Trainer {
      */
     public StarGanV2Trainer r1PassesIn(DataType r1Passes) {
         losses.r1PassesIn(r1Passes);
+        return this;
+    }
+
+    /**
+     * How often {@link #train} asks the JVM to collect garbage. ND4J frees an array's native memory only when the JVM
+     * collects the array's Java object, and its native allocations do not count towards the heap, so the
+     * intermediate arrays of hand-driven passes pile up unseen: at the example's size (32 px, batch 8) about 60 MB
+     * per iteration, 24 GB within 450 iterations of a JVM with a 6 GB heap, where the kernel's OOM killer ended it.
+     * Collecting every 10 iterations kept the same loop at 1.2 GB, and took no measurable time per iteration.
+     *
+     * @param iterations iterations between collections (default 10; 0: never, leaving it to the JVM)
+     * @return this
+     */
+    public StarGanV2Trainer collectGarbageEvery(int iterations) {
+        if (iterations < 0) {
+            throw new IllegalArgumentException("iterations must be >= 0, got " + iterations);
+        }
+        this.collectEvery = iterations;
         return this;
     }
 
