@@ -54,7 +54,7 @@ import picocli.CommandLine.Option;
 public final class TrainStarGanV2 {
 
     @Option(names = "--iterations", description = "training iterations (default ${DEFAULT-VALUE})")
-    int iterations = 1500;
+    int iterations = 600;
 
     @Option(names = "--batch-size", description = "images per iteration (default ${DEFAULT-VALUE})")
     int batchSize = 8;
@@ -80,11 +80,16 @@ public final class TrainStarGanV2 {
     @Option(names = "--images", description = "training images (default ${DEFAULT-VALUE})")
     int images = 3000;
 
-    @Option(names = "--lr", description = "Adam's learning rate for G, E and D (default ${DEFAULT-VALUE})")
-    double lr = 1e-4;
+    @Option(
+            names = "--lr",
+            description = "Adam's learning rate for G, E and D; StarGAN v2's is 1e-4 (default ${DEFAULT-VALUE})")
+    double lr = 1e-3;
 
-    @Option(names = "--f-lr", description = "Adam's learning rate for the mapping network (default ${DEFAULT-VALUE})")
-    double fLr = 1e-6;
+    @Option(
+            names = "--f-lr",
+            description =
+                    "Adam's learning rate for the mapping network; StarGAN v2's is 1e-6 (default ${DEFAULT-VALUE})")
+    double fLr = 1e-5;
 
     @Option(names = "--lambda-reg", description = "R1 weight (default ${DEFAULT-VALUE})")
     double lambdaReg = 1;
@@ -101,10 +106,10 @@ public final class TrainStarGanV2 {
     @Option(
             names = "--lambda-id",
             description = "identity reconstruction weight, not StarGAN v2's; 0 turns it off (default ${DEFAULT-VALUE})")
-    double lambdaId = 0;
+    double lambdaId = 5;
 
     @Option(names = "--ds-iter", description = "iterations over which lambda-ds decays to 0 (default ${DEFAULT-VALUE})")
-    int dsIter = 1500;
+    int dsIter = 600;
 
     @Option(
             names = "--ema-beta",
