@@ -20,7 +20,7 @@ for master in averaging sharing; do
     timeout --kill-after=10 "$left" "$HERE/cluster.sh" submit \
         --class io.github.instancenorm.spark.ClusterCheck "$JAR" "$master" "$EPOCHS" \
         2>"$HERE/target/cluster/smoke-$master.log" \
-        | grep -E '^(PASS|FAIL|epoch|statistics|reference)' \
+        | grep -E '^(PASS|FAIL|epoch|statistics|reference|summary)' \
         || { echo "cluster smoke: $master failed or timed out after ${SECONDS}s; see target/cluster/smoke-$master.log" >&2; exit 1; }
 done
 echo "cluster smoke passed in ${SECONDS}s"

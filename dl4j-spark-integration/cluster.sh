@@ -7,6 +7,7 @@
 #   cluster.sh submit ARGS...   spark-submit (org.apache.spark.deploy.SparkSubmit) in client mode, the driver in
 #                               this shell's JVM; ARGS as for spark-submit after --master, e.g.
 #                               --class io.github.instancenorm.spark.ClusterCheck target/*-shaded.jar averaging 2
+#   cluster.sh executors [N]    the pids of the executor JVMs (worker N's only)
 #   cluster.sh stop             stop workers (and their executors), then the master
 #
 # Environment: CLUSTER_PORT (master port, default 17077), EXECUTOR_MEMORY (default 768m), WORKER_MEMORY (what each
@@ -26,6 +27,7 @@ WORKER_MEMORY=${WORKER_MEMORY:-1g}
 # The JDK 17 flags Spark's launcher adds, and Aeron's timeout (see pom.xml), from the one place they are written
 OPENS=$(sed -n 's:.*<spark.jvm.opens>\(.*\)</spark.jvm.opens>.*:\1:p' "$HERE/pom.xml")
 AERON=$(sed -n 's:.*<aeron.jvm.props>\(.*\)</aeron.jvm.props>.*:\1:p' "$HERE/pom.xml")
+VECTOR="--add-modules jdk.incubator.vector" # the speed-ups' Adam kernels use the Vector API when the JVM has it
 DAEMON_JAVA=(java -Xmx256m $OPENS -cp "$SPARK_HOME/jars/*")
 
 alive() { [[ -f $RUN/$1.pid ]] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
@@ -72,11 +74,16 @@ stop() {
         kill -0 "$pid" 2>/dev/null && { echo "$name (pid $pid) ignored SIGTERM for 20 s; SIGKILL" >&2; kill -9 "$pid"; }
         rm -f "$RUN/$name.pid"
     done
-    # an executor whose worker died without stopping it (its command line names this cluster's master)
-    for pid in $(pgrep -f "CoarseGrainedExecutorBackend.*127.0.0.1" || true); do
-        if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$RUN/worker"; then kill -9 "$pid"; fi
-    done
+    # an executor whose worker died without stopping it (it runs in one of this cluster's work directories)
+    for pid in $(executors); do kill -9 "$pid"; done
     echo "cluster stopped"
+}
+
+executors() { # the pids of this cluster's executor JVMs, optionally only worker N's: executors [N]
+    local pid
+    for pid in $(pgrep -f CoarseGrainedExecutorBackend || true); do
+        case "$(readlink "/proc/$pid/cwd" 2>/dev/null)" in "$RUN/worker${1:-}"*) echo "$pid" ;; esac
+    done
 }
 
 status() {
@@ -88,12 +95,12 @@ status() {
 }
 
 submit() {
-    java -Xmx1g $OPENS $AERON -cp "$SPARK_HOME/jars/*" org.apache.spark.deploy.SparkSubmit \
+    java -Xmx1g $VECTOR $OPENS $AERON -cp "$SPARK_HOME/jars/*" org.apache.spark.deploy.SparkSubmit \
         --master "$MASTER_URL" --deploy-mode client \
         --conf spark.ui.enabled=false \
         --conf spark.driver.host=127.0.0.1 --conf spark.driver.bindAddress=127.0.0.1 \
         --conf spark.executor.memory="$EXECUTOR_MEMORY" --conf spark.executor.cores=1 --conf spark.cores.max=2 \
-        --conf "spark.executor.extraJavaOptions=$OPENS $AERON -Dorg.bytedeco.javacpp.maxbytes=1G" \
+        --conf "spark.executor.extraJavaOptions=$VECTOR $OPENS $AERON -Dorg.bytedeco.javacpp.maxbytes=1G" \
         --conf spark.executorEnv.OMP_NUM_THREADS="$OMP_NUM_THREADS" \
         "$@"
 }
@@ -103,5 +110,6 @@ case "${1:-}" in
     stop) stop ;;
     status) status ;;
     submit) shift; submit "$@" ;;
-    *) echo "usage: $0 start|stop|status|submit ARGS..." >&2; exit 2 ;;
+    executors) executors "${2:-}" ;;
+    *) echo "usage: $0 start|stop|status|executors [N]|submit ARGS..." >&2; exit 2 ;;
 esac

@@ -32,7 +32,7 @@ import org.nd4j.linalg.dataset.DataSet;
  * </ul>
  *
  * <p>It also times each epoch and the statistics pass (over a quarter of the data and over all of it), for
- * {@code docs/spark.md}.
+ * {@code docs/spark.md}; {@code no-speedups} trains without {@link ReplicaSpeedups}.
  */
 public final class ClusterCheck {
 
@@ -65,7 +65,8 @@ public final class ClusterCheck {
             awaitExecutors(sc, workers);
             SparkDl4jMultiLayer sparkNet = TrainOnSpark.sparkNetwork(sc, master, workers, speedups);
             JavaRDD<DataSet> data = TrainOnSpark.data(sc, workers);
-            train(sparkNet, data, epochs, master + " on " + sc.master() + (speedups ? "" : ", no speed-ups"));
+            double epochTime =
+                    train(sparkNet, data, epochs, master + " on " + sc.master() + (speedups ? "" : ", no speed-ups"));
             trained = sparkNet.getNetwork();
             if (master.equals("sharing")) {
                 long t = System.nanoTime();
@@ -74,12 +75,27 @@ public final class ClusterCheck {
                 passSample = SparkStatisticsPass.sample(data, PASS_FRACTION, PASS_SEED)
                         .collect();
             }
+            // the first pass of a JVM pays for broadcasting and warming up; the warm ones are what a pass costs
             long t = System.nanoTime();
             SparkStatisticsPass.collect(trained, data, PASS_FRACTION, PASS_SEED);
             report("statistics pass (fraction " + PASS_FRACTION + ")", t);
             t = System.nanoTime();
             SparkStatisticsPass.collect(trained, data, 1, 0);
-            report("statistics pass (fraction 1)", t);
+            double all = report("statistics pass (fraction 1)", t);
+            t = System.nanoTime();
+            SparkStatisticsPass.collect(trained, data, PASS_FRACTION, PASS_SEED);
+            double quarter = report("statistics pass (fraction " + PASS_FRACTION + ", again)", t);
+            System.out.printf(
+                    Locale.ROOT,
+                    "summary (%s%s): mean epoch after the first %.2f s; pass over a quarter %.2f s (%.0f%% of an"
+                            + " epoch), over all %.2f s (%.0f%%)%n",
+                    master,
+                    speedups ? "" : ", no speed-ups",
+                    epochTime,
+                    quarter,
+                    100 * quarter / epochTime,
+                    all,
+                    100 * all / epochTime);
         }
         if (master.equals("sharing")) {
             reference = trained.clone();
@@ -116,16 +132,27 @@ public final class ClusterCheck {
         System.exit(pass ? 0 : 1);
     }
 
-    private static void train(SparkDl4jMultiLayer sparkNet, JavaRDD<DataSet> data, int epochs, String what) {
+    /** @return the mean seconds of an epoch after the first (of the first when there is one) */
+    private static double train(SparkDl4jMultiLayer sparkNet, JavaRDD<DataSet> data, int epochs, String what) {
+        double first = 0;
+        double rest = 0;
         for (int epoch = 1; epoch <= epochs; epoch++) {
             long t = System.nanoTime();
             sparkNet.fit(data);
-            report(String.format(Locale.ROOT, "epoch %d/%d (%s)", epoch, epochs, what), t);
+            double seconds = report(String.format(Locale.ROOT, "epoch %d/%d (%s)", epoch, epochs, what), t);
+            if (epoch == 1) {
+                first = seconds;
+            } else {
+                rest += seconds;
+            }
         }
+        return epochs > 1 ? rest / (epochs - 1) : first;
     }
 
-    private static void report(String what, long startNanos) {
-        System.out.printf(Locale.ROOT, "%s: %.2f s%n", what, (System.nanoTime() - startNanos) / 1e9);
+    private static double report(String what, long startNanos) {
+        double seconds = (System.nanoTime() - startNanos) / 1e9;
+        System.out.printf(Locale.ROOT, "%s: %.2f s%n", what, seconds);
+        return seconds;
     }
 
     /** Waits until {@code executors} executors besides the driver have registered (at most two minutes). */
