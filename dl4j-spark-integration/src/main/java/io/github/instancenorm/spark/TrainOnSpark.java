@@ -18,6 +18,8 @@ import org.deeplearning4j.nn.conf.layers.OutputLayer;
 import org.deeplearning4j.nn.conf.layers.PoolingType;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.optimize.solvers.accumulation.encoding.threshold.AdaptiveThresholdAlgorithm;
+import org.deeplearning4j.spark.api.RDDTrainingApproach;
+import org.deeplearning4j.spark.api.Repartition;
 import org.deeplearning4j.spark.api.TrainingMaster;
 import org.deeplearning4j.spark.impl.multilayer.SparkDl4jMultiLayer;
 import org.deeplearning4j.spark.impl.paramavg.ParameterAveragingTrainingMaster;
@@ -65,27 +67,8 @@ public final class TrainOnSpark {
         }
         try (JavaSparkContext sc = new JavaSparkContext(sparkConf)) {
             int workers = sc.defaultParallelism();
-            TrainingMaster<?, ?> tm = master.equals("sharing")
-                    ? new SharedTrainingMaster.Builder(
-                                    VoidConfiguration.builder()
-                                            .controllerAddress("127.0.0.1")
-                                            .networkMask("127.0.0.0/8")
-                                            .build(),
-                                    workers,
-                                    new AdaptiveThresholdAlgorithm(1e-3),
-                                    BATCH)
-                            .batchSizePerWorker(BATCH)
-                            .workersPerNode(1)
-                            .repartitioner(new EqualRepartitioner())
-                            .build()
-                    : new ParameterAveragingTrainingMaster.Builder(workers, BATCH)
-                            .batchSizePerWorker(BATCH)
-                            .averagingFrequency(5)
-                            .workerPrefetchNumBatches(2)
-                            .build();
-            SparkDl4jMultiLayer sparkNet = new SparkDl4jMultiLayer(sc, network(), tm);
-            sparkNet.setListeners(new ReplicaSpeedups());
-            JavaRDD<DataSet> data = sc.parallelize(minibatches(20 * workers, 1), workers);
+            SparkDl4jMultiLayer sparkNet = sparkNetwork(sc, master, workers, true);
+            JavaRDD<DataSet> data = data(sc, workers);
             for (int epoch = 1; epoch <= epochs; epoch++) {
                 if (master.equals("sharing")) {
                     SparkTrainingWithStatistics.fit(
@@ -111,6 +94,55 @@ public final class TrainOnSpark {
                 System.out.println("model written to " + args[1]);
             }
         }
+    }
+
+    /**
+     * The example's Spark network on {@code sc}: parameter averaging every 5 minibatches, or gradient sharing with
+     * the controller and the transport on 127.0.0.1 (each worker's transport on a free port, so that several
+     * executors can share one host). Both train on the RDD's minibatches directly: the default approach (Export)
+     * writes them to the default Hadoop file system first, which DL4J refuses when that is the local one on a
+     * cluster (it must be shared, HDFS or S3).
+     */
+    static SparkDl4jMultiLayer sparkNetwork(JavaSparkContext sc, String master, int workers, boolean speedups) {
+        VoidConfiguration transport = VoidConfiguration.builder()
+                .controllerAddress("127.0.0.1")
+                .networkMask("127.0.0.0/8")
+                .portSupplier(new LoopbackPortSupplier())
+                .build();
+        transport.setUnicastControllerPort(LoopbackPortSupplier.freePort());
+        TrainingMaster<?, ?> tm = master.equals("sharing")
+                ? new SharedTrainingMaster.Builder(transport, workers, new AdaptiveThresholdAlgorithm(1e-3), BATCH)
+                        .batchSizePerWorker(BATCH)
+                        .workersPerNode(1)
+                        .repartitioner(new EqualRepartitioner())
+                        .rddTrainingApproach(RDDTrainingApproach.Direct)
+                        .build()
+                : new ParameterAveragingTrainingMaster.Builder(workers, BATCH)
+                        .batchSizePerWorker(BATCH)
+                        .averagingFrequency(5)
+                        .workerPrefetchNumBatches(2)
+                        .rddTrainingApproach(RDDTrainingApproach.Direct)
+                        // Reproducible (ClusterCheck compares with a local run): each fit's splits are random samples
+                        // of the data, and a repartition's shuffle orders a partition's minibatches by which map
+                        // task finished first
+                        .rngSeed(1)
+                        .repartionData(Repartition.Never)
+                        .build();
+        SparkDl4jMultiLayer sparkNet = new SparkDl4jMultiLayer(sc, network(), tm);
+        if (speedups) {
+            sparkNet.setListeners(new ReplicaSpeedups());
+        }
+        return sparkNet;
+    }
+
+    /** The example's training data: 20 minibatches per worker, in one partition per worker. */
+    static JavaRDD<DataSet> data(JavaSparkContext sc, int workers) {
+        return sc.parallelize(minibatches(20 * workers, 1), workers);
+    }
+
+    /** A minibatch the training data does not hold, for comparing inference outputs. */
+    static DataSet probe() {
+        return minibatches(1, 2).get(0);
     }
 
     private static MultiLayerNetwork network() {
