@@ -138,6 +138,11 @@ public final class TrainStarGanV2 {
     @Option(names = "--out", description = "output folder (default ${DEFAULT-VALUE})")
     Path out = Path.of("target/stargan-v2");
 
+    @Option(
+            names = "--resume",
+            description = "continue from OUT/checkpoints/{STEP}_*.ckpt (StarGAN v2's --resume_iter) up to --iterations")
+    int resume;
+
     @Option(names = "--no-report", description = "write no training report")
     boolean noReport;
 
@@ -173,15 +178,26 @@ public final class TrainStarGanV2 {
             throw new IOException(folder + " holds the domains " + data.domains() + ", not " + ShapesV2Data.DOMAINS
                     + ": delete it to generate the data again");
         }
-        StarGanV2Trainer.Networks nets = networks(seed);
-        StarGanV2Trainer.Networks ema = networks(seed + 1);
-        StarGanV2Trainer.initialize(nets, ema, seed);
         StarGanV2Trainer.Options options = StarGanV2Trainer.Options.OFFICIAL
                 .withWeights(new StarGanV2Losses.Weights(lambdaReg, lambdaSty, lambdaDs, lambdaCyc, lambdaId))
                 .withDsIter(dsIter)
                 .withLearningRates(lr, fLr)
                 .withEmaBeta(emaBeta);
-        StarGanV2Trainer trainer = new StarGanV2Trainer(nets, ema, options, 0).r1PassesIn(r1);
+        StarGanV2Trainer trainer;
+        if (resume > 0) {
+            trainer = StarGanV2Trainer.resume(out.resolve("checkpoints"), resume, options);
+        } else {
+            StarGanV2Trainer.Networks nets = networks(seed);
+            StarGanV2Trainer.Networks ema = networks(seed + 1);
+            StarGanV2Trainer.initialize(nets, ema, seed);
+            trainer = new StarGanV2Trainer(nets, ema, options, 0);
+        }
+        trainer.r1PassesIn(r1);
+        StarGanV2Trainer.Networks nets = trainer.networks();
+        if (resume > iterations) {
+            throw new IllegalArgumentException(
+                    "--resume " + resume + " is past --iterations " + iterations + ": nothing to train");
+        }
         System.out.printf(
                 "StarGAN v2 on %d generated %d px images of %s; G %,d, F %,d, E %,d, D %,d parameters; %d iterations"
                         + " of batch %d%n",
@@ -203,10 +219,10 @@ public final class TrainStarGanV2 {
                         "TrainStarGanV2: shapes, " + imageSize + " px, batch " + batchSize + ", " + iterations
                                 + " iterations");
         trainer.train(
-                data.source(batchSize, seed),
-                data.reference(batchSize, seed + 1),
-                iterations,
-                seed + 2,
+                data.source(batchSize, seed + resume),
+                data.reference(batchSize, seed + 1 + resume),
+                iterations - resume,
+                seed + 2 + resume,
                 0, // the listener prints progress (SLF4J's INFO is off under mvn -q exec:java)
                 saveEvery,
                 out.resolve("checkpoints"),
