@@ -385,19 +385,12 @@ public final class StarGanV2Trainer {
                         + " StarGAN v2 (nets_ema.ckpt has no discriminator)");
             }
         }
-        ComputationGraph emaG = a.generator() != null ? a.generator() : null;
-        if (a.mappingNetwork() == null || a.styleEncoder() == null) {
-            throw new IOException(emaFile + " lacks the mapping network or the style encoder");
+        // StarGanV2.load sized the averaged generator from the averaged style encoder, so a null one is a missing
+        // entry.
+        if (a.generator() == null || a.mappingNetwork() == null || a.styleEncoder() == null) {
+            throw new IOException(emaFile + " lacks the generator, the mapping network or the style encoder");
         }
-        if (emaG == null) {
-            // nets_ema has no discriminator to tell the image size: load its generator at the nets' size.
-            StateDict all = StateDict.read(emaFile);
-            if (!all.contains("generator")) {
-                throw new IOException(emaFile + " has no \"generator\" entry");
-            }
-            emaG = StarGanV2.loadGenerator(all.select("generator"), n.imageSize())
-                    .generator();
-        }
+        ComputationGraph emaG = a.generator();
         Map<String, OptimizerState> states = OptimizerState.readAll(optimsFile);
         for (String name : NAMES) {
             if (!states.containsKey(name)) {
