@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.github.instancenorm.torch.StateDict;
+import io.github.instancenorm.train.data.DomainImages;
 import io.github.instancenorm.zoo.StarGanV2;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -15,9 +16,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.dataset.api.MultiDataSet;
-import org.nd4j.linalg.dataset.api.MultiDataSetPreProcessor;
-import org.nd4j.linalg.dataset.api.iterator.MultiDataSetIterator;
 import org.nd4j.linalg.factory.Nd4j;
 
 /** A fresh StarGAN v2 run: the official initialization, the loop over DL4J streams, checkpoints and resuming. */
@@ -94,7 +92,8 @@ class StarGanV2TrainingLoopTest {
                 .r1PassesIn(DataType.FLOAT);
         INDArray before = t.networks().generator().params().dup();
         List<Map<String, Double>> seen = new ArrayList<>();
-        t.train(new Stream(2, 4, 3, 11), new Stream(3, 4, 3, 12), 3, 13, 1, 2, dir, (tr, l, p) -> seen.add(l.byName()));
+        DomainImages data = randomImages();
+        t.train(data.source(4, 11), data.reference(4, 12), 3, 13, 1, 2, dir, (tr, l, p) -> seen.add(l.byName()));
         assertEquals(3, t.iteration());
         assertEquals(3, seen.size());
         for (Map<String, Double> terms : seen) {
@@ -122,78 +121,27 @@ class StarGanV2TrainingLoopTest {
         StarGanV2Trainer.Networks nets = fresh(8);
         StarGanV2Trainer t = new StarGanV2Trainer(nets, fresh(9), StarGanV2Trainer.Options.OFFICIAL, 0);
         INDArray before = t.networks().generator().params().dup();
+        DomainImages data = randomImages();
         Exception e = assertThrows(
                 IllegalArgumentException.class,
-                () -> t.train(new Stream(1, 4, 3, 1), new Stream(1, 4, 3, 2), 1, 0, 0, 0, null, null));
+                () -> t.train(data.source(4, 1), data.source(4, 2), 1, 0, 0, 0, null, null));
         assertTrue(e.getMessage().contains("x_ref2"), e.getMessage());
         e = assertThrows(
                 IllegalArgumentException.class,
-                () -> t.train(new Stream(1, 4, 3, 1), new Stream(2, 2, 3, 2), 1, 0, 0, 0, null, null));
+                () -> t.train(data.source(4, 1), data.reference(2, 2), 1, 0, 0, 0, null, null));
         assertTrue(e.getMessage().contains("differ in size"), e.getMessage());
         assertEquals(before, t.networks().generator().params());
         assertEquals(0, t.iteration());
     }
 
-    /** Random 16 px images in [-1, 1] with one-hot labels of 2 domains: {@code images} feature arrays. */
-    private static final class Stream implements MultiDataSetIterator {
-        private final int images;
-        private final int batch;
-        private final int batches;
-        private final long seed;
-        private int served;
-
-        Stream(int images, int batch, int batches, long seed) {
-            this.images = images;
-            this.batch = batch;
-            this.batches = batches;
-            this.seed = seed;
+    /** 12 random 16 px images in [-1, 1], 6 in each of 2 domains: source batches of 4 give 3 per epoch. */
+    private static DomainImages randomImages() {
+        Nd4j.getRandom().setSeed(11);
+        INDArray x = Nd4j.rand(DataType.FLOAT, 12, 3, 16, 16).muli(2).subi(1);
+        int[] labels = new int[12];
+        for (int i = 0; i < labels.length; i++) {
+            labels[i] = i % 2;
         }
-
-        @Override
-        public MultiDataSet next(int num) {
-            return next();
-        }
-
-        @Override
-        public MultiDataSet next() {
-            Nd4j.getRandom().setSeed(seed + served++);
-            INDArray[] x = new INDArray[images];
-            for (int i = 0; i < images; i++) {
-                x[i] = Nd4j.rand(DataType.FLOAT, batch, 3, 16, 16).muli(2).subi(1);
-            }
-            int[] labels = new int[batch];
-            for (int i = 0; i < batch; i++) {
-                labels[i] = (i + served) % 2;
-            }
-            return new org.nd4j.linalg.dataset.MultiDataSet(x, new INDArray[] {StarGanV2.oneHot(2, labels)});
-        }
-
-        @Override
-        public void setPreProcessor(MultiDataSetPreProcessor preProcessor) {}
-
-        @Override
-        public MultiDataSetPreProcessor getPreProcessor() {
-            return null;
-        }
-
-        @Override
-        public boolean resetSupported() {
-            return true;
-        }
-
-        @Override
-        public boolean asyncSupported() {
-            return false;
-        }
-
-        @Override
-        public void reset() {
-            served = 0;
-        }
-
-        @Override
-        public boolean hasNext() {
-            return served < batches;
-        }
+        return DomainImages.fromArrays(List.of("a", "b"), x, labels);
     }
 }
