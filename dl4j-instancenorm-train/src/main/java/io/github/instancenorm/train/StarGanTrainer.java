@@ -1,16 +1,30 @@
 package io.github.instancenorm.train;
 
+import io.github.instancenorm.speedups.Speedups;
 import io.github.instancenorm.speedups.conv.FastConvolutions;
 import io.github.instancenorm.speedups.updater.GraphUpdates;
 import io.github.instancenorm.zoo.StarGan;
 import io.github.instancenorm.zoo.gan.GradientPenalty;
+import java.io.IOException;
+import java.io.Reader;
+import java.io.Writer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
+import java.util.Properties;
 import org.deeplearning4j.nn.gradient.Gradient;
 import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.util.ModelSerializer;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.dataset.api.DataSet;
+import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.ops.transforms.Transforms;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * StarGAN's training step on DL4J graphs driven by hand: the discriminator learns real/fake and the domains of
@@ -37,8 +51,20 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  * gradients with respect to the graph outputs are computed here and fed to
  * {@link ComputationGraph#backpropGradient(INDArray...)}; the gradients with respect to the generated image come
  * back through {@link StarGan#imageGradient(ComputationGraph)}.
+ *
+ * <p>{@link #train} runs the steps over a DL4J {@link DataSetIterator} of labelled images, with progress, a listener
+ * and checkpoints; {@link #save} and {@link #resume} write and read those checkpoints.
  */
 public final class StarGanTrainer {
+
+    /** The checkpoint's generator file, a DL4J model zip with its updater state. */
+    public static final String GENERATOR_FILE = "G.zip";
+
+    /** The checkpoint's discriminator file. */
+    public static final String DISCRIMINATOR_FILE = "D.zip";
+
+    /** The checkpoint's iteration count and objective, a properties file. */
+    public static final String STATE_FILE = "state.properties";
 
     /**
      * The weights of the generator's losses besides the adversarial one.
@@ -118,6 +144,7 @@ public final class StarGanTrainer {
     private final double lambdaIdentity;
     private Objective objective = Objective.LSGAN;
     private GradientPenalty penalty;
+    private double lambdaGp;
     private int nCritic = 1;
     private int iteration;
 
@@ -178,6 +205,7 @@ public final class StarGanTrainer {
             throw new IllegalArgumentException("nCritic must be >= 1, got " + nCritic);
         }
         this.penalty = GradientPenalty.wganGp(lambdaGp);
+        this.lambdaGp = lambdaGp;
         this.objective = Objective.WGAN_GP;
         this.nCritic = nCritic;
         return this;
@@ -186,6 +214,235 @@ public final class StarGanTrainer {
     /** @return the adversarial objective */
     public Objective objective() {
         return objective;
+    }
+
+    /** @return the generator being trained */
+    public ComputationGraph generator() {
+        return generator;
+    }
+
+    /** @return the discriminator being trained */
+    public ComputationGraph discriminator() {
+        return discriminator;
+    }
+
+    /** Called after each iteration of {@link #train}, e.g. to record losses or write sample grids. */
+    @FunctionalInterface
+    public interface Listener {
+        /**
+         * @param trainer  the trainer, after the iteration ({@link #iteration()} counts it)
+         * @param losses   the iteration's losses
+         * @param progress where the run stands
+         * @throws IOException if the listener's writing fails; training stops
+         */
+        void afterIteration(StarGanTrainer trainer, Losses losses, Progress progress) throws IOException;
+    }
+
+    /**
+     * Trains for {@code iterations} more iterations on a DL4J stream of labelled images. Each iteration takes the
+     * next batch (an exhausted iterator is reset: an epoch each) and translates it to StarGAN's targets, the batch's
+     * own labels in a random order ({@code label_trg = label_org[randperm(N)]}), drawn from ND4J's random generator
+     * as WGAN-GP's interpolation weights are: seed {@code Nd4j.getRandom()} for a reproducible run. Logs the losses, the speed and the time left every {@code logEvery} iterations (SLF4J, INFO), and
+     * writes a checkpoint ({@link #save}) into {@code checkpoints} every {@code saveEvery} iterations and after the
+     * last.
+     *
+     * @param data        batches of {@code features} = images {@code [N, 3, S, S]} in [-1, 1] and {@code labels} =
+     *                    their domain labels {@code [N, L]} (0/1), as CelebA's attribute file or a folder per domain
+     *                    gives them
+     * @param iterations  how many iterations to run
+     * @param logEvery    iterations between log lines (0: none)
+     * @param saveEvery   iterations between checkpoints (0: only after the last)
+     * @param checkpoints the checkpoint directory, or null for none
+     * @param listener    called after every iteration, or null
+     * @throws IOException              if writing a checkpoint or the listener fails
+     * @throws IllegalArgumentException if a batch lacks images or labels, or the iterator is exhausted and cannot be
+     *                                  reset; an iteration that fails this way changes nothing
+     */
+    public void train(
+            DataSetIterator data,
+            int iterations,
+            int logEvery,
+            int saveEvery,
+            Path checkpoints,
+            Listener listener)
+            throws IOException {
+        Objects.requireNonNull(data, "data");
+        if (iterations < 0) {
+            throw new IllegalArgumentException("iterations must be >= 0, got " + iterations);
+        }
+        long started = System.nanoTime();
+        int first = iteration;
+        for (int i = 0; i < iterations; i++) {
+            DataSet batch = next(data);
+            INDArray images = batch.getFeatures();
+            INDArray labels = batch.getLabels();
+            if (images == null || labels == null || images.rank() != 4 || labels.rank() != 2) {
+                throw new IllegalArgumentException("each batch must give features = images [N, 3, S, S] and labels ="
+                        + " domain labels [N, L]; got features " + shape(images) + " and labels " + shape(labels));
+            }
+            if (images.size(0) != labels.size(0)) {
+                throw new IllegalArgumentException("a batch has " + images.size(0) + " images but " + labels.size(0)
+                        + " label rows");
+            }
+            Losses losses = step(images, labels, shuffledRows(labels));
+            int done = iteration - first;
+            Progress progress = new Progress(iteration, first + iterations, (System.nanoTime() - started) / 1e9 / done);
+            if (logEvery > 0 && (done % logEvery == 0 || done == iterations)) {
+                LOG.info("{} | {}", progress, losses);
+            }
+            if (listener != null) {
+                listener.afterIteration(this, losses, progress);
+            }
+            if (checkpoints != null && ((saveEvery > 0 && done % saveEvery == 0) || done == iterations)) {
+                save(checkpoints);
+            }
+        }
+    }
+
+    private static DataSet next(DataSetIterator it) {
+        if (!it.hasNext()) {
+            if (!it.resetSupported()) {
+                throw new IllegalArgumentException("the data iterator is exhausted and cannot be reset");
+            }
+            it.reset();
+            if (!it.hasNext()) {
+                throw new IllegalArgumentException("the data iterator has no batch");
+            }
+        }
+        return it.next();
+    }
+
+    private static String shape(INDArray a) {
+        return a == null ? "none" : Arrays.toString(a.shape());
+    }
+
+    /**
+     * StarGAN's target domains: the rows of {@code labels} in a random order, a Fisher-Yates shuffle drawn from
+     * {@code Nd4j.getRandom()}.
+     *
+     * @param labels {@code [N, L]}
+     * @return a new {@code [N, L]} array
+     */
+    public static INDArray shuffledRows(INDArray labels) {
+        int n = (int) labels.size(0);
+        int[] order = new int[n];
+        for (int i = 0; i < n; i++) {
+            order[i] = i;
+        }
+        for (int i = n - 1; i > 0; i--) {
+            int j = Nd4j.getRandom().nextInt(i + 1);
+            int t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        return labels.getRows(order);
+    }
+
+    /**
+     * Writes a checkpoint that {@link #resume} continues from: {@value #GENERATOR_FILE} and
+     * {@value #DISCRIMINATOR_FILE} (DL4J model zips with their updater state, so Adam's moments and the schedules go
+     * on) and {@value #STATE_FILE} (the iteration count and the objective). It replaces a checkpoint already there.
+     *
+     * @param directory the directory, created if missing
+     * @return {@code directory}
+     * @throws IOException if writing fails
+     */
+    public Path save(Path directory) throws IOException {
+        Files.createDirectories(directory);
+        ModelSerializer.writeModel(generator, directory.resolve(GENERATOR_FILE).toFile(), true);
+        ModelSerializer.writeModel(discriminator, directory.resolve(DISCRIMINATOR_FILE).toFile(), true);
+        Properties state = new Properties();
+        state.setProperty("iteration", Integer.toString(iteration));
+        state.setProperty("loss", objective == Objective.WGAN_GP ? "wgan-gp" : "lsgan");
+        if (objective == Objective.WGAN_GP) {
+            state.setProperty("lambda_gp", Double.toString(lambdaGp));
+            state.setProperty("n_critic", Integer.toString(nCritic));
+        }
+        try (Writer w = Files.newBufferedWriter(directory.resolve(STATE_FILE))) {
+            state.store(w, "StarGanTrainer checkpoint");
+        }
+        return directory;
+    }
+
+    /**
+     * A checkpoint as {@link #save} (or {@code TrainStarGan} before 0.1.0, which wrote the same files without the
+     * WGAN-GP settings) left it.
+     *
+     * @param generator     the generator, with its updater state and the project's speed-ups installed
+     * @param discriminator the discriminator, likewise
+     * @param iteration     the iterations done
+     * @param objective     the adversarial objective
+     * @param lambdaGp      WGAN-GP's penalty weight, NaN for LSGAN or where the checkpoint does not say
+     * @param nCritic       WGAN-GP's critic steps per generator step, 0 for LSGAN or where the checkpoint does not
+     *                      say
+     */
+    public record Checkpoint(
+            ComputationGraph generator,
+            ComputationGraph discriminator,
+            int iteration,
+            Objective objective,
+            double lambdaGp,
+            int nCritic) {}
+
+    /**
+     * Reads a checkpoint that {@link #save} wrote.
+     *
+     * @param directory the checkpoint directory
+     * @return the networks and the state
+     * @throws IOException if a file is missing or unreadable, or the state file is not a StarGanTrainer's
+     */
+    public static Checkpoint readCheckpoint(Path directory) throws IOException {
+        for (String f : List.of(GENERATOR_FILE, DISCRIMINATOR_FILE, STATE_FILE)) {
+            if (!Files.isRegularFile(directory.resolve(f))) {
+                throw new IOException("No " + f + " in " + directory + ": a StarGanTrainer checkpoint holds "
+                        + GENERATOR_FILE + ", " + DISCRIMINATOR_FILE + " and " + STATE_FILE);
+            }
+        }
+        Properties state = new Properties();
+        try (Reader r = Files.newBufferedReader(directory.resolve(STATE_FILE))) {
+            state.load(r);
+        }
+        int iteration;
+        try {
+            iteration = Integer.parseInt(state.getProperty("iteration", ""));
+        } catch (NumberFormatException e) {
+            throw new IOException(directory.resolve(STATE_FILE) + " has no integer \"iteration\": not a"
+                    + " StarGanTrainer checkpoint", e);
+        }
+        String loss = state.getProperty("loss", "lsgan");
+        Objective objective = switch (loss) {
+            case "lsgan" -> Objective.LSGAN;
+            case "wgan-gp" -> Objective.WGAN_GP;
+            default -> throw new IOException(directory.resolve(STATE_FILE) + " names the loss \"" + loss
+                    + "\"; expected lsgan or wgan-gp");
+        };
+        double lambdaGp = Double.parseDouble(state.getProperty("lambda_gp", "NaN"));
+        int nCritic = Integer.parseInt(state.getProperty("n_critic", "0"));
+        // A saved network is plain DL4J: the speed-ups go onto the loaded objects (the updater keeps its state).
+        ComputationGraph generator =
+                Speedups.restoreComputationGraph(directory.resolve(GENERATOR_FILE).toFile(), true);
+        ComputationGraph discriminator =
+                Speedups.restoreComputationGraph(directory.resolve(DISCRIMINATOR_FILE).toFile(), true);
+        return new Checkpoint(generator, discriminator, iteration, objective, lambdaGp, nCritic);
+    }
+
+    /**
+     * A trainer that continues a checkpoint: its networks, iteration count and objective. A WGAN-GP checkpoint that
+     * does not record its settings (written before 0.1.0) continues with StarGAN's, {@code λ_gp = 10} and
+     * {@code n_critic = 5}.
+     *
+     * @param directory the checkpoint directory
+     * @param weights   the generator's loss weights (a checkpoint does not hold them)
+     * @return the trainer
+     * @throws IOException as {@link #readCheckpoint}
+     */
+    public static StarGanTrainer resume(Path directory, LossWeights weights) throws IOException {
+        Checkpoint c = readCheckpoint(directory);
+        StarGanTrainer trainer = new StarGanTrainer(c.generator(), c.discriminator(), weights, c.iteration());
+        if (c.objective() == Objective.WGAN_GP) {
+            trainer.wganGp(Double.isNaN(c.lambdaGp()) ? 10 : c.lambdaGp(), c.nCritic() > 0 ? c.nCritic() : 5);
+        }
+        return trainer;
     }
 
     /**
@@ -324,6 +581,8 @@ public final class StarGanTrainer {
         gradient.gradient().muli(minibatch);
         GraphUpdates.apply(graph, gradient, iteration, 0, (int) minibatch);
     }
+
+    private static final Logger LOG = LoggerFactory.getLogger(StarGanTrainer.class);
 
     /** Gradient of {@code weight * mean(|output - target|)}. */
     private static INDArray l1Grad(INDArray output, INDArray target, double weight) {

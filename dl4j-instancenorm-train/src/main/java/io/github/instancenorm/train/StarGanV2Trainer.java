@@ -8,7 +8,6 @@ import io.github.instancenorm.zoo.StarGanV2;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -517,25 +516,6 @@ public final class StarGanV2Trainer {
         void afterIteration(StarGanV2Trainer trainer, Losses losses, Progress progress) throws IOException;
     }
 
-    /**
-     * Where a run of {@link #train} stands.
-     *
-     * @param iteration           the iterations done, counting those before a resume
-     * @param last                the iteration the run ends at
-     * @param secondsPerIteration the mean time per iteration so far in this run
-     */
-    public record Progress(int iteration, int last, double secondsPerIteration) {
-        /** @return the estimated time left */
-        public Duration eta() {
-            return Duration.ofSeconds(Math.round(secondsPerIteration * (last - iteration)));
-        }
-
-        /** @return {@code "iteration i/last | 0.52 s/it, ETA PT1M3S"} */
-        @Override
-        public String toString() {
-            return String.format("iteration %d/%d | %.2f s/it, ETA %s", iteration, last, secondsPerIteration, eta());
-        }
-    }
 
     /**
      * Trains for {@code iterations} more iterations on two DL4J streams, as the official solver's input fetcher feeds

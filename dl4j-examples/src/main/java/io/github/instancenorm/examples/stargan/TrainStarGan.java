@@ -10,7 +10,6 @@ import io.github.instancenorm.train.report.TrainingReport;
 import io.github.instancenorm.zoo.StarGan;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.io.Reader;
 import java.io.Writer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,7 +21,6 @@ import java.util.Map;
 import java.util.Properties;
 import org.deeplearning4j.nn.conf.layers.BaseLayer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.deeplearning4j.util.ModelSerializer;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Adam;
@@ -118,26 +116,19 @@ public final class TrainStarGan {
         return new Networks(generator, discriminator, 0);
     }
 
-    /** The networks, their optimizer state and the iteration count of the last checkpoint, trained with {@code loss}. */
+    /**
+     * The networks, their optimizer state and the iteration count of the last checkpoint
+     * ({@link StarGanTrainer#readCheckpoint}), trained with {@code loss}.
+     */
     static Networks resume(Path checkpoint, String loss) throws IOException {
-        // A saved network is plain DL4J: the speed-ups are installed on the loaded objects (the updater keeps the
-        // restored Adam state).
-        ComputationGraph generator =
-                Speedups.restoreComputationGraph(checkpoint.resolve("G.zip").toFile(), true);
-        ComputationGraph discriminator =
-                Speedups.restoreComputationGraph(checkpoint.resolve("D.zip").toFile(), true);
-        Properties state = new Properties();
-        try (Reader r = Files.newBufferedReader(checkpoint.resolve("state.properties"))) {
-            state.load(r);
-        }
-        int completed = Integer.parseInt(state.getProperty("iteration"));
-        String saved = state.getProperty("loss", "lsgan");
+        StarGanTrainer.Checkpoint c = StarGanTrainer.readCheckpoint(checkpoint);
+        String saved = c.objective() == StarGanTrainer.Objective.WGAN_GP ? "wgan-gp" : "lsgan";
         if (!saved.equals(loss)) {
             throw new IllegalArgumentException("the checkpoint in " + checkpoint + " was trained with --loss " + saved
                     + "; resume with the same --loss " + saved);
         }
-        System.out.printf("Resumed from %s at iteration %d%n", checkpoint, completed);
-        return new Networks(generator, discriminator, completed);
+        System.out.printf("Resumed from %s at iteration %d%n", checkpoint, c.iteration());
+        return new Networks(c.generator(), c.discriminator(), c.iteration());
     }
 
     /** StarGAN's learning-rate schedule, and instance statistics for sampling as StarGAN's test code does. */
@@ -229,7 +220,10 @@ public final class TrainStarGan {
         return values;
     }
 
-    /** The training loop: a step per iteration, with progress lines, sample grids, the report and checkpoints. */
+    /**
+     * The training loop, {@link StarGanTrainer#train} over the image source, with progress lines, sample grids, the
+     * report and checkpoints.
+     */
     private static void train(
             TrainingOptions o,
             Networks nets,
@@ -240,48 +234,48 @@ public final class TrainStarGan {
             throws IOException {
         Batch fixed = source(o, o.seed + 1_000_003).next(8);
         int start = nets.completedIterations();
-        long t0 = System.nanoTime();
-        for (int it = start + 1; it <= o.iterations; it++) {
-            Batch b = data.next(o.batchSize);
-            INDArray targets = shuffledRows(b.labels());
-            StarGanTrainer.Losses l = trainer.step(b.images(), b.labels(), targets);
-            if (report != null) {
-                report.scalars(it, reportedLosses(o, trainer, l));
-            }
-            if (it % o.logEvery == 0 || it == start + 1) {
-                double seconds = (System.nanoTime() - t0) / 1e9;
-                double perIt = seconds / (it - start);
-                System.out.printf(
-                        Locale.ROOT,
-                        "iter %5d/%d  D real %.3f fake %.3f cls %.3f gp %.3f | G adv %.3f cls %.3f"
-                                + " rec %.4f id %.4f | %.2f it/s %.1f img/s ETA %s%n",
-                        it,
-                        o.iterations,
-                        l.dReal(),
-                        l.dFake(),
-                        l.dClass(),
-                        l.dPenalty(),
-                        l.gAdversarial(),
-                        l.gClass(),
-                        l.gReconstruction(),
-                        l.gIdentity(),
-                        1 / perIt,
-                        o.batchSize / perIt,
-                        duration(perIt * (o.iterations - it)));
-            }
-            if (it % o.sampleEvery == 0 || it == o.iterations) {
-                Path png = o.out.resolve(String.format("samples/%06d.png", it));
-                BufferedImage grid = writeSamples(nets.generator(), fixed, data.exclusiveGroups(), png);
-                System.out.println("  wrote " + png);
-                if (report != null) {
-                    report.image(it, "first row the inputs, then one row per target: " + data.attributes(), grid);
-                    report.write();
-                }
-            }
-            if (it % o.checkpointEvery == 0 || it == o.iterations) {
-                saveCheckpoint(nets.generator(), nets.discriminator(), it, o.loss, checkpoint);
-            }
-        }
+        trainer.train(
+                new ImageSourceIterator(data, o.batchSize),
+                o.iterations - start,
+                0, // the listener prints progress (SLF4J's INFO is off under mvn -q exec:java)
+                o.checkpointEvery,
+                checkpoint,
+                (t, l, progress) -> {
+                    int it = t.iteration();
+                    if (report != null) {
+                        report.scalars(it, reportedLosses(o, t, l));
+                    }
+                    if (it % o.logEvery == 0 || it == start + 1) {
+                        double perIt = progress.secondsPerIteration();
+                        System.out.printf(
+                                Locale.ROOT,
+                                "iter %5d/%d  D real %.3f fake %.3f cls %.3f gp %.3f | G adv %.3f cls %.3f"
+                                        + " rec %.4f id %.4f | %.2f it/s %.1f img/s ETA %s%n",
+                                it,
+                                o.iterations,
+                                l.dReal(),
+                                l.dFake(),
+                                l.dClass(),
+                                l.dPenalty(),
+                                l.gAdversarial(),
+                                l.gClass(),
+                                l.gReconstruction(),
+                                l.gIdentity(),
+                                1 / perIt,
+                                o.batchSize / perIt,
+                                duration(perIt * (o.iterations - it)));
+                    }
+                    if (it % o.sampleEvery == 0 || it == o.iterations) {
+                        Path png = o.out.resolve(String.format("samples/%06d.png", it));
+                        BufferedImage grid = writeSamples(nets.generator(), fixed, data.exclusiveGroups(), png);
+                        System.out.println("  wrote " + png);
+                        if (report != null) {
+                            report.image(
+                                    it, "first row the inputs, then one row per target: " + data.attributes(), grid);
+                            report.write();
+                        }
+                    }
+                });
     }
 
     /** The generator as a PyTorch state dict: loads into yunjey/stargan's Generator(conv_dim, c_dim, repeat_num). */
@@ -338,22 +332,6 @@ public final class TrainStarGan {
         };
     }
 
-    /** StarGAN's target domains: the labels of the batch in a random order. */
-    static INDArray shuffledRows(INDArray labels) {
-        int n = (int) labels.size(0);
-        int[] order = new int[n];
-        for (int i = 0; i < n; i++) {
-            order[i] = i;
-        }
-        for (int i = n - 1; i > 0; i--) {
-            int j = Nd4j.getRandom().nextInt(i + 1);
-            int t = order[i];
-            order[i] = order[j];
-            order[j] = t;
-        }
-        return labels.getRows(order);
-    }
-
     static BufferedImage writeSamples(ComputationGraph generator, Batch fixed, List<int[]> exclusive, Path png)
             throws IOException {
         List<INDArray> rows = new ArrayList<>();
@@ -362,19 +340,6 @@ public final class TrainStarGan {
             rows.add(generator.output(false, fixed.images(), target)[0]);
         }
         return ImageGrids.writeGrid(rows, png);
-    }
-
-    static void saveCheckpoint(ComputationGraph g, ComputationGraph d, int iteration, String loss, Path dir)
-            throws IOException {
-        Files.createDirectories(dir);
-        ModelSerializer.writeModel(g, dir.resolve("G.zip").toFile(), true);
-        ModelSerializer.writeModel(d, dir.resolve("D.zip").toFile(), true);
-        Properties state = new Properties();
-        state.setProperty("iteration", Integer.toString(iteration));
-        state.setProperty("loss", loss);
-        try (Writer w = Files.newBufferedWriter(dir.resolve("state.properties"))) {
-            state.store(w, "TrainStarGan checkpoint");
-        }
     }
 
     private static String duration(double seconds) {

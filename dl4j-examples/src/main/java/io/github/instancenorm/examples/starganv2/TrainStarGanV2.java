@@ -123,6 +123,12 @@ public final class TrainStarGanV2 {
     @Option(names = "--eval-images", description = "inputs in the final evaluation (default ${DEFAULT-VALUE})")
     int evalImages = 96;
 
+    @Option(
+            names = "--eval-every",
+            description = "judge the averaged and the trained networks every N iterations, 0 never (default"
+                    + " ${DEFAULT-VALUE})")
+    int evalEvery;
+
     @Option(names = "--log-every", description = "progress line every N iterations (default ${DEFAULT-VALUE})")
     int logEvery = 50;
 
@@ -230,18 +236,23 @@ public final class TrainStarGanV2 {
                     if (logEvery > 0 && (t.iteration() % logEvery == 0 || t.iteration() == iterations)) {
                         System.out.println(progress + " | " + losses.summary());
                     }
+                    if (evalEvery > 0 && t.iteration() % evalEvery == 0) {
+                        System.out.println("  judged at " + t.iteration() + ": averages "
+                                + evaluate(t.ema(), new ShapesV2Data(imageSize, seed + 1000)) + "; trained "
+                                + evaluate(t.networks(), new ShapesV2Data(imageSize, seed + 1000)));
+                    }
                     if (report == null) {
                         return;
                     }
                     report.scalars(t.iteration(), losses.byName());
                     if (t.iteration() % sampleEvery == 0 || t.iteration() == iterations) {
-                        report.image(t.iteration(), "inputs, then latent-guided to each domain", grid(t, shown));
+                        report.image(t.iteration(), "inputs, then latent-guided to each domain", grid(t.ema(), shown));
                         report.write();
                     }
                 });
         double trainSeconds = (System.nanoTime() - started) / 1e9;
 
-        Map<String, Double> results = evaluate(trainer, new ShapesV2Data(imageSize, seed + 1000));
+        Map<String, Double> results = evaluate(trainer.ema(), new ShapesV2Data(imageSize, seed + 1000));
         results.put("iterations", (double) iterations);
         results.put("train_seconds", trainSeconds);
         results.put("total_seconds", (System.nanoTime() - started) / 1e9);
@@ -250,7 +261,7 @@ public final class TrainStarGanV2 {
         try (OutputStream os = Files.newOutputStream(out.resolve("results.properties"))) {
             p.store(os, "TrainStarGanV2 on generated shapes, judged by ShapesV2Judge");
         }
-        ImageGrids.writeGrid(translations(trainer, shown), out.resolve("translations.png"));
+        ImageGrids.writeGrid(translations(trainer.ema(), shown), out.resolve("translations.png"));
         if (report != null) {
             System.out.println("Training report: " + report.write().toAbsolutePath());
         }
@@ -292,20 +303,20 @@ public final class TrainStarGanV2 {
     }
 
     /** Latent-guided translations of {@code x} to {@code domain} with the averages, one latent code per image. */
-    private static INDArray latent(StarGanV2Trainer t, INDArray x, int domain, Random random) {
-        ComputationGraph f = t.ema().mappingNetwork();
+    private static INDArray latent(StarGanV2Trainer.Networks t, INDArray x, int domain, Random random) {
+        ComputationGraph f = t.mappingNetwork();
         long latentDim = f.getLayer("shared.0").getParam("W").size(0);
         INDArray z = Nd4j.zeros(DataType.FLOAT, x.size(0), latentDim);
         for (long i = 0; i < z.length(); i++) {
             z.putScalar(i, (float) random.nextGaussian());
         }
         INDArray y = StarGanV2.oneHot(DOMAINS, filled((int) x.size(0), domain));
-        return StarGanV2.generate(t.ema().generator(), x, f.outputSingle(z, y));
+        return StarGanV2.generate(t.generator(), x, f.outputSingle(z, y));
     }
 
-    private static INDArray reference(StarGanV2Trainer t, INDArray x, INDArray ref, int[] refDomains) {
-        INDArray s = t.ema().styleEncoder().outputSingle(ref, StarGanV2.oneHot(DOMAINS, refDomains));
-        return StarGanV2.generate(t.ema().generator(), x, s);
+    private static INDArray reference(StarGanV2Trainer.Networks t, INDArray x, INDArray ref, int[] refDomains) {
+        INDArray s = t.styleEncoder().outputSingle(ref, StarGanV2.oneHot(DOMAINS, refDomains));
+        return StarGanV2.generate(t.generator(), x, s);
     }
 
     private static int[] filled(int n, int value) {
@@ -318,7 +329,7 @@ public final class TrainStarGanV2 {
      * Every input to every other domain: latent-guided (two latent codes each, for the diversity) and
      * reference-guided (a reference of the target domain with its own palette).
      */
-    private Map<String, Double> evaluate(StarGanV2Trainer t, ShapesV2Data held) {
+    private Map<String, Double> evaluate(StarGanV2Trainer.Networks t, ShapesV2Data held) {
         ShapesV2Data.Batch inputs = held.next(evalImages);
         ShapesV2Data.Batch refs = held.next(evalImages * 3);
         Random random = new Random(seed + 2000);
@@ -377,7 +388,7 @@ public final class TrainStarGanV2 {
     }
 
     /** The report's sample: inputs, then each domain's latent-guided translation (fixed codes). */
-    private java.awt.image.BufferedImage grid(StarGanV2Trainer t, ShapesV2Data.Batch shown) {
+    private java.awt.image.BufferedImage grid(StarGanV2Trainer.Networks t, ShapesV2Data.Batch shown) {
         List<INDArray> columns = new ArrayList<>();
         columns.add(shown.images());
         Random random = new Random(seed + 3000);
@@ -391,7 +402,7 @@ public final class TrainStarGanV2 {
      * The final grid: for each input (a row), the input, its latent-guided translation to each domain, then the
      * reference-guided translations to each domain, with the reference used shown in the last rows.
      */
-    private List<INDArray> translations(StarGanV2Trainer t, ShapesV2Data.Batch shown) {
+    private List<INDArray> translations(StarGanV2Trainer.Networks t, ShapesV2Data.Batch shown) {
         ShapesV2Data.Batch refs = new ShapesV2Data(imageSize, seed + 11).next(DOMAINS);
         List<INDArray> columns = new ArrayList<>();
         columns.add(shown.images());

@@ -74,7 +74,7 @@ class TrainStarGanSmokeTest {
         ShapesData data = new ShapesData(16, 5);
         for (int i = 0; i < 3; i++) {
             Batch b = data.next(4);
-            StarGanTrainer.Losses l = trainer.step(b.images(), b.labels(), TrainStarGan.shuffledRows(b.labels()));
+            StarGanTrainer.Losses l = trainer.step(b.images(), b.labels(), StarGanTrainer.shuffledRows(b.labels()));
             for (double v : new double[] {
                 l.dReal(), l.dFake(), l.dClass(), l.gAdversarial(), l.gClass(), l.gReconstruction(), l.gIdentity()
             }) {
@@ -112,11 +112,11 @@ class TrainStarGanSmokeTest {
         StarGanTrainer trainer = new StarGanTrainer(g, d, StarGanTrainer.LossWeights.STARGAN).wganGp(10, 2);
         ShapesData data = new ShapesData(16, 9);
         Batch probe = new ShapesData(16, 10).next(8);
-        INDArray probeTargets = TrainStarGan.shuffledRows(probe.labels());
+        INDArray probeTargets = StarGanTrainer.shuffledRows(probe.labels());
         double before = meanCriticGradientNorm(g, d, probe, probeTargets);
         for (int i = 0; i < 40; i++) {
             Batch b = data.next(8);
-            StarGanTrainer.Losses l = trainer.step(b.images(), b.labels(), TrainStarGan.shuffledRows(b.labels()));
+            StarGanTrainer.Losses l = trainer.step(b.images(), b.labels(), StarGanTrainer.shuffledRows(b.labels()));
             assertTrue(
                     Double.isFinite(l.dReal()) && Double.isFinite(l.dFake()) && Double.isFinite(l.dPenalty()),
                     l.toString());
