@@ -267,6 +267,47 @@ class StarGanV2TrainerTest {
         assertTrue(e.getMessage().contains("000002_nets.ckpt"), e.getMessage());
     }
 
+    /**
+     * Whole checkpoints of another model or configuration: StarGAN v1's generator state dict as {@code nets.ckpt},
+     * the networks of another width with this run's optimizer states, and averages of another width than the
+     * networks. Each is named, and no trainer comes of it.
+     */
+    @Test
+    void wholeCheckpointsOfAnotherModelAreRefusedClearly(@org.junit.jupiter.api.io.TempDir Path tmp)
+            throws Exception {
+        java.nio.file.Files.copy(RUN.resolve("000001_optims.ckpt"), tmp.resolve("000001_optims.ckpt"));
+        java.nio.file.Files.copy(RUN.resolve("000001_nets_ema.ckpt"), tmp.resolve("000001_nets_ema.ckpt"));
+        ComputationGraph v1 = io.github.instancenorm.zoo.StarGan.generator()
+                .convDim(8)
+                .cDim(3)
+                .repeatNum(1)
+                .imageSize(16)
+                .build();
+        StateDict.of(v1).writeTorch(tmp.resolve("000001_nets.ckpt"));
+        Exception e = org.junit.jupiter.api.Assertions.assertThrows(
+                java.io.IOException.class, () -> StarGanV2Trainer.resume(tmp, 1, OPTIONS));
+        System.out.println("StarGAN v1's G as nets.ckpt: " + e.getMessage());
+        assertTrue(e.getMessage().contains("000001_nets.ckpt"), e.getMessage());
+
+        // The run is 16 px, 3 domains, style 8, dim_in 8, max_conv_dim 16; these networks are twice as wide.
+        ComputationGraph g = StarGanV2.generator().wHpf(0).imageSize(16).dimIn(16).maxConvDim(32).styleDim(8).build();
+        ComputationGraph f = StarGanV2.mappingNetwork().latentDim(4).hidden(32).styleDim(8).domains(3).build();
+        ComputationGraph se = StarGanV2.styleEncoder().imageSize(16).dimIn(16).maxConvDim(32).styleDim(8).domains(3)
+                .build();
+        ComputationGraph d = StarGanV2.discriminator().imageSize(16).dimIn(16).maxConvDim(32).domains(3).build();
+        StarGanV2.save(tmp.resolve("000001_nets.ckpt"), new StarGanV2.Nets(g, f, se, d, 0, 0, List.of()));
+        e = org.junit.jupiter.api.Assertions.assertThrows(
+                java.io.IOException.class, () -> StarGanV2Trainer.resume(tmp, 1, OPTIONS));
+        System.out.println("nets of another width, the run's averages: " + e.getMessage());
+        assertTrue(e.getMessage().contains("moving average"), e.getMessage());
+
+        StarGanV2.save(tmp.resolve("000001_nets_ema.ckpt"), new StarGanV2.Nets(g, f, se, null, 0, 0, List.of()));
+        e = org.junit.jupiter.api.Assertions.assertThrows(
+                java.io.IOException.class, () -> StarGanV2Trainer.resume(tmp, 1, OPTIONS));
+        System.out.println("nets and averages of another width, the run's optimizers: " + e.getMessage());
+        assertTrue(e.getMessage().contains("another model or configuration"), e.getMessage());
+    }
+
     /** A state that does not fit changes nothing in the optimizer it was offered to. */
     @Test
     void failedLoadLeavesTheOptimizerAlone() {
