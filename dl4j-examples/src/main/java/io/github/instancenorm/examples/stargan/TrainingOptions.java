@@ -21,7 +21,7 @@ final class TrainingOptions {
     @Option(
             names = "--iterations",
             description = "training iterations; with wgan-gp, critic steps (default ${DEFAULT-VALUE})")
-    int iterations = 1500;
+    int iterations = 2000;
 
     @Option(names = "--batch-size", description = "images per iteration (default ${DEFAULT-VALUE})")
     int batchSize = 16;

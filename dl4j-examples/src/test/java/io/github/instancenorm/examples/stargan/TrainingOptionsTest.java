@@ -16,7 +16,7 @@ class TrainingOptionsTest {
     @Test
     void defaultsAndValues() {
         TrainingOptions d = TrainingOptions.parse(new String[0]);
-        assertEquals(1500, d.iterations);
+        assertEquals(2000, d.iterations);
         assertEquals(2e-3, d.generatorLr);
         assertEquals(1e-3, d.discriminatorLr);
         TrainingOptions o = TrainingOptions.parse(new String[] {

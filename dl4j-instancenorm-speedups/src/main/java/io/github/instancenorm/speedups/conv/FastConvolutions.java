@@ -20,9 +20,15 @@ import org.slf4j.LoggerFactory;
  * times slower than the oneDNN kernels that the {@code -onednn} builds of {@code nd4j-native} carry: its own
  * oneDNN helper never loads (the property {@code org.eclipse.deeplearning4j.helpers.disable} defaults to
  * {@code true}, and {@code BaseMKLDNNHelper} looks for a class that M2.1 renamed). This class gives every plain
- * {@link ConvolutionLayer} of a network (also inside frozen wrappers) a helper that calls libnd4j's
- * {@code conv2d} and {@code conv2d_bp} ops, which those builds execute with oneDNN. {@code Deconvolution2D} layers
- * already call libnd4j's {@code deconv2d} ops, so they need nothing.
+ * {@link ConvolutionLayer} of a network (also inside frozen wrappers) a helper that runs float convolutions on
+ * oneDNN directly, through the JavaCPP preset {@code org.bytedeco:dnnl} with primitives made once per shape and
+ * blocked layouts ({@code DnnlConvolution}), and otherwise calls libnd4j's {@code conv2d} and {@code conv2d_bp} ops,
+ * which those builds execute with oneDNN. The direct path matters most in the backward: libnd4j's {@code conv2d_bp}
+ * gives oneDNN its arrays in their plain layouts, for which oneDNN has only its slower {@code gemm} kernels
+ * (StarGAN's 256-channel 3×3 backward at batch 16: 444 ms there, 128 ms direct, on a 2-core AVX-512 VM).
+ * {@value #DIRECT_PROPERTY}{@code =false} keeps libnd4j's ops under the helper; where the preset's natives do
+ * not load, they run too. {@code Deconvolution2D} layers call libnd4j's {@code deconv2d} ops themselves, so they get
+ * nothing here.
  *
  * <p>Nothing is written into the configuration, so a saved network is plain DL4J and loads without this library's
  * convolution code; install again after loading or cloning (a clone gets new layer objects). Where the helper does
@@ -46,6 +52,12 @@ public final class FastConvolutions {
     /** System property; {@code false} keeps DL4J's built-in convolutions. Read on each {@code install}. */
     public static final String PROPERTY = "io.github.instancenorm.onednn";
 
+    /**
+     * System property; {@code false} runs the helper's convolutions through libnd4j's {@code conv2d} ops instead of
+     * calling oneDNN directly (the "before" of a benchmark). Read once per process.
+     */
+    public static final String DIRECT_PROPERTY = "io.github.instancenorm.dnnl";
+
     private static final Logger LOG = LoggerFactory.getLogger(FastConvolutions.class);
     private static final VarHandle HELPER =
             LibNd4jConvolutionHelper.protectedField(ConvolutionLayer.class, "helper", ConvolutionHelper.class);
@@ -54,7 +66,7 @@ public final class FastConvolutions {
 
     /** Which convolution path {@link #install} gives a network in this process. */
     public enum Path {
-        /** libnd4j's {@code conv2d} ops on a oneDNN build of {@code nd4j-native}. */
+        /** oneDNN: directly where its preset loads, else libnd4j's {@code conv2d} ops of a oneDNN build. */
         ONEDNN,
         /** DL4J's own convolution code: not the CPU backend, no oneDNN in the binary, or switched off. */
         DL4J
@@ -109,7 +121,9 @@ public final class FastConvolutions {
 
     private static String describe(String dl4jBecause) {
         return dl4jBecause == null
-                ? "oneDNN through libnd4j's conv2d ops"
+                ? (LibNd4jConvolutionHelper.DIRECT_UNAVAILABLE == null
+                        ? "oneDNN, called directly (org.bytedeco:dnnl)"
+                        : "oneDNN through libnd4j's conv2d ops (" + LibNd4jConvolutionHelper.DIRECT_UNAVAILABLE + ")")
                 : "DL4J's built-in path (" + dl4jBecause + "; for oneDNN use nd4j-native's -onednn classifiers)";
     }
 
