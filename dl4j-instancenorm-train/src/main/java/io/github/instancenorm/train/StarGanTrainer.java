@@ -259,12 +259,7 @@ public final class StarGanTrainer {
      *                                  reset; an iteration that fails this way changes nothing
      */
     public void train(
-            DataSetIterator data,
-            int iterations,
-            int logEvery,
-            int saveEvery,
-            Path checkpoints,
-            Listener listener)
+            DataSetIterator data, int iterations, int logEvery, int saveEvery, Path checkpoints, Listener listener)
             throws IOException {
         Objects.requireNonNull(data, "data");
         if (iterations < 0) {
@@ -281,8 +276,8 @@ public final class StarGanTrainer {
                         + " domain labels [N, L]; got features " + shape(images) + " and labels " + shape(labels));
             }
             if (images.size(0) != labels.size(0)) {
-                throw new IllegalArgumentException("a batch has " + images.size(0) + " images but " + labels.size(0)
-                        + " label rows");
+                throw new IllegalArgumentException(
+                        "a batch has " + images.size(0) + " images but " + labels.size(0) + " label rows");
             }
             Losses losses = step(images, labels, shuffledRows(labels));
             int done = iteration - first;
@@ -350,7 +345,8 @@ public final class StarGanTrainer {
     public Path save(Path directory) throws IOException {
         Files.createDirectories(directory);
         ModelSerializer.writeModel(generator, directory.resolve(GENERATOR_FILE).toFile(), true);
-        ModelSerializer.writeModel(discriminator, directory.resolve(DISCRIMINATOR_FILE).toFile(), true);
+        ModelSerializer.writeModel(
+                discriminator, directory.resolve(DISCRIMINATOR_FILE).toFile(), true);
         Properties state = new Properties();
         state.setProperty("iteration", Integer.toString(iteration));
         state.setProperty("loss", objective == Objective.WGAN_GP ? "wgan-gp" : "lsgan");
@@ -406,23 +402,26 @@ public final class StarGanTrainer {
         try {
             iteration = Integer.parseInt(state.getProperty("iteration", ""));
         } catch (NumberFormatException e) {
-            throw new IOException(directory.resolve(STATE_FILE) + " has no integer \"iteration\": not a"
-                    + " StarGanTrainer checkpoint", e);
+            throw new IOException(
+                    directory.resolve(STATE_FILE) + " has no integer \"iteration\": not a"
+                            + " StarGanTrainer checkpoint",
+                    e);
         }
         String loss = state.getProperty("loss", "lsgan");
         Objective objective = switch (loss) {
             case "lsgan" -> Objective.LSGAN;
             case "wgan-gp" -> Objective.WGAN_GP;
-            default -> throw new IOException(directory.resolve(STATE_FILE) + " names the loss \"" + loss
-                    + "\"; expected lsgan or wgan-gp");
+            default ->
+                throw new IOException(
+                        directory.resolve(STATE_FILE) + " names the loss \"" + loss + "\"; expected lsgan or wgan-gp");
         };
         double lambdaGp = Double.parseDouble(state.getProperty("lambda_gp", "NaN"));
         int nCritic = Integer.parseInt(state.getProperty("n_critic", "0"));
         // A saved network is plain DL4J: the speed-ups go onto the loaded objects (the updater keeps its state).
-        ComputationGraph generator =
-                Speedups.restoreComputationGraph(directory.resolve(GENERATOR_FILE).toFile(), true);
-        ComputationGraph discriminator =
-                Speedups.restoreComputationGraph(directory.resolve(DISCRIMINATOR_FILE).toFile(), true);
+        ComputationGraph generator = Speedups.restoreComputationGraph(
+                directory.resolve(GENERATOR_FILE).toFile(), true);
+        ComputationGraph discriminator = Speedups.restoreComputationGraph(
+                directory.resolve(DISCRIMINATOR_FILE).toFile(), true);
         return new Checkpoint(generator, discriminator, iteration, objective, lambdaGp, nCritic);
     }
 

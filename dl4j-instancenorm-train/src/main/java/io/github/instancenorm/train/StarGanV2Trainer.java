@@ -516,7 +516,6 @@ public final class StarGanV2Trainer {
         void afterIteration(StarGanV2Trainer trainer, Losses losses, Progress progress) throws IOException;
     }
 
-
     /**
      * Trains for {@code iterations} more iterations on two DL4J streams, as the official solver's input fetcher feeds
      * it: each iteration takes the next batch of each (an exhausted iterator is reset, an epoch each) and draws

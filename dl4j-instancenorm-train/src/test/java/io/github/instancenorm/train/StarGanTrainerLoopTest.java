@@ -173,9 +173,10 @@ class StarGanTrainerLoopTest {
     @Test
     void anExhaustedIteratorThatCannotResetIsNamed() throws IOException {
         StarGanTrainer trainer = new StarGanTrainer(generator(), discriminator(), WEIGHTS);
-        ExistingDataSetIterator once = new ExistingDataSetIterator(List.of(batches().get(0)).iterator());
-        IllegalArgumentException e = assertThrows(
-                IllegalArgumentException.class, () -> trainer.train(once, 2, 0, 0, null, null));
+        ExistingDataSetIterator once =
+                new ExistingDataSetIterator(List.of(batches().get(0)).iterator());
+        IllegalArgumentException e =
+                assertThrows(IllegalArgumentException.class, () -> trainer.train(once, 2, 0, 0, null, null));
         assertTrue(e.getMessage().contains("exhausted and cannot be reset"), e.getMessage());
         assertEquals(1, trainer.iteration());
     }

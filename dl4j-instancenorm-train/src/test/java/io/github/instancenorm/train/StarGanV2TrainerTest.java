@@ -273,8 +273,7 @@ class StarGanV2TrainerTest {
      * networks. Each is named, and no trainer comes of it.
      */
     @Test
-    void wholeCheckpointsOfAnotherModelAreRefusedClearly(@org.junit.jupiter.api.io.TempDir Path tmp)
-            throws Exception {
+    void wholeCheckpointsOfAnotherModelAreRefusedClearly(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
         java.nio.file.Files.copy(RUN.resolve("000001_optims.ckpt"), tmp.resolve("000001_optims.ckpt"));
         java.nio.file.Files.copy(RUN.resolve("000001_nets_ema.ckpt"), tmp.resolve("000001_nets_ema.ckpt"));
         ComputationGraph v1 = io.github.instancenorm.zoo.StarGan.generator()
@@ -290,11 +289,32 @@ class StarGanV2TrainerTest {
         assertTrue(e.getMessage().contains("000001_nets.ckpt"), e.getMessage());
 
         // The run is 16 px, 3 domains, style 8, dim_in 8, max_conv_dim 16; these networks are twice as wide.
-        ComputationGraph g = StarGanV2.generator().wHpf(0).imageSize(16).dimIn(16).maxConvDim(32).styleDim(8).build();
-        ComputationGraph f = StarGanV2.mappingNetwork().latentDim(4).hidden(32).styleDim(8).domains(3).build();
-        ComputationGraph se = StarGanV2.styleEncoder().imageSize(16).dimIn(16).maxConvDim(32).styleDim(8).domains(3)
+        ComputationGraph g = StarGanV2.generator()
+                .wHpf(0)
+                .imageSize(16)
+                .dimIn(16)
+                .maxConvDim(32)
+                .styleDim(8)
                 .build();
-        ComputationGraph d = StarGanV2.discriminator().imageSize(16).dimIn(16).maxConvDim(32).domains(3).build();
+        ComputationGraph f = StarGanV2.mappingNetwork()
+                .latentDim(4)
+                .hidden(32)
+                .styleDim(8)
+                .domains(3)
+                .build();
+        ComputationGraph se = StarGanV2.styleEncoder()
+                .imageSize(16)
+                .dimIn(16)
+                .maxConvDim(32)
+                .styleDim(8)
+                .domains(3)
+                .build();
+        ComputationGraph d = StarGanV2.discriminator()
+                .imageSize(16)
+                .dimIn(16)
+                .maxConvDim(32)
+                .domains(3)
+                .build();
         StarGanV2.save(tmp.resolve("000001_nets.ckpt"), new StarGanV2.Nets(g, f, se, d, 0, 0, List.of()));
         e = org.junit.jupiter.api.Assertions.assertThrows(
                 java.io.IOException.class, () -> StarGanV2Trainer.resume(tmp, 1, OPTIONS));

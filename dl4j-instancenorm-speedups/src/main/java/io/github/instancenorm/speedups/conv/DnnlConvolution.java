@@ -79,6 +79,7 @@ final class DnnlConvolution {
     private final memory.format_tag activationTag;
     /** The arrays' own layouts: activations in the network's, weights {@code oihw}, bias a vector. */
     private final memory.desc srcUser;
+
     private final memory.desc weightUser;
     private final memory.desc dstUser;
     private final memory.desc biasUser;
@@ -134,8 +135,7 @@ final class DnnlConvolution {
                 ENGINE,
                 forwardDesc);
         backwardWeights = new convolution_backward_weights.primitive_desc(
-                new convolution_backward_weights.desc(
-                        dnnl.algorithm.convolution_direct, src, w, bias, dst, s, l, h),
+                new convolution_backward_weights.desc(dnnl.algorithm.convolution_direct, src, w, bias, dst, s, l, h),
                 ENGINE,
                 forwardDesc);
     }
@@ -172,12 +172,14 @@ final class DnnlConvolution {
             return null;
         }
         try {
-            return new DnnlConvolution(
-                    input.shape(), weights.shape(), output, nchw, strides, padLow, padHigh, hasBias);
+            return new DnnlConvolution(input.shape(), weights.shape(), output, nchw, strides, padLow, padHigh, hasBias);
         } catch (RuntimeException e) { // oneDNN's "could not create a primitive descriptor"
             LoggerFactory.getLogger(DnnlConvolution.class)
-                    .debug("oneDNN refuses the convolution {} -> {}: {}", Arrays.toString(input.shape()),
-                            Arrays.toString(output), e.toString());
+                    .debug(
+                            "oneDNN refuses the convolution {} -> {}: {}",
+                            Arrays.toString(input.shape()),
+                            Arrays.toString(output),
+                            e.toString());
             return null;
         }
     }
@@ -203,8 +205,7 @@ final class DnnlConvolution {
         }
         Step st = forwardStep;
         st.in(dnnl.DNNL_ARG_SRC, srcUser, forwardDesc.src_desc(), SRC, input);
-        st.in(dnnl.DNNL_ARG_WEIGHTS, weightUser, forwardDesc.weights_desc(), WEIGHTS,
-                weights);
+        st.in(dnnl.DNNL_ARG_WEIGHTS, weightUser, forwardDesc.weights_desc(), WEIGHTS, weights);
         if (hasBias) {
             st.in(dnnl.DNNL_ARG_BIAS, biasUser, null, -1, bias);
         }
@@ -236,22 +237,23 @@ final class DnnlConvolution {
         }
         Step d = backwardDataStep;
         d.in(dnnl.DNNL_ARG_DIFF_DST, dstUser, backwardData.diff_dst_desc(), DST, delta);
-        d.in(dnnl.DNNL_ARG_WEIGHTS, weightUser, backwardData.weights_desc(), WEIGHTS,
-                weights);
-        d.out(dnnl.DNNL_ARG_DIFF_SRC, srcUser, backwardData.diff_src_desc(), DIFF_SRC,
-                inputGrad);
+        d.in(dnnl.DNNL_ARG_WEIGHTS, weightUser, backwardData.weights_desc(), WEIGHTS, weights);
+        d.out(dnnl.DNNL_ARG_DIFF_SRC, srcUser, backwardData.diff_src_desc(), DIFF_SRC, inputGrad);
         d.run();
 
         Step w = backwardWeightsStep;
         // The delta's blocked copy from the step above serves again where both primitives chose one layout.
-        w.in(dnnl.DNNL_ARG_DIFF_DST, dstUser, backwardWeights.diff_dst_desc(), DST, delta,
+        w.in(
+                dnnl.DNNL_ARG_DIFF_DST,
+                dstUser,
+                backwardWeights.diff_dst_desc(),
+                DST,
+                delta,
                 backwardData.diff_dst_desc());
         w.in(dnnl.DNNL_ARG_SRC, srcUser, backwardWeights.src_desc(), SRC_FOR_WEIGHTS, input);
-        w.out(dnnl.DNNL_ARG_DIFF_WEIGHTS, weightUser,
-                backwardWeights.diff_weights_desc(), DIFF_WEIGHTS, weightGrad);
+        w.out(dnnl.DNNL_ARG_DIFF_WEIGHTS, weightUser, backwardWeights.diff_weights_desc(), DIFF_WEIGHTS, weightGrad);
         if (hasBias) {
-            w.out(dnnl.DNNL_ARG_DIFF_BIAS, biasUser, null, -1,
-                    biasGrad);
+            w.out(dnnl.DNNL_ARG_DIFF_BIAS, biasUser, null, -1, biasGrad);
         }
         w.run();
     }

@@ -148,7 +148,8 @@ final class LibNd4jConvolutionHelper implements ConvolutionHelper {
                 ? new long[] {input.size(0), outChannels, outSize[0], outSize[1]}
                 : new long[] {input.size(0), outSize[0], outSize[1], outChannels};
         INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, input.dataType(), outShape);
-        DnnlConvolution direct = direct(input, weights, outShape, outSize, kernel, strides, pad, convolutionMode, format);
+        DnnlConvolution direct =
+                direct(input, weights, outShape, outSize, kernel, strides, pad, convolutionMode, format);
         if (direct != null) {
             direct.forward(dense(input), dense(weights), layer.hasBias() ? bias : null, out);
             forwardWorkspaces = workspaceMgr;
@@ -210,8 +211,8 @@ final class LibNd4jConvolutionHelper implements ConvolutionHelper {
         INDArray inputGrad =
                 workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, input.dataType(), input.shape());
         boolean hasBias = layer.hasBias();
-        DnnlConvolution direct = direct(input, weights, delta.shape(), null, kernel, strides, pad, convolutionMode,
-                format);
+        DnnlConvolution direct =
+                direct(input, weights, delta.shape(), null, kernel, strides, pad, convolutionMode, format);
         if (direct != null) {
             INDArray weightGrad = DnnlConvolution.denseC(weightGradView) ? weightGradView : weightGradView.dup('c');
             direct.backward(dense(input), dense(weights), delta, inputGrad, weightGrad, hasBias ? biasGradView : null);
@@ -280,7 +281,8 @@ final class LibNd4jConvolutionHelper implements ConvolutionHelper {
         for (int i = 0; i < 2; i++) {
             high[i] = (out[i] - 1) * strides[i] + kernel[i] - in[i] - low[i];
         }
-        DnnlConvolution made = DnnlConvolution.create(input, weights, outShape, nchw, strides, low, high, layer.hasBias());
+        DnnlConvolution made =
+                DnnlConvolution.create(input, weights, outShape, nchw, strides, low, high, layer.hasBias());
         plans.put(key, made); // a null remembers that oneDNN refused this shape
         return made;
     }

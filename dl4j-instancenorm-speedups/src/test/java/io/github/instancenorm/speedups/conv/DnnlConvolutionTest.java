@@ -25,7 +25,17 @@ class DnnlConvolutionTest {
     /** Float against double, scaled by the largest magnitude of the expected array. */
     private static final double TOL = 2e-5;
 
-    record Case(int n, int c, int o, int h, int w, int k, int s, int p, ConvolutionMode mode, boolean bias,
+    record Case(
+            int n,
+            int c,
+            int o,
+            int h,
+            int w,
+            int k,
+            int s,
+            int p,
+            ConvolutionMode mode,
+            boolean bias,
             CNN2DFormat format) {}
 
     static List<Case> cases() {
@@ -45,7 +55,9 @@ class DnnlConvolutionTest {
 
     @Test
     void forwardAndBackwardMatchLibnd4jInDouble() {
-        assumeTrue(DnnlConvolution.unavailable() == null, "oneDNN's preset did not load: " + DnnlConvolution.unavailable());
+        assumeTrue(
+                DnnlConvolution.unavailable() == null,
+                "oneDNN's preset did not load: " + DnnlConvolution.unavailable());
         int checked = 0;
         for (Case c : cases()) {
             boolean nchw = c.format() == CNN2DFormat.NCHW;
@@ -58,8 +70,8 @@ class DnnlConvolutionTest {
             int[] s = {c.s(), c.s()};
             int[] p = {c.p(), c.p()};
             boolean same = c.mode() == ConvolutionMode.Same;
-            int[] outSize = ConvolutionUtils.getOutputSize(
-                    x, k, s, same ? null : p, c.mode(), new int[] {1, 1}, c.format());
+            int[] outSize =
+                    ConvolutionUtils.getOutputSize(x, k, s, same ? null : p, c.mode(), new int[] {1, 1}, c.format());
             long[] outShape = nchw
                     ? new long[] {c.n(), c.o(), outSize[0], outSize[1]}
                     : new long[] {c.n(), outSize[0], outSize[1], c.o()};
@@ -67,7 +79,8 @@ class DnnlConvolutionTest {
             int[] iargs = {c.k(), c.k(), c.s(), c.s(), c.p(), c.p(), 1, 1, same ? 1 : 0, nchw ? 0 : 1, 1};
 
             INDArray y = Nd4j.create(DataType.DOUBLE, outShape);
-            DynamicCustomOp.DynamicCustomOpsBuilder fwd = DynamicCustomOp.builder("conv2d").addIntegerArguments(iargs);
+            DynamicCustomOp.DynamicCustomOpsBuilder fwd =
+                    DynamicCustomOp.builder("conv2d").addIntegerArguments(iargs);
             (c.bias() ? fwd.addInputs(x, w, b) : fwd.addInputs(x, w)).addOutputs(y);
             Nd4j.exec(fwd.build());
             INDArray dx = Nd4j.create(DataType.DOUBLE, inShape);
@@ -99,10 +112,12 @@ class DnnlConvolutionTest {
             INDArray dxf = Nd4j.valueArrayOf(inShape, Float.NaN, DataType.FLOAT);
             // The weight and bias gradients as views with an offset, as a layer's views into a gradient array.
             INDArray flat = Nd4j.valueArrayOf(new long[] {1, 3 + w.length() + c.o()}, Float.NaN, DataType.FLOAT);
-            INDArray dwf = flat.get(org.nd4j.linalg.indexing.NDArrayIndex.point(0),
+            INDArray dwf = flat.get(
+                            org.nd4j.linalg.indexing.NDArrayIndex.point(0),
                             org.nd4j.linalg.indexing.NDArrayIndex.interval(3, 3 + w.length()))
                     .reshape('c', w.shape());
-            INDArray dbf = flat.get(org.nd4j.linalg.indexing.NDArrayIndex.point(0),
+            INDArray dbf = flat.get(
+                    org.nd4j.linalg.indexing.NDArrayIndex.point(0),
                     org.nd4j.linalg.indexing.NDArrayIndex.interval(3 + w.length(), 3 + w.length() + c.o()));
             conv.backward(xf, wf, dy.castTo(DataType.FLOAT), dxf, dwf, c.bias() ? dbf : null);
             assertClose(c + " input gradient", dx, dxf);
