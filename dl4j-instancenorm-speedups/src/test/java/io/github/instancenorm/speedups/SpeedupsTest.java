@@ -63,7 +63,7 @@ class SpeedupsTest {
 
     private static boolean hasOneDnnHelper(MultiLayerNetwork net) {
         ConvolutionHelper helper = (ConvolutionHelper) net.getLayer(0).getHelper();
-        return helper != null && helper.getClass().getSimpleName().equals("LibNd4jConvolutionHelper");
+        return helper != null && helper.getClass().getSimpleName().equals("OneDnnConvolutionHelper");
     }
 
     private static boolean hasInPlaceUpdater(MultiLayerNetwork net) {
@@ -193,7 +193,7 @@ class SpeedupsTest {
         ModelSerializer.writeModel(g, file, false);
         ComputationGraph restored = Speedups.restoreComputationGraph(file, false);
         assertInstanceOf(
-                Class.forName("io.github.instancenorm.speedups.conv.LibNd4jConvolutionHelper"),
+                Class.forName("io.github.instancenorm.speedups.conv.OneDnnConvolutionHelper"),
                 restored.getLayer("conv").getHelper());
         assertEquals(
                 "InPlaceGraphUpdater", restored.getUpdater(false).getClass().getSimpleName());

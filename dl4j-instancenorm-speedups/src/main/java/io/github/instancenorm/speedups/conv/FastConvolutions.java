@@ -60,7 +60,7 @@ public final class FastConvolutions {
 
     private static final Logger LOG = LoggerFactory.getLogger(FastConvolutions.class);
     private static final VarHandle HELPER =
-            LibNd4jConvolutionHelper.protectedField(ConvolutionLayer.class, "helper", ConvolutionHelper.class);
+            OneDnnConvolutionHelper.protectedField(ConvolutionLayer.class, "helper", ConvolutionHelper.class);
 
     private FastConvolutions() {}
 
@@ -105,7 +105,7 @@ public final class FastConvolutions {
                 // Subclasses (1d, depthwise, separable, deconvolution) run their own code, not the helper's.
                 if (layer != null && layer.getClass() == ConvolutionLayer.class) {
                     ConvolutionLayer convolution = (ConvolutionLayer) layer;
-                    HELPER.set(convolution, new LibNd4jConvolutionHelper(convolution));
+                    HELPER.set(convolution, new OneDnnConvolutionHelper(convolution));
                     installed++;
                 }
             }
@@ -121,9 +121,9 @@ public final class FastConvolutions {
 
     private static String describe(String dl4jBecause) {
         return dl4jBecause == null
-                ? (LibNd4jConvolutionHelper.DIRECT_UNAVAILABLE == null
+                ? (OneDnnConvolutionHelper.DIRECT_UNAVAILABLE == null
                         ? "oneDNN, called directly (org.bytedeco:dnnl)"
-                        : "oneDNN through libnd4j's conv2d ops (" + LibNd4jConvolutionHelper.DIRECT_UNAVAILABLE + ")")
+                        : "oneDNN through libnd4j's conv2d ops (" + OneDnnConvolutionHelper.DIRECT_UNAVAILABLE + ")")
                 : "DL4J's built-in path (" + dl4jBecause + "; for oneDNN use nd4j-native's -onednn classifiers)";
     }
 
@@ -137,7 +137,7 @@ public final class FastConvolutions {
         if ("false".equalsIgnoreCase(System.getProperty(PROPERTY, "true").trim())) {
             return PROPERTY + "=false";
         }
-        if (HELPER == null || !LibNd4jConvolutionHelper.fieldsFound()) {
+        if (HELPER == null || !OneDnnConvolutionHelper.fieldsFound()) {
             return "this DL4J version lacks ConvolutionLayer.helper or AbstractLayer.preOutput";
         }
         String backend = Nd4j.getExecutioner().getEnvironmentInformation().getProperty("backend");

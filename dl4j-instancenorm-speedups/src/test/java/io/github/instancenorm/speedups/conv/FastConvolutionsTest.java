@@ -158,8 +158,7 @@ class FastConvolutionsTest {
                 MultiLayerNetwork fast = network(c, format, DataType.FLOAT, in, out);
                 fast.setParams(reference.params().dup());
                 assertEquals(1, FastConvolutions.install(fast), what + ": installed");
-                assertInstanceOf(
-                        LibNd4jConvolutionHelper.class, fast.getLayer(0).getHelper(), what);
+                assertInstanceOf(OneDnnConvolutionHelper.class, fast.getLayer(0).getHelper(), what);
                 assertNull(reference.getLayer(0).getHelper(), what + ": DL4J's helper stays off");
 
                 Nd4j.getRandom().setSeed(11);
@@ -259,7 +258,7 @@ class FastConvolutionsTest {
         assertEquals(1, FastConvolutions.install(net));
         org.deeplearning4j.nn.api.Layer inner =
                 ((org.deeplearning4j.nn.layers.wrapper.BaseWrapperLayer) net.getLayer(0)).getUnderlying();
-        assertInstanceOf(LibNd4jConvolutionHelper.class, inner.getHelper());
+        assertInstanceOf(OneDnnConvolutionHelper.class, inner.getHelper());
     }
 
     @Test

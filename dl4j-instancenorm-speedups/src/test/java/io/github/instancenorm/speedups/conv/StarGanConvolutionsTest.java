@@ -61,7 +61,7 @@ class StarGanConvolutionsTest {
     private static int countHelpers(ComputationGraph graph) {
         int n = 0;
         for (org.deeplearning4j.nn.api.Layer layer : graph.getLayers()) {
-            if (layer.getHelper() instanceof LibNd4jConvolutionHelper) {
+            if (layer.getHelper() instanceof OneDnnConvolutionHelper) {
                 n++;
             }
         }

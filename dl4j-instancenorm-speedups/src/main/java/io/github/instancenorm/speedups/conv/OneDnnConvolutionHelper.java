@@ -53,7 +53,7 @@ import org.slf4j.LoggerFactory;
  *       The backward then skips the second convolution.</li>
  * </ul>
  */
-final class LibNd4jConvolutionHelper implements ConvolutionHelper {
+final class OneDnnConvolutionHelper implements ConvolutionHelper {
 
     /** {@code AbstractLayer.preOutput}: the array that {@code ConvolutionLayer.preOutput} returns for backprop. */
     private static final VarHandle PRE_OUTPUT = protectedField(AbstractLayer.class, "preOutput", INDArray.class);
@@ -82,7 +82,7 @@ final class LibNd4jConvolutionHelper implements ConvolutionHelper {
     /** The workspaces of the forward this helper computed last, or null when DL4J's own path computed it. */
     private LayerWorkspaceMgr forwardWorkspaces;
 
-    LibNd4jConvolutionHelper(ConvolutionLayer layer) {
+    OneDnnConvolutionHelper(ConvolutionLayer layer) {
         this.layer = layer;
     }
 
@@ -94,7 +94,7 @@ final class LibNd4jConvolutionHelper implements ConvolutionHelper {
         try {
             return MethodHandles.privateLookupIn(owner, MethodHandles.lookup()).findVarHandle(owner, name, type);
         } catch (ReflectiveOperationException | RuntimeException e) {
-            LoggerFactory.getLogger(LibNd4jConvolutionHelper.class)
+            LoggerFactory.getLogger(OneDnnConvolutionHelper.class)
                     .debug("No access to {}.{}: {}", owner.getName(), name, e.toString());
             return null;
         }
