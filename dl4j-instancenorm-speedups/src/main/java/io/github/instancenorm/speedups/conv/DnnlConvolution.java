@@ -73,13 +73,9 @@ final class DnnlConvolution {
         return UNAVAILABLE;
     }
 
-    private final long[] srcDims;
-    private final long[] weightDims;
     private final boolean hasBias;
-    private final memory.format_tag activationTag;
-    /** The arrays' own layouts: activations in the network's, weights {@code oihw}, bias a vector. */
+    // The arrays' own layouts: activations in the network's, weights oihw, bias a vector.
     private final memory.desc srcUser;
-
     private final memory.desc weightUser;
     private final memory.desc dstUser;
     private final memory.desc biasUser;
@@ -110,11 +106,11 @@ final class DnnlConvolution {
             int[] padLow,
             int[] padHigh,
             boolean hasBias) {
-        this.srcDims = nchw ? input.clone() : new long[] {input[0], input[3], input[1], input[2]};
+        long[] srcDims = nchw ? input.clone() : new long[] {input[0], input[3], input[1], input[2]};
         long[] dstDims = nchw ? output.clone() : new long[] {output[0], output[3], output[1], output[2]};
-        this.weightDims = weights.clone();
+        long[] weightDims = weights.clone();
         this.hasBias = hasBias;
-        this.activationTag = nchw ? memory.format_tag.nchw : memory.format_tag.nhwc;
+        memory.format_tag activationTag = nchw ? memory.format_tag.nchw : memory.format_tag.nhwc;
         this.srcUser = plain(srcDims, activationTag);
         this.weightUser = plain(weightDims, memory.format_tag.oihw);
         this.dstUser = plain(dstDims, activationTag);
@@ -182,13 +178,6 @@ final class DnnlConvolution {
                             e.toString());
             return null;
         }
-    }
-
-    /** @return whether this convolution was made for these arrays' shapes */
-    boolean fits(INDArray input, INDArray weights) {
-        long[] in = input.shape();
-        long[] dims = activationTag == memory.format_tag.nchw ? in : new long[] {in[0], in[3], in[1], in[2]};
-        return Arrays.equals(dims, srcDims) && Arrays.equals(weights.shape(), weightDims);
     }
 
     /**
@@ -343,7 +332,7 @@ final class DnnlConvolution {
                 memory.desc reuse) {
             Arg a = bound[count];
             if (a == null) {
-                a = new Arg(key, userDesc, wanted, slot, input, reuse);
+                a = new Arg(userDesc, wanted, slot, input, reuse);
                 bound[count] = a;
                 args.put(key, a.primary());
             }
@@ -384,7 +373,7 @@ final class DnnlConvolution {
         final boolean input;
         final boolean reused;
 
-        Arg(int key, memory.desc userDesc, memory.desc wanted, int slot, boolean input, memory.desc reuse) {
+        Arg(memory.desc userDesc, memory.desc wanted, int slot, boolean input, memory.desc reuse) {
             this.user = new memory(userDesc, ENGINE, (Pointer) null);
             this.input = input;
             boolean same = wanted == null || wanted.equals(userDesc);

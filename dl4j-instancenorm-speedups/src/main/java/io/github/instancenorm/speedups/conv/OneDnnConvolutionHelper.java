@@ -148,8 +148,7 @@ final class OneDnnConvolutionHelper implements ConvolutionHelper {
                 ? new long[] {input.size(0), outChannels, outSize[0], outSize[1]}
                 : new long[] {input.size(0), outSize[0], outSize[1], outChannels};
         INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, input.dataType(), outShape);
-        DnnlConvolution direct =
-                direct(input, weights, outShape, outSize, kernel, strides, pad, convolutionMode, format);
+        DnnlConvolution direct = direct(input, weights, outShape, kernel, strides, pad, convolutionMode, format);
         if (direct != null) {
             direct.forward(dense(input), dense(weights), layer.hasBias() ? bias : null, out);
             forwardWorkspaces = workspaceMgr;
@@ -211,8 +210,7 @@ final class OneDnnConvolutionHelper implements ConvolutionHelper {
         INDArray inputGrad =
                 workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, input.dataType(), input.shape());
         boolean hasBias = layer.hasBias();
-        DnnlConvolution direct =
-                direct(input, weights, delta.shape(), null, kernel, strides, pad, convolutionMode, format);
+        DnnlConvolution direct = direct(input, weights, delta.shape(), kernel, strides, pad, convolutionMode, format);
         if (direct != null) {
             INDArray weightGrad = DnnlConvolution.denseC(weightGradView) ? weightGradView : weightGradView.dup('c');
             direct.backward(dense(input), dense(weights), delta, inputGrad, weightGrad, hasBias ? biasGradView : null);
@@ -247,13 +245,11 @@ final class OneDnnConvolutionHelper implements ConvolutionHelper {
      * layer's last few input shapes; {@code null} where it does not apply, and libnd4j's ops run.
      *
      * @param outShape the output's shape, in the activations' layout
-     * @param outSize  the output's height and width, or {@code null} to read them off {@code outShape}
      */
     private DnnlConvolution direct(
             INDArray input,
             INDArray weights,
             long[] outShape,
-            int[] outSize,
             int[] kernel,
             int[] strides,
             int[] pad,
@@ -273,7 +269,7 @@ final class OneDnnConvolutionHelper implements ConvolutionHelper {
             return plans.get(key);
         }
         int[] in = {(int) input.size(nchw ? 2 : 1), (int) input.size(nchw ? 3 : 2)};
-        int[] out = outSize != null ? outSize : new int[] {(int) outShape[nchw ? 2 : 1], (int) outShape[nchw ? 3 : 2]};
+        int[] out = {(int) outShape[nchw ? 2 : 1], (int) outShape[nchw ? 3 : 2]};
         int[] low = mode == ConvolutionMode.Same
                 ? ConvolutionUtils.getSameModeTopLeftPadding(out, in, kernel, strides, new int[] {1, 1})
                 : pad.clone();
