@@ -50,7 +50,7 @@ public final class Speedups {
     /**
      * What {@code install} did to one network.
      *
-     * @param oneDnnConvolutions convolution layers given the oneDNN helper
+     * @param oneDnnConvolutions convolution layers given the oneDNN helper and deconvolution layers replaced by oneDNN's
      * @param inPlaceUpdater     whether the network's updater is now the in-place one
      * @param adamKernelBlocks   updater blocks whose Adam step runs the CPU kernel
      * @param fallbacks          what stayed DL4J's own code, and why; empty when everything applied

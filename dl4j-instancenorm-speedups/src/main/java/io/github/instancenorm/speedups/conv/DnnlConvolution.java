@@ -5,9 +5,14 @@ import org.bytedeco.dnnl.IntMemoryMap;
 import org.bytedeco.dnnl.convolution_backward_data;
 import org.bytedeco.dnnl.convolution_backward_weights;
 import org.bytedeco.dnnl.convolution_forward;
+import org.bytedeco.dnnl.deconvolution_backward_data;
+import org.bytedeco.dnnl.deconvolution_backward_weights;
+import org.bytedeco.dnnl.deconvolution_forward;
 import org.bytedeco.dnnl.engine;
 import org.bytedeco.dnnl.global.dnnl;
 import org.bytedeco.dnnl.memory;
+import org.bytedeco.dnnl.primitive;
+import org.bytedeco.dnnl.primitive_desc_base;
 import org.bytedeco.dnnl.reorder;
 import org.bytedeco.dnnl.stream;
 import org.bytedeco.javacpp.BytePointer;
@@ -17,7 +22,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.slf4j.LoggerFactory;
 
 /**
- * One 2d convolution shape on oneDNN, called directly through the JavaCPP preset {@code org.bytedeco:dnnl} (oneDNN
+ * One 2d convolution or transposed convolution ("deconvolution") shape on oneDNN, called directly through the JavaCPP preset {@code org.bytedeco:dnnl} (oneDNN
  * 2.5.2, the JavaCPP 1.5.7 of ND4J M2.1), with its primitives created once and reused on every call.
  *
  * <p>Why not libnd4j's {@code conv2d_bp}: it describes every array in its plain layout ({@code nchw}, {@code oihw}),
@@ -28,8 +33,13 @@ import org.slf4j.LoggerFactory;
  * kernels), and the arrays are reordered into and out of it around the call. The blocked copies live in scratch
  * buffers per thread that grow to the largest shape seen, so a network pays for one set, not one per layer.
  *
- * <p>Float arrays only; the results equal libnd4j's {@code conv2d} and {@code conv2d_bp} up to the order of float
- * sums (a relative difference of at most about 1e-5 was measured; {@code DnnlConvolutionTest}).
+ * <p>A transposed convolution runs oneDNN's {@code deconvolution} primitives on DL4J's {@code Deconvolution2D}
+ * weights as they are ({@code [in, out, kH, kW]}, oneDNN's {@code iohw}); libnd4j's {@code deconv2d_bp} instead
+ * permutes them and gives oneDNN plain layouts, as {@code conv2d_bp} does.
+ *
+ * <p>Float arrays only; the results equal libnd4j's {@code conv2d}, {@code conv2d_bp}, {@code deconv2d} and
+ * {@code deconv2d_bp} up to the order of float sums (a relative difference of at most about 1e-5 was measured;
+ * {@code DnnlConvolutionTest}).
  */
 final class DnnlConvolution {
 
@@ -80,22 +90,24 @@ final class DnnlConvolution {
     private final memory.desc dstUser;
     private final memory.desc biasUser;
 
-    private final convolution_forward.primitive_desc forwardDesc;
-    private final convolution_backward_data.primitive_desc backwardData;
-    private final convolution_backward_weights.primitive_desc backwardWeights;
+    private final boolean transposed;
+    private final primitive_desc_base forwardDesc;
+    private final primitive_desc_base backwardData;
+    private final primitive_desc_base backwardWeights;
     private Step forwardStep;
     private Step backwardDataStep;
     private Step backwardWeightsStep;
 
     /**
      * @param input   {@code [N, C, H, W]} (NCHW) or {@code [N, H, W, C]} (NHWC)
-     * @param weights {@code [O, C, kH, kW]}
-     * @param output  the output shape, in the input's layout
-     * @param nchw    the activations' layout
-     * @param strides {@code [sH, sW]}
-     * @param padLow  top and left padding
-     * @param padHigh bottom and right padding
-     * @param hasBias whether a bias is added
+     * @param weights    {@code [O, C, kH, kW]}, or {@code [C, O, kH, kW]} where transposed
+     * @param output     the output shape, in the input's layout
+     * @param nchw       the activations' layout
+     * @param strides    {@code [sH, sW]}
+     * @param padLow     top and left padding
+     * @param padHigh    bottom and right padding
+     * @param hasBias    whether a bias is added
+     * @param transposed a transposed convolution (DL4J's {@code Deconvolution2D})
      */
     private DnnlConvolution(
             long[] input,
@@ -105,14 +117,17 @@ final class DnnlConvolution {
             int[] strides,
             int[] padLow,
             int[] padHigh,
-            boolean hasBias) {
+            boolean hasBias,
+            boolean transposed) {
         long[] srcDims = nchw ? input.clone() : new long[] {input[0], input[3], input[1], input[2]};
         long[] dstDims = nchw ? output.clone() : new long[] {output[0], output[3], output[1], output[2]};
-        long[] weightDims = weights.clone();
+        // oneDNN's weight dimensions are always (out, in, kH, kW); the layout tag says how they lie in memory.
+        long[] weightDims = transposed ? new long[] {weights[1], weights[0], weights[2], weights[3]} : weights.clone();
         this.hasBias = hasBias;
+        this.transposed = transposed;
         memory.format_tag activationTag = nchw ? memory.format_tag.nchw : memory.format_tag.nhwc;
         this.srcUser = plain(srcDims, activationTag);
-        this.weightUser = plain(weightDims, memory.format_tag.oihw);
+        this.weightUser = plain(weightDims, transposed ? memory.format_tag.iohw : memory.format_tag.oihw);
         this.dstUser = plain(dstDims, activationTag);
         this.biasUser = plain(new long[] {weightDims[0]}, memory.format_tag.x);
         long[] s = {strides[0], strides[1]};
@@ -122,32 +137,42 @@ final class DnnlConvolution {
         memory.desc w = any(weightDims);
         memory.desc dst = any(dstDims);
         memory.desc bias = hasBias ? biasUser : new memory.desc();
-        forwardDesc = new convolution_forward.primitive_desc(
-                new convolution_forward.desc(
-                        dnnl.prop_kind.forward_training, dnnl.algorithm.convolution_direct, src, w, bias, dst, s, l, h),
-                ENGINE);
-        backwardData = new convolution_backward_data.primitive_desc(
-                new convolution_backward_data.desc(dnnl.algorithm.convolution_direct, src, w, dst, s, l, h),
-                ENGINE,
-                forwardDesc);
-        backwardWeights = new convolution_backward_weights.primitive_desc(
-                new convolution_backward_weights.desc(dnnl.algorithm.convolution_direct, src, w, bias, dst, s, l, h),
-                ENGINE,
-                forwardDesc);
+        dnnl.prop_kind training = dnnl.prop_kind.forward_training;
+        if (transposed) {
+            dnnl.algorithm direct = dnnl.algorithm.deconvolution_direct;
+            deconvolution_forward.primitive_desc f = new deconvolution_forward.primitive_desc(
+                    new deconvolution_forward.desc(training, direct, src, w, bias, dst, s, l, h), ENGINE);
+            forwardDesc = f;
+            backwardData = new deconvolution_backward_data.primitive_desc(
+                    new deconvolution_backward_data.desc(direct, src, w, dst, s, l, h), ENGINE, f);
+            backwardWeights = new deconvolution_backward_weights.primitive_desc(
+                    new deconvolution_backward_weights.desc(direct, src, w, bias, dst, s, l, h), ENGINE, f);
+        } else {
+            dnnl.algorithm direct = dnnl.algorithm.convolution_direct;
+            convolution_forward.primitive_desc f = new convolution_forward.primitive_desc(
+                    new convolution_forward.desc(training, direct, src, w, bias, dst, s, l, h), ENGINE);
+            forwardDesc = f;
+            backwardData = new convolution_backward_data.primitive_desc(
+                    new convolution_backward_data.desc(direct, src, w, dst, s, l, h), ENGINE, f);
+            backwardWeights = new convolution_backward_weights.primitive_desc(
+                    new convolution_backward_weights.desc(direct, src, w, bias, dst, s, l, h), ENGINE, f);
+        }
     }
 
     /**
      * A convolution on oneDNN for these shapes, or {@code null} where this class does not apply: oneDNN did not load,
      * the arrays are not float, or oneDNN refuses the configuration (then libnd4j's ops run).
      *
-     * @param input   the input
-     * @param weights {@code [O, C, kH, kW]}
-     * @param output  the output shape
-     * @param nchw    the activations' layout
-     * @param strides {@code [sH, sW]}
-     * @param padLow  top and left padding
-     * @param padHigh bottom and right padding, at least 0
-     * @param hasBias whether a bias is added
+     * @param input      the input
+     * @param weights    {@code [O, C, kH, kW]}, or DL4J's deconvolution weights {@code [C, O, kH, kW]} where
+     *                   transposed
+     * @param output     the output shape
+     * @param nchw       the activations' layout
+     * @param strides    {@code [sH, sW]}
+     * @param padLow     top and left padding
+     * @param padHigh    bottom and right padding, at least 0
+     * @param hasBias    whether a bias is added
+     * @param transposed a transposed convolution, whose output is larger than its input
      * @return the convolution, or {@code null}
      */
     static DnnlConvolution create(
@@ -158,7 +183,8 @@ final class DnnlConvolution {
             int[] strides,
             int[] padLow,
             int[] padHigh,
-            boolean hasBias) {
+            boolean hasBias,
+            boolean transposed) {
         if (ENGINE == null
                 || input.dataType() != DataType.FLOAT
                 || weights.dataType() != DataType.FLOAT
@@ -168,11 +194,13 @@ final class DnnlConvolution {
             return null;
         }
         try {
-            return new DnnlConvolution(input.shape(), weights.shape(), output, nchw, strides, padLow, padHigh, hasBias);
+            return new DnnlConvolution(
+                    input.shape(), weights.shape(), output, nchw, strides, padLow, padHigh, hasBias, transposed);
         } catch (RuntimeException e) { // oneDNN's "could not create a primitive descriptor"
             LoggerFactory.getLogger(DnnlConvolution.class)
                     .debug(
-                            "oneDNN refuses the convolution {} -> {}: {}",
+                            "oneDNN refuses the {}convolution {} -> {}: {}",
+                            transposed ? "transposed " : "",
                             Arrays.toString(input.shape()),
                             Arrays.toString(output),
                             e.toString());
@@ -184,13 +212,16 @@ final class DnnlConvolution {
      * {@code output = conv(input, weights) + bias}.
      *
      * @param input   the input, in this convolution's shape
-     * @param weights {@code [O, C, kH, kW]}
+     * @param weights the weights, in this convolution's shape
      * @param bias    {@code O} values, or {@code null} without bias
      * @param output  written, the output shape, c-order
      */
     void forward(INDArray input, INDArray weights, INDArray bias, INDArray output) {
         if (forwardStep == null) {
-            forwardStep = new Step(new convolution_forward(forwardDesc), hasBias ? 4 : 3);
+            primitive p = transposed
+                    ? new deconvolution_forward((deconvolution_forward.primitive_desc) forwardDesc)
+                    : new convolution_forward((convolution_forward.primitive_desc) forwardDesc);
+            forwardStep = new Step(p, hasBias ? 4 : 3);
         }
         Step st = forwardStep;
         st.in(dnnl.DNNL_ARG_SRC, srcUser, forwardDesc.src_desc(), SRC, input);
@@ -210,7 +241,7 @@ final class DnnlConvolution {
      * @param weights    the forward's weights
      * @param delta      the output's gradient, c-order
      * @param inputGrad  written, the input's shape
-     * @param weightGrad written, {@code [O, C, kH, kW]} (may be a view into a network's gradient array)
+     * @param weightGrad written, the weights' shape (may be a view into a network's gradient array)
      * @param biasGrad   written, {@code O} values, or {@code null} without bias
      */
     void backward(
@@ -221,8 +252,15 @@ final class DnnlConvolution {
             INDArray weightGrad,
             INDArray biasGrad) {
         if (backwardDataStep == null) {
-            backwardDataStep = new Step(new convolution_backward_data(backwardData), 3);
-            backwardWeightsStep = new Step(new convolution_backward_weights(backwardWeights), hasBias ? 4 : 3);
+            primitive data = transposed
+                    ? new deconvolution_backward_data((deconvolution_backward_data.primitive_desc) backwardData)
+                    : new convolution_backward_data((convolution_backward_data.primitive_desc) backwardData);
+            primitive filter = transposed
+                    ? new deconvolution_backward_weights(
+                            (deconvolution_backward_weights.primitive_desc) backwardWeights)
+                    : new convolution_backward_weights((convolution_backward_weights.primitive_desc) backwardWeights);
+            backwardDataStep = new Step(data, 3);
+            backwardWeightsStep = new Step(filter, hasBias ? 4 : 3);
         }
         Step d = backwardDataStep;
         d.in(dnnl.DNNL_ARG_DIFF_DST, dstUser, backwardData.diff_dst_desc(), DST, delta);
@@ -299,12 +337,12 @@ final class DnnlConvolution {
      * argument map are made on the first call and reused; each call only sets the data handles.
      */
     private static final class Step {
-        private final org.bytedeco.dnnl.primitive primitive;
+        private final primitive primitive;
         private final IntMemoryMap args = new IntMemoryMap();
         private final Arg[] bound;
         private int count;
 
-        Step(org.bytedeco.dnnl.primitive primitive, int arguments) {
+        Step(primitive primitive, int arguments) {
             this.primitive = primitive;
             this.bound = new Arg[arguments];
         }

@@ -1,11 +1,16 @@
 package io.github.instancenorm.speedups.conv;
 
 import java.lang.invoke.VarHandle;
+import java.util.LinkedHashMap;
 import java.util.Locale;
+import java.util.Map;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.graph.vertex.GraphVertex;
+import org.deeplearning4j.nn.graph.vertex.impl.LayerVertex;
 import org.deeplearning4j.nn.layers.convolution.ConvolutionHelper;
 import org.deeplearning4j.nn.layers.convolution.ConvolutionLayer;
+import org.deeplearning4j.nn.layers.convolution.Deconvolution2DLayer;
 import org.deeplearning4j.nn.layers.wrapper.BaseWrapperLayer;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.factory.Nd4j;
@@ -27,8 +32,13 @@ import org.slf4j.LoggerFactory;
  * gives oneDNN its arrays in their plain layouts, for which oneDNN has only its slower {@code gemm} kernels
  * (StarGAN's 256-channel 3×3 backward at batch 16: 444 ms there, 128 ms direct, on a 2-core AVX-512 VM).
  * {@value #DIRECT_PROPERTY}{@code =false} keeps libnd4j's ops under the helper; where the preset's natives do
- * not load, they run too. {@code Deconvolution2D} layers call libnd4j's {@code deconv2d} ops themselves, so they get
- * nothing here.
+ * not load, they run too.
+ *
+ * <p>{@code Deconvolution2D} layers call libnd4j's {@code deconv2d} ops themselves and never ask a helper. Where
+ * oneDNN is called directly, each plain {@code Deconvolution2DLayer} object of the network is replaced by a subclass
+ * that runs oneDNN's transposed-convolution primitives and shares all of the original's state (configuration,
+ * parameter and gradient views), so the network's parameters, updater and saved form do not change; its class is
+ * package-private and {@code instanceof Deconvolution2DLayer} still holds.
  *
  * <p>Nothing is written into the configuration, so a saved network is plain DL4J and loads without this library's
  * convolution code; install again after loading or cloning (a clone gets new layer objects). Where the helper does
@@ -61,6 +71,16 @@ public final class FastConvolutions {
     private static final Logger LOG = LoggerFactory.getLogger(FastConvolutions.class);
     private static final VarHandle HELPER =
             OneDnnConvolutionHelper.protectedField(ConvolutionLayer.class, "helper", ConvolutionHelper.class);
+    private static final VarHandle GRAPH_LAYERS =
+            OneDnnConvolutionHelper.protectedField(ComputationGraph.class, "layers", Layer[].class);
+    private static final VarHandle VERTEX_LAYER =
+            OneDnnConvolutionHelper.protectedField(LayerVertex.class, "layer", Layer.class);
+    private static final VarHandle NETWORK_LAYERS =
+            OneDnnConvolutionHelper.protectedField(MultiLayerNetwork.class, "layers", Layer[].class);
+    private static final VarHandle NETWORK_LAYER_MAP =
+            OneDnnConvolutionHelper.protectedField(MultiLayerNetwork.class, "layerMap", LinkedHashMap.class);
+    private static final VarHandle UNDERLYING =
+            OneDnnConvolutionHelper.protectedField(BaseWrapperLayer.class, "underlying", Layer.class);
 
     private FastConvolutions() {}
 
@@ -74,43 +94,127 @@ public final class FastConvolutions {
 
     /**
      * @param network an initialized network
-     * @return the number of convolution layers given the oneDNN helper (0 where {@link #path()} is
+     * @return the number of convolution and deconvolution layers put on oneDNN (0 where {@link #path()} is
      *         {@link Path#DL4J})
      */
     public static int install(ComputationGraph network) {
-        return install(network.getLayers());
+        Layer[] layers = network.getLayers();
+        checkInitialized(layers);
+        String dl4jBecause = why();
+        int installed = 0;
+        if (dl4jBecause == null) {
+            if (replacesDeconvolutions()) {
+                for (GraphVertex vertex : network.getVertices()) {
+                    if (vertex instanceof LayerVertex v) {
+                        Layer before = v.getLayer();
+                        Layer after = withOneDnnDeconvolution(before);
+                        if (after != before) {
+                            VERTEX_LAYER.set(v, after);
+                            replace(layers, before, after);
+                        }
+                    }
+                }
+            }
+            installed = installHelpers((Layer[]) GRAPH_LAYERS.get(network));
+        }
+        LOG.debug("Convolutions: {} ({} layers)", describe(dl4jBecause), installed);
+        return installed;
     }
 
     /**
      * @param network an initialized network
-     * @return the number of convolution layers given the oneDNN helper (0 where {@link #path()} is
+     * @return the number of convolution and deconvolution layers put on oneDNN (0 where {@link #path()} is
      *         {@link Path#DL4J})
      */
     public static int install(MultiLayerNetwork network) {
-        return install(network.getLayers());
+        Layer[] layers = network.getLayers();
+        checkInitialized(layers);
+        String dl4jBecause = why();
+        int installed = 0;
+        if (dl4jBecause == null) {
+            if (replacesDeconvolutions()) {
+                Layer[] own = (Layer[]) NETWORK_LAYERS.get(network);
+                @SuppressWarnings("unchecked")
+                Map<String, Layer> byName = (Map<String, Layer>) NETWORK_LAYER_MAP.get(network);
+                for (int i = 0; i < own.length; i++) {
+                    Layer before = own[i];
+                    Layer after = withOneDnnDeconvolution(before);
+                    if (after != before) {
+                        own[i] = after;
+                        byName.replaceAll((name, l) -> l == before ? after : l);
+                    }
+                }
+            }
+            installed = installHelpers(layers);
+        }
+        LOG.debug("Convolutions: {} ({} layers)", describe(dl4jBecause), installed);
+        return installed;
     }
 
-    private static int install(Layer[] layers) {
+    private static void checkInitialized(Layer[] layers) {
         if (layers == null) {
             throw new IllegalStateException(
                     "The network has no layers yet: call init() before" + " FastConvolutions.install");
         }
-        String dl4jBecause = why();
-        int installed = 0;
-        if (dl4jBecause == null) {
-            for (Layer layer : layers) {
-                while (layer instanceof BaseWrapperLayer wrapper) {
-                    layer = wrapper.getUnderlying();
-                }
-                // Subclasses (1d, depthwise, separable, deconvolution) run their own code, not the helper's.
-                if (layer != null && layer.getClass() == ConvolutionLayer.class) {
-                    ConvolutionLayer convolution = (ConvolutionLayer) layer;
-                    HELPER.set(convolution, new OneDnnConvolutionHelper(convolution));
-                    installed++;
-                }
+    }
+
+    /** Whether {@code Deconvolution2D} layers get oneDNN: only where it is called directly. */
+    private static boolean replacesDeconvolutions() {
+        return OneDnnConvolutionHelper.DIRECT_UNAVAILABLE == null
+                && GRAPH_LAYERS != null
+                && VERTEX_LAYER != null
+                && NETWORK_LAYERS != null
+                && NETWORK_LAYER_MAP != null
+                && UNDERLYING != null;
+    }
+
+    /**
+     * The layer with a plain {@code Deconvolution2DLayer} inside it (itself, or under frozen wrappers) replaced by
+     * oneDNN's; the same object where there is none. A wrapped one is swapped inside its wrapper.
+     */
+    private static Layer withOneDnnDeconvolution(Layer layer) {
+        Layer outer = layer;
+        BaseWrapperLayer innermostWrapper = null;
+        while (layer instanceof BaseWrapperLayer wrapper) {
+            innermostWrapper = wrapper;
+            layer = wrapper.getUnderlying();
+        }
+        if (layer == null || layer.getClass() != Deconvolution2DLayer.class) {
+            return outer;
+        }
+        Layer fast = OneDnnDeconvolution2DLayer.replacing((Deconvolution2DLayer) layer);
+        if (innermostWrapper == null) {
+            return fast;
+        }
+        UNDERLYING.set(innermostWrapper, fast);
+        return outer;
+    }
+
+    private static void replace(Layer[] layers, Layer before, Layer after) {
+        for (int i = 0; i < layers.length; i++) {
+            if (layers[i] == before) {
+                layers[i] = after;
             }
         }
-        LOG.debug("Convolutions: {} ({} layers)", describe(dl4jBecause), installed);
+    }
+
+    /** Gives every plain {@code ConvolutionLayer} (also inside wrappers) the oneDNN helper. */
+    private static int installHelpers(Layer[] layers) {
+        int installed = 0;
+        for (Layer layer : layers) {
+            while (layer instanceof BaseWrapperLayer wrapper) {
+                layer = wrapper.getUnderlying();
+            }
+            if (layer instanceof OneDnnDeconvolution2DLayer) {
+                installed++;
+            }
+            // Subclasses (1d, depthwise, separable, deconvolution) run their own code, not the helper's.
+            if (layer != null && layer.getClass() == ConvolutionLayer.class) {
+                ConvolutionLayer convolution = (ConvolutionLayer) layer;
+                HELPER.set(convolution, new OneDnnConvolutionHelper(convolution));
+                installed++;
+            }
+        }
         return installed;
     }
 

@@ -2,10 +2,7 @@ package io.github.instancenorm.speedups.conv;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.util.ArrayList;
 import java.util.Collections;
-import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import org.deeplearning4j.nn.conf.CNN2DFormat;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
@@ -34,7 +31,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Runs one DL4J {@link ConvolutionLayer} on oneDNN: float convolutions directly ({@link DnnlConvolution}, made once
- * per input shape and kept for the layer's last {@value #PLANS} shapes), the rest through libnd4j's {@code conv2d} /
+ * per input shape, {@link ConvolutionPlans}), the rest through libnd4j's {@code conv2d} /
  * {@code conv2d_bp} ops, which the oneDNN builds of {@code nd4j-native} execute with oneDNN kernels. Installed by
  * {@link FastConvolutions}.
  *
@@ -59,15 +56,7 @@ final class OneDnnConvolutionHelper implements ConvolutionHelper {
     private static final VarHandle PRE_OUTPUT = protectedField(AbstractLayer.class, "preOutput", INDArray.class);
 
     private final ConvolutionLayer layer;
-    /** Direct oneDNN convolutions by input shape and output size, the last {@value #PLANS} used. */
-    private final Map<List<Long>, DnnlConvolution> plans = new LinkedHashMap<>(8, 0.75f, true) {
-        @Override
-        protected boolean removeEldestEntry(Map.Entry<List<Long>, DnnlConvolution> eldest) {
-            return size() > PLANS;
-        }
-    };
-
-    private static final int PLANS = 4;
+    private final ConvolutionPlans plans;
 
     /** Why {@link DnnlConvolution} is not used in this process, or {@code null} where it is. */
     static final String DIRECT_UNAVAILABLE = directUnavailable();
@@ -84,6 +73,7 @@ final class OneDnnConvolutionHelper implements ConvolutionHelper {
 
     OneDnnConvolutionHelper(ConvolutionLayer layer) {
         this.layer = layer;
+        this.plans = new ConvolutionPlans(layer.hasBias(), false);
     }
 
     /**
@@ -148,7 +138,7 @@ final class OneDnnConvolutionHelper implements ConvolutionHelper {
                 ? new long[] {input.size(0), outChannels, outSize[0], outSize[1]}
                 : new long[] {input.size(0), outSize[0], outSize[1], outChannels};
         INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, input.dataType(), outShape);
-        DnnlConvolution direct = direct(input, weights, outShape, kernel, strides, pad, convolutionMode, format);
+        DnnlConvolution direct = plans.get(input, weights, outShape, kernel, strides, pad, convolutionMode, format);
         if (direct != null) {
             direct.forward(dense(input), dense(weights), layer.hasBias() ? bias : null, out);
             forwardWorkspaces = workspaceMgr;
@@ -210,7 +200,8 @@ final class OneDnnConvolutionHelper implements ConvolutionHelper {
         INDArray inputGrad =
                 workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, input.dataType(), input.shape());
         boolean hasBias = layer.hasBias();
-        DnnlConvolution direct = direct(input, weights, delta.shape(), kernel, strides, pad, convolutionMode, format);
+        DnnlConvolution direct =
+                plans.get(input, weights, delta.shape(), kernel, strides, pad, convolutionMode, format);
         if (direct != null) {
             INDArray weightGrad = DnnlConvolution.denseC(weightGradView) ? weightGradView : weightGradView.dup('c');
             direct.backward(dense(input), dense(weights), delta, inputGrad, weightGrad, hasBias ? biasGradView : null);
@@ -238,49 +229,6 @@ final class OneDnnConvolutionHelper implements ConvolutionHelper {
             gradient.setGradientFor(ConvolutionParamInitializer.BIAS_KEY, biasGradView);
         }
         return gradient;
-    }
-
-    /**
-     * The direct oneDNN convolution for these shapes ({@link DnnlConvolution}), made on first use and kept for the
-     * layer's last few input shapes; {@code null} where it does not apply, and libnd4j's ops run.
-     *
-     * @param outShape the output's shape, in the activations' layout
-     */
-    private DnnlConvolution direct(
-            INDArray input,
-            INDArray weights,
-            long[] outShape,
-            int[] kernel,
-            int[] strides,
-            int[] pad,
-            ConvolutionMode mode,
-            CNN2DFormat format) {
-        if (DIRECT_UNAVAILABLE != null || input.dataType() != DataType.FLOAT) {
-            return null;
-        }
-        boolean nchw = format == CNN2DFormat.NCHW;
-        List<Long> key = new ArrayList<>(6);
-        for (long d : input.shape()) {
-            key.add(d);
-        }
-        key.add(outShape[nchw ? 2 : 1]);
-        key.add(outShape[nchw ? 3 : 2]);
-        if (plans.containsKey(key)) {
-            return plans.get(key);
-        }
-        int[] in = {(int) input.size(nchw ? 2 : 1), (int) input.size(nchw ? 3 : 2)};
-        int[] out = {(int) outShape[nchw ? 2 : 1], (int) outShape[nchw ? 3 : 2]};
-        int[] low = mode == ConvolutionMode.Same
-                ? ConvolutionUtils.getSameModeTopLeftPadding(out, in, kernel, strides, new int[] {1, 1})
-                : pad.clone();
-        int[] high = new int[2];
-        for (int i = 0; i < 2; i++) {
-            high[i] = (out[i] - 1) * strides[i] + kernel[i] - in[i] - low[i];
-        }
-        DnnlConvolution made =
-                DnnlConvolution.create(input, weights, outShape, nchw, strides, low, high, layer.hasBias());
-        plans.put(key, made); // a null remembers that oneDNN refused this shape
-        return made;
     }
 
     /** The array itself where oneDNN can read it in place, else a row-major copy. */

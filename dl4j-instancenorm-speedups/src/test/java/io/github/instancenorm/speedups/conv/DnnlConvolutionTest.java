@@ -102,7 +102,7 @@ class DnnlConvolutionTest {
             int[] high = {
                 (outSize[0] - 1) * c.s() + c.k() - c.h() - low[0], (outSize[1] - 1) * c.s() + c.k() - c.w() - low[1]
             };
-            DnnlConvolution conv = DnnlConvolution.create(xf, wf, outShape, nchw, s, low, high, c.bias());
+            DnnlConvolution conv = DnnlConvolution.create(xf, wf, outShape, nchw, s, low, high, c.bias(), false);
             assertNotNull(conv, c.toString());
             // NaN-filled outputs: anything left unwritten shows.
             INDArray yf = Nd4j.valueArrayOf(outShape, Float.NaN, DataType.FLOAT);

@@ -16,6 +16,7 @@ import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.inputs.InputType;
 import org.deeplearning4j.nn.conf.layers.CnnLossLayer;
 import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
+import org.deeplearning4j.nn.conf.layers.Deconvolution2D;
 import org.deeplearning4j.nn.gradient.Gradient;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.nn.weights.WeightInit;
@@ -84,15 +85,34 @@ class FastConvolutionsTest {
         return new int[] {a, b};
     }
 
+    /** Transposed convolutions: DL4J's {@code Deconvolution2D}, which {@link FastConvolutions} replaces. */
+    private static List<Case> transposedGrid() {
+        List<Case> cases = new ArrayList<>();
+        ConvolutionMode t = ConvolutionMode.Truncate;
+        ConvolutionMode s = ConvolutionMode.Same;
+        Activation id = Activation.IDENTITY;
+        cases.add(new Case(i(4, 4), i(2, 2), i(1, 1), i(1, 1), t, false, id, 8, 8)); // StarGAN G's upsampling
+        cases.add(new Case(i(4, 4), i(2, 2), i(1, 1), i(1, 1), t, true, id, 7, 5));
+        cases.add(new Case(i(3, 3), i(1, 1), i(1, 1), i(1, 1), t, true, Activation.RELU, 6, 7));
+        cases.add(new Case(i(2, 2), i(2, 2), i(0, 0), i(1, 1), t, true, id, 5, 6));
+        cases.add(new Case(i(3, 2), i(2, 3), i(0, 1), i(1, 1), t, true, Activation.TANH, 5, 4));
+        cases.add(new Case(i(5, 5), i(3, 3), i(2, 2), i(1, 1), t, true, id, 4, 5));
+        cases.add(new Case(i(1, 1), i(1, 1), i(0, 0), i(1, 1), t, true, id, 5, 6));
+        cases.add(new Case(i(3, 3), i(2, 2), i(0, 0), i(1, 1), s, true, Activation.LEAKYRELU, 5, 6)); // odd total
+        cases.add(new Case(i(4, 4), i(2, 2), i(0, 0), i(1, 1), s, false, id, 6, 6));
+        cases.add(new Case(i(2, 2), i(3, 3), i(0, 0), i(1, 1), s, true, id, 4, 5)); // oneDNN: negative padding
+        return cases;
+    }
+
     private static MultiLayerNetwork network(Case c, CNN2DFormat format, DataType type, int in, int out) {
-        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder()
-                .seed(7)
-                .dataType(type)
-                .weightInit(WeightInit.XAVIER)
-                .updater(new Adam(1e-2))
-                .convolutionMode(c.mode())
-                .list()
-                .layer(new ConvolutionLayer.Builder(c.kernel())
+        return network(c, format, type, in, out, false);
+    }
+
+    private static MultiLayerNetwork network(
+            Case c, CNN2DFormat format, DataType type, int in, int out, boolean transposed) {
+        org.deeplearning4j.nn.conf.layers.Layer layer = transposed
+                ? new Deconvolution2D.Builder()
+                        .kernelSize(c.kernel())
                         .stride(c.stride())
                         .padding(c.pad())
                         .dilation(c.dilation())
@@ -100,7 +120,24 @@ class FastConvolutionsTest {
                         .hasBias(c.bias())
                         .activation(c.activation())
                         .dataFormat(format)
-                        .build())
+                        .build()
+                : new ConvolutionLayer.Builder(c.kernel())
+                        .stride(c.stride())
+                        .padding(c.pad())
+                        .dilation(c.dilation())
+                        .nOut(out)
+                        .hasBias(c.bias())
+                        .activation(c.activation())
+                        .dataFormat(format)
+                        .build();
+        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder()
+                .seed(7)
+                .dataType(type)
+                .weightInit(WeightInit.XAVIER)
+                .updater(new Adam(1e-2))
+                .convolutionMode(c.mode())
+                .list()
+                .layer(layer)
                 .layer(new CnnLossLayer.Builder(LossFunctions.LossFunction.MSE)
                         .activation(Activation.IDENTITY)
                         .format(format)
@@ -238,6 +275,135 @@ class FastConvolutionsTest {
         INDArray x = Nd4j.rand(DataType.DOUBLE, 2, 3, c.height(), c.width());
         INDArray labels = Nd4j.rand(DataType.DOUBLE, reference.output(x).shape());
         assertSame("double", run(reference, x, labels), run(fast, x, labels), 0);
+    }
+
+    @Test
+    void deconvolutionsMatchDl4jInBothLayouts() {
+        assumeOneDnn();
+        assumeTrue(OneDnnConvolutionHelper.DIRECT_UNAVAILABLE == null, OneDnnConvolutionHelper.DIRECT_UNAVAILABLE);
+        int in = 5;
+        int out = 3;
+        int checked = 0;
+        for (Case c : transposedGrid()) {
+            for (CNN2DFormat format : CNN2DFormat.values()) {
+                String what = "deconvolution " + c + " " + format;
+                MultiLayerNetwork reference = network(c, format, DataType.FLOAT, in, out, true);
+                MultiLayerNetwork fast = network(c, format, DataType.FLOAT, in, out, true);
+                fast.setParams(reference.params().dup());
+                assertEquals(1, FastConvolutions.install(fast), what + ": installed");
+                assertInstanceOf(OneDnnDeconvolution2DLayer.class, fast.getLayer(0), what);
+                assertTrue(
+                        fast.getLayer(0) == fast.getLayer(fast.getLayerNames().get(0)), what + ": by name too");
+
+                Nd4j.getRandom().setSeed(13);
+                long[] shape = format == CNN2DFormat.NCHW
+                        ? new long[] {2, in, c.height(), c.width()}
+                        : new long[] {2, c.height(), c.width(), in};
+                INDArray x = Nd4j.rand(DataType.FLOAT, shape).subi(0.5).muli(2);
+                INDArray labels = Nd4j.rand(DataType.FLOAT, reference.output(x).shape());
+                boolean declined = c.stride()[0] > c.kernel()[0]; // Same mode would need negative padding
+                assertEquals(!declined, ((OneDnnDeconvolution2DLayer) fast.getLayer(0)).runsOnOneDnn(x), what);
+                Result actual = run(fast, x, labels);
+                assertSame(what, run(reference, x, labels), actual, TOL);
+
+                MultiLayerNetwork doubleNet = network(c, format, DataType.DOUBLE, in, out, true);
+                doubleNet.setParams(reference.params().castTo(DataType.DOUBLE));
+                Result exact = run(doubleNet, x.castTo(DataType.DOUBLE), labels.castTo(DataType.DOUBLE));
+                assertSame(what + " vs double", exact, actual, TOL);
+                checked++;
+            }
+        }
+        assertEquals(2 * transposedGrid().size(), checked);
+    }
+
+    @Test
+    void deconvolutionTrainingStepsMatchDl4j() {
+        assumeOneDnn();
+        // Identity: the backward skips DL4J's second forward; ReLU: the backward computes it again, on oneDNN.
+        for (Activation activation : new Activation[] {Activation.IDENTITY, Activation.RELU}) {
+            for (CNN2DFormat format : CNN2DFormat.values()) {
+                Case c = new Case(i(4, 4), i(2, 2), i(1, 1), i(1, 1), ConvolutionMode.Truncate, true, activation, 6, 6);
+                MultiLayerNetwork reference = network(c, format, DataType.FLOAT, 4, 3, true);
+                MultiLayerNetwork fast = network(c, format, DataType.FLOAT, 4, 3, true);
+                fast.setParams(reference.params().dup());
+                FastConvolutions.install(fast);
+                Nd4j.getRandom().setSeed(3);
+                long[] shape = format == CNN2DFormat.NCHW ? new long[] {4, 4, 6, 6} : new long[] {4, 6, 6, 4};
+                INDArray x = Nd4j.rand(DataType.FLOAT, shape);
+                INDArray labels = Nd4j.rand(DataType.FLOAT, reference.output(x).shape());
+                for (int step = 0; step < 5; step++) {
+                    reference.fit(x, labels);
+                    fast.fit(x, labels);
+                }
+                String what = "deconvolution " + c + " " + format;
+                assertClose(what + " parameters after 5 Adam steps", reference.params(), fast.params(), TOL);
+                // The replacement shares the network's parameter views: setting them changes its output.
+                fast.setParams(reference.params().dup());
+                assertClose(what + " after setParams", reference.output(x), fast.output(x), TOL);
+            }
+        }
+    }
+
+    @Test
+    void deconvolutionsInGraphsAndFrozenWrappersAreReplaced() {
+        assumeOneDnn();
+        assumeTrue(OneDnnConvolutionHelper.DIRECT_UNAVAILABLE == null, OneDnnConvolutionHelper.DIRECT_UNAVAILABLE);
+        org.deeplearning4j.nn.graph.ComputationGraph graph =
+                new org.deeplearning4j.nn.graph.ComputationGraph(new NeuralNetConfiguration.Builder()
+                        .seed(5)
+                        .updater(new Adam(1e-2))
+                        .graphBuilder()
+                        .addInputs("in")
+                        .addLayer(
+                                "frozen",
+                                new org.deeplearning4j.nn.conf.layers.misc.FrozenLayerWithBackprop(
+                                        new Deconvolution2D.Builder()
+                                                .kernelSize(4, 4)
+                                                .stride(2, 2)
+                                                .padding(1, 1)
+                                                .nOut(3)
+                                                .activation(Activation.IDENTITY)
+                                                .build()),
+                                "in")
+                        .addLayer(
+                                "up",
+                                new Deconvolution2D.Builder()
+                                        .kernelSize(4, 4)
+                                        .stride(2, 2)
+                                        .padding(1, 1)
+                                        .nOut(2)
+                                        .activation(Activation.IDENTITY)
+                                        .build(),
+                                "frozen")
+                        .addLayer(
+                                "loss",
+                                new CnnLossLayer.Builder(LossFunctions.LossFunction.MSE)
+                                        .activation(Activation.IDENTITY)
+                                        .build(),
+                                "up")
+                        .setOutputs("loss")
+                        .setInputTypes(InputType.convolutional(5, 5, 4))
+                        .build());
+        graph.init();
+        org.deeplearning4j.nn.graph.ComputationGraph reference = graph.clone();
+        INDArray x = Nd4j.rand(DataType.FLOAT, 3, 4, 5, 5);
+        INDArray labels = Nd4j.rand(DataType.FLOAT, 3, 2, 20, 20);
+        reference.fit(new INDArray[] {x}, new INDArray[] {labels}); // its updater exists before the other's install
+        graph.fit(new INDArray[] {x}, new INDArray[] {labels});
+
+        assertEquals(2, FastConvolutions.install(graph));
+        org.deeplearning4j.nn.api.Layer up = graph.getLayer("up");
+        assertInstanceOf(OneDnnDeconvolution2DLayer.class, up);
+        assertTrue(java.util.Arrays.asList(graph.getLayers()).contains(up), "the graph's layer array holds it");
+        assertInstanceOf(
+                OneDnnDeconvolution2DLayer.class,
+                ((org.deeplearning4j.nn.layers.wrapper.BaseWrapperLayer) graph.getLayer("frozen")).getUnderlying());
+        for (int step = 0; step < 3; step++) {
+            reference.fit(new INDArray[] {x}, new INDArray[] {labels});
+            graph.fit(new INDArray[] {x}, new INDArray[] {labels});
+        }
+        assertClose("graph parameters after 3 more steps", reference.params(), graph.params(), TOL);
+        assertEquals(2, FastConvolutions.install(graph), "a second install keeps the replacements");
     }
 
     @Test
