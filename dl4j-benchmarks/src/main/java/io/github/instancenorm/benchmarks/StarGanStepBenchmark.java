@@ -56,7 +56,8 @@ import org.openjdk.jmh.infra.BenchmarkParams;
  * <p>Parameters:
  * <ul>
  *   <li>{@code size}: {@code stargan} (128 px, conv_dim 64, 6 blocks / 6 layers, 5 labels, batch 2) or
- *       {@code example} (TrainStarGan's defaults: 32 px, conv_dim 8, 2 blocks / 4 layers, 5 labels, batch 16);</li>
+ *       {@code example} (TrainStarGan's defaults until 2026-12-07: 32 px, conv_dim 8, 2 blocks / 4 layers, 5 labels,
+ *       batch 16; the example now trains conv_dim 12);</li>
  *   <li>{@code convolutions}: {@code onednn} ({@link FastConvolutions#install}) or {@code dl4j} (DL4J's own
  *       {@code im2col} path);</li>
  *   <li>{@code layer} {@code InstanceNorm} (the CPU kernels) or {@code InstanceNormOpForm} (the same network with

@@ -30,7 +30,7 @@ final class TrainingOptions {
     int imageSize = 32;
 
     @Option(names = "--conv-dim", description = "generator/discriminator width (default ${DEFAULT-VALUE})")
-    int convDim = 8;
+    int convDim = 12;
 
     @Option(names = "--g-repeat", description = "generator residual blocks (default ${DEFAULT-VALUE})")
     int generatorBlocks = 2;
