@@ -21,7 +21,7 @@ final class TrainingOptions {
     @Option(
             names = "--iterations",
             description = "training iterations; with wgan-gp, critic steps (default ${DEFAULT-VALUE})")
-    int iterations = 2000;
+    int iterations = 1750;
 
     @Option(names = "--batch-size", description = "images per iteration (default ${DEFAULT-VALUE})")
     int batchSize = 16;

@@ -16,7 +16,7 @@ class TrainingOptionsTest {
     @Test
     void defaultsAndValues() {
         TrainingOptions d = TrainingOptions.parse(new String[0]);
-        assertEquals(2000, d.iterations);
+        assertEquals(1750, d.iterations);
         assertEquals(12, d.convDim);
         assertEquals(2e-3, d.generatorLr);
         assertEquals(1e-3, d.discriminatorLr);
