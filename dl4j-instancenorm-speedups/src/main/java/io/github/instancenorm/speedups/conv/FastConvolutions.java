@@ -1,6 +1,7 @@
 package io.github.instancenorm.speedups.conv;
 
 import java.lang.invoke.VarHandle;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
@@ -71,16 +72,11 @@ public final class FastConvolutions {
     private static final Logger LOG = LoggerFactory.getLogger(FastConvolutions.class);
     private static final VarHandle HELPER =
             OneDnnConvolutionHelper.protectedField(ConvolutionLayer.class, "helper", ConvolutionHelper.class);
-    private static final VarHandle GRAPH_LAYERS =
-            OneDnnConvolutionHelper.protectedField(ComputationGraph.class, "layers", Layer[].class);
+    // Where DL4J keeps a layer object besides getLayers()'s array (which is each network's own array, not a copy).
     private static final VarHandle VERTEX_LAYER =
             OneDnnConvolutionHelper.protectedField(LayerVertex.class, "layer", Layer.class);
-    private static final VarHandle NETWORK_LAYERS =
-            OneDnnConvolutionHelper.protectedField(MultiLayerNetwork.class, "layers", Layer[].class);
     private static final VarHandle NETWORK_LAYER_MAP =
             OneDnnConvolutionHelper.protectedField(MultiLayerNetwork.class, "layerMap", LinkedHashMap.class);
-    private static final VarHandle UNDERLYING =
-            OneDnnConvolutionHelper.protectedField(BaseWrapperLayer.class, "underlying", Layer.class);
 
     private FastConvolutions() {}
 
@@ -103,19 +99,22 @@ public final class FastConvolutions {
         String dl4jBecause = why();
         int installed = 0;
         if (dl4jBecause == null) {
-            if (replacesDeconvolutions()) {
+            if (replacesDeconvolutions() && VERTEX_LAYER != null) {
+                Map<Layer, Layer> replaced = new IdentityHashMap<>();
                 for (GraphVertex vertex : network.getVertices()) {
                     if (vertex instanceof LayerVertex v) {
                         Layer before = v.getLayer();
-                        Layer after = withOneDnnDeconvolution(before);
+                        Layer after = withOneDnnDeconvolution(before, replaced);
                         if (after != before) {
                             VERTEX_LAYER.set(v, after);
-                            replace(layers, before, after);
                         }
                     }
                 }
+                for (int i = 0; i < layers.length; i++) {
+                    layers[i] = replaced.getOrDefault(layers[i], layers[i]);
+                }
             }
-            installed = installHelpers((Layer[]) GRAPH_LAYERS.get(network));
+            installed = installHelpers(layers);
         }
         LOG.debug("Convolutions: {} ({} layers)", describe(dl4jBecause), installed);
         return installed;
@@ -132,18 +131,15 @@ public final class FastConvolutions {
         String dl4jBecause = why();
         int installed = 0;
         if (dl4jBecause == null) {
-            if (replacesDeconvolutions()) {
-                Layer[] own = (Layer[]) NETWORK_LAYERS.get(network);
+            if (replacesDeconvolutions() && NETWORK_LAYER_MAP != null) {
+                Map<Layer, Layer> replaced = new IdentityHashMap<>();
+                for (int i = 0; i < layers.length; i++) {
+                    layers[i] = withOneDnnDeconvolution(layers[i], replaced);
+                }
+                // The map may hold a wrapped layer itself (TransferLearning's frozen layers): swap those too.
                 @SuppressWarnings("unchecked")
                 Map<String, Layer> byName = (Map<String, Layer>) NETWORK_LAYER_MAP.get(network);
-                for (int i = 0; i < own.length; i++) {
-                    Layer before = own[i];
-                    Layer after = withOneDnnDeconvolution(before);
-                    if (after != before) {
-                        own[i] = after;
-                        byName.replaceAll((name, l) -> l == before ? after : l);
-                    }
-                }
+                byName.replaceAll((name, l) -> replaced.getOrDefault(l, l));
             }
             installed = installHelpers(layers);
         }
@@ -160,42 +156,41 @@ public final class FastConvolutions {
 
     /** Whether {@code Deconvolution2D} layers get oneDNN: only where it is called directly. */
     private static boolean replacesDeconvolutions() {
-        return OneDnnConvolutionHelper.DIRECT_UNAVAILABLE == null
-                && GRAPH_LAYERS != null
-                && VERTEX_LAYER != null
-                && NETWORK_LAYERS != null
-                && NETWORK_LAYER_MAP != null
-                && UNDERLYING != null;
+        return OneDnnConvolutionHelper.DIRECT_UNAVAILABLE == null;
     }
 
     /**
      * The layer with a plain {@code Deconvolution2DLayer} inside it (itself, or under frozen wrappers) replaced by
-     * oneDNN's; the same object where there is none. A wrapped one is swapped inside its wrapper.
+     * oneDNN's; the same object where there is none or where oneDNN cannot run it (not float, dilated, weight noise).
+     * A wrapped one is swapped inside its wrapper.
+     *
+     * @param replaced receives each replaced layer and its replacement
      */
-    private static Layer withOneDnnDeconvolution(Layer layer) {
+    private static Layer withOneDnnDeconvolution(Layer layer, Map<Layer, Layer> replaced) {
         Layer outer = layer;
         BaseWrapperLayer innermostWrapper = null;
         while (layer instanceof BaseWrapperLayer wrapper) {
             innermostWrapper = wrapper;
             layer = wrapper.getUnderlying();
         }
-        if (layer == null || layer.getClass() != Deconvolution2DLayer.class) {
+        if (layer == null
+                || layer.getClass() != Deconvolution2DLayer.class
+                || !OneDnnDeconvolution2DLayer.runs(layer)) {
             return outer;
         }
-        Layer fast = OneDnnDeconvolution2DLayer.replacing((Deconvolution2DLayer) layer);
+        Layer fast;
+        try {
+            fast = OneDnnDeconvolution2DLayer.replacing((Deconvolution2DLayer) layer);
+        } catch (IllegalStateException e) { // this DL4J's fields could not be copied: DL4J's layer stays
+            LOG.warn("Deconvolution2D layers stay DL4J's: {}", e.getMessage());
+            return outer;
+        }
+        replaced.put(layer, fast);
         if (innermostWrapper == null) {
             return fast;
         }
-        UNDERLYING.set(innermostWrapper, fast);
+        innermostWrapper.setUnderlying(fast);
         return outer;
-    }
-
-    private static void replace(Layer[] layers, Layer before, Layer after) {
-        for (int i = 0; i < layers.length; i++) {
-            if (layers[i] == before) {
-                layers[i] = after;
-            }
-        }
     }
 
     /** Gives every plain {@code ConvolutionLayer} (also inside wrappers) the oneDNN helper. */

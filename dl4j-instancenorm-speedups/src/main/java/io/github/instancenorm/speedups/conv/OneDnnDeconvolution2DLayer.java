@@ -30,12 +30,13 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  *       shape ({@link ConvolutionPlans});</li>
  *   <li>the backward skips the second forward where the activation is the identity (a deconvolution followed by a norm
  *       layer, as in StarGAN's generator), whose derivative does not read it;</li>
- *   <li>everything else is DL4J's own code: arrays other than float, dilation, weight noise, a shape oneDNN refuses,
- *       or oneDNN's preset not loading.</li>
+ *   <li>everything else is DL4J's own code: an input that is not float or a shape oneDNN refuses. Layers with
+ *       dilation or weight noise, or parameters other than float, are not replaced at all ({@link #runs}).</li>
  * </ul>
  * The object is a field-by-field copy of the layer it replaces ({@link #replacing}): it shares that layer's
- * configuration, parameter and gradient views, listeners and counters, so the network's updater, its parameters and
- * its saved form are unchanged.
+ * configuration, parameter and gradient views and listeners, and starts from its counters, so the network's updater,
+ * its parameters and its saved form are unchanged. A oneDNN error while running propagates (there is no fallback per
+ * call, as DL4J's helpers have).
  */
 final class OneDnnDeconvolution2DLayer extends Deconvolution2DLayer {
 
@@ -59,6 +60,21 @@ final class OneDnnDeconvolution2DLayer extends Deconvolution2DLayer {
         return new OneDnnDeconvolution2DLayer(original);
     }
 
+    /**
+     * @param layer a plain {@code Deconvolution2DLayer}
+     * @return whether its configuration lets oneDNN run it: float parameters, no dilation, no weight noise
+     */
+    static boolean runs(org.deeplearning4j.nn.api.Layer layer) {
+        var conf = (org.deeplearning4j.nn.conf.layers.ConvolutionLayer)
+                layer.conf().getLayer();
+        INDArray weights = layer.getParam(DeconvolutionParamInitializer.WEIGHT_KEY);
+        return weights != null
+                && weights.dataType() == DataType.FLOAT
+                && conf.getDilation()[0] == 1
+                && conf.getDilation()[1] == 1
+                && conf.getWeightNoise() == null;
+    }
+
     /** Copies every instance field that DL4J's classes declare, from {@code Deconvolution2DLayer} up. */
     private void copyFields(Deconvolution2DLayer original) {
         for (Class<?> c = Deconvolution2DLayer.class; c != Object.class; c = c.getSuperclass()) {
@@ -71,9 +87,8 @@ final class OneDnnDeconvolution2DLayer extends Deconvolution2DLayer {
                     f.set(this, f.get(original));
                 } catch (ReflectiveOperationException | RuntimeException e) {
                     throw new IllegalStateException(
-                            "Cannot copy " + c.getName() + "." + f.getName()
-                                    + " into oneDNN's deconvolution layer; this DL4J version is not supported by"
-                                    + " FastConvolutions (set -D" + FastConvolutions.DIRECT_PROPERTY + "=false)",
+                            "cannot copy " + c.getName() + "." + f.getName() + " into oneDNN's deconvolution layer"
+                                    + " (a DL4J other than 1.0.0-M2.1?)",
                             e);
                 }
             }
@@ -83,12 +98,7 @@ final class OneDnnDeconvolution2DLayer extends Deconvolution2DLayer {
     /** The direct oneDNN deconvolution for this input, or {@code null} where DL4J's code runs. */
     private DnnlConvolution direct(INDArray input, INDArray weights, long[] outShape) {
         var conf = layerConf();
-        int[] dilation = conf.getDilation();
-        if (input.rank() != 4
-                || weights.dataType() != DataType.FLOAT
-                || dilation[0] != 1
-                || dilation[1] != 1
-                || conf.getWeightNoise() != null) {
+        if (input.rank() != 4 || weights.dataType() != DataType.FLOAT) {
             return null;
         }
         return plans.get(

@@ -345,6 +345,36 @@ class FastConvolutionsTest {
     }
 
     @Test
+    void deconvolutionsOneDnnCannotRunStayDl4js() {
+        assumeOneDnn();
+        Case c = transposedGrid().get(0);
+        MultiLayerNetwork doubles = network(c, CNN2DFormat.NCHW, DataType.DOUBLE, 3, 2, true);
+        assertEquals(0, FastConvolutions.install(doubles), "double parameters");
+        assertEquals(
+                org.deeplearning4j.nn.layers.convolution.Deconvolution2DLayer.class,
+                doubles.getLayer(0).getClass());
+        MultiLayerNetwork noisy = new MultiLayerNetwork(new NeuralNetConfiguration.Builder()
+                .list()
+                .layer(new Deconvolution2D.Builder()
+                        .kernelSize(4, 4)
+                        .stride(2, 2)
+                        .padding(1, 1)
+                        .nOut(2)
+                        .weightNoise(new org.deeplearning4j.nn.conf.weightnoise.DropConnect(0.5))
+                        .build())
+                .layer(new CnnLossLayer.Builder(LossFunctions.LossFunction.MSE)
+                        .activation(Activation.IDENTITY)
+                        .build())
+                .setInputType(InputType.convolutional(4, 4, 3))
+                .build());
+        noisy.init();
+        assertEquals(0, FastConvolutions.install(noisy), "weight noise");
+        assertEquals(
+                org.deeplearning4j.nn.layers.convolution.Deconvolution2DLayer.class,
+                noisy.getLayer(0).getClass());
+    }
+
+    @Test
     void deconvolutionsInGraphsAndFrozenWrappersAreReplaced() {
         assumeOneDnn();
         assumeTrue(OneDnnConvolutionHelper.DIRECT_UNAVAILABLE == null, OneDnnConvolutionHelper.DIRECT_UNAVAILABLE);
