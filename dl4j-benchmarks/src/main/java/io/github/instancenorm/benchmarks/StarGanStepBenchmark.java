@@ -92,6 +92,13 @@ public class StarGanStepBenchmark {
     @Param({"InstanceNorm"})
     public String layer;
 
+    /**
+     * The trainers' {@code recycleNativeMemoryAfter}, in MiB: 32 (the default) or 0 (never collect; the trainer
+     * before 2026-12-07).
+     */
+    @Param({"32"})
+    public int recycleMb;
+
     private int batch;
     private int blocks;
     private ComputationGraph generator;
@@ -153,8 +160,11 @@ public class StarGanStepBenchmark {
         if (trainer) {
             // Both trainers share the two graphs (a benchmark method uses one of them); the example's loss weights.
             StarGanTrainer.LossWeights weights = StarGanTrainer.LossWeights.STARGAN.withIdentity(10);
-            lsgan = new StarGanTrainer(generator, discriminator, weights);
-            wganGp = new StarGanTrainer(generator, discriminator, StarGanTrainer.LossWeights.STARGAN).wganGp(10, 5);
+            lsgan = new StarGanTrainer(generator, discriminator, weights)
+                    .recycleNativeMemoryAfter((long) recycleMb << 20);
+            wganGp = new StarGanTrainer(generator, discriminator, StarGanTrainer.LossWeights.STARGAN)
+                    .wganGp(10, 5)
+                    .recycleNativeMemoryAfter((long) recycleMb << 20);
         }
     }
 

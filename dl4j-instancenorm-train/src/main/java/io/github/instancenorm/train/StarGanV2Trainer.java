@@ -1,5 +1,6 @@
 package io.github.instancenorm.train;
 
+import io.github.instancenorm.speedups.NativeMemoryRecycler;
 import io.github.instancenorm.speedups.conv.FastConvolutions;
 import io.github.instancenorm.torch.OptimizerState;
 import io.github.instancenorm.torch.StateDict;
@@ -274,6 +275,7 @@ public final class StarGanV2Trainer {
     private int iteration;
     private double lambdaDs;
     private int collectEvery = 10;
+    private NativeMemoryRecycler recycler = new NativeMemoryRecycler(NativeMemoryRecycler.DEFAULT_GROWTH_BYTES);
 
     /**
      * A trainer of the given networks, with fresh optimizers (as at the start of a run; {@link #resume} loads a
@@ -501,7 +503,24 @@ public final class StarGanV2Trainer {
             lambdaDs -= options.weights().ds() / options.dsIter();
         }
         iteration++;
+        recycler.afterStep();
         return out;
+    }
+
+    /**
+     * When {@link #step} asks the JVM to collect garbage: after a step that grew the process's resident memory by
+     * more than {@code bytes} since the last collection ({@link NativeMemoryRecycler}: ND4J frees the native memory
+     * of the passes' arrays only then, and new arrays on fresh pages cost page faults). {@link #collectGarbageEvery}
+     * collects on a fixed count besides.
+     *
+     * @param bytes the growth that triggers a collection (default {@link NativeMemoryRecycler#DEFAULT_GROWTH_BYTES}; 0:
+     *              never)
+     * @return this
+     * @throws IllegalArgumentException if negative (nothing is changed)
+     */
+    public StarGanV2Trainer recycleNativeMemoryAfter(long bytes) {
+        this.recycler = new NativeMemoryRecycler(bytes);
+        return this;
     }
 
     /** Called after each iteration of {@link #train}, e.g. to record losses or write sample grids. */
