@@ -579,8 +579,8 @@ public final class StarGanTrainer {
     /**
      * When {@link #step} asks the JVM to collect garbage: after a step that grew the process's resident memory by
      * more than {@code bytes} since the last collection ({@link NativeMemoryRecycler}: ND4J frees the native memory
-     * of the step's detached activations only then, and new arrays on fresh pages cost page faults; at
-     * StarGAN at 128 px this made the step 1.7 times faster, {@code TrainerStepTiming}).
+     * of the step's detached activations only then, and new arrays on fresh pages cost page faults; at StarGAN's
+     * size (128 px) this made the step 1.7 times faster, {@code TrainerStepTiming}).
      *
      * @param bytes the growth that triggers a collection (default {@link NativeMemoryRecycler#DEFAULT_GROWTH_BYTES}; 0:
      *              never, leaving it to the JVM)
