@@ -212,11 +212,13 @@ final class DnnlConvolution {
      * {@code output = conv(input, weights) + bias}.
      *
      * @param input   the input, in this convolution's shape
-     * @param weights the weights, in this convolution's shape
+     * @param weights the weights, in this convolution's shape (any strides: copied where oneDNN cannot read them)
      * @param bias    {@code O} values, or {@code null} without bias
      * @param output  written, the output shape, c-order
      */
     void forward(INDArray input, INDArray weights, INDArray bias, INDArray output) {
+        input = dense(input);
+        weights = dense(weights);
         if (forwardStep == null) {
             primitive p = transposed
                     ? new deconvolution_forward((deconvolution_forward.primitive_desc) forwardDesc)
@@ -237,11 +239,12 @@ final class DnnlConvolution {
      * The gradients of a loss with respect to the input, the weights and the bias, given its gradient {@code delta}
      * with respect to the output.
      *
-     * @param input      the forward's input
+     * @param input      the forward's input (any strides, as the three below)
      * @param weights    the forward's weights
-     * @param delta      the output's gradient, c-order
-     * @param inputGrad  written, the input's shape
-     * @param weightGrad written, the weights' shape (may be a view into a network's gradient array)
+     * @param delta      the output's gradient
+     * @param inputGrad  written, the input's shape, c-order
+     * @param weightGrad written, the weights' shape (a view into a network's gradient array with other strides is
+     *                   written through a copy)
      * @param biasGrad   written, {@code O} values, or {@code null} without bias
      */
     void backward(
@@ -262,6 +265,10 @@ final class DnnlConvolution {
             backwardDataStep = new Step(data, 3);
             backwardWeightsStep = new Step(filter, hasBias ? 4 : 3);
         }
+        input = dense(input);
+        weights = dense(weights);
+        delta = dense(delta);
+        INDArray weightTarget = dense(weightGrad);
         Step d = backwardDataStep;
         d.in(dnnl.DNNL_ARG_DIFF_DST, dstUser, backwardData.diff_dst_desc(), DST, delta);
         d.in(dnnl.DNNL_ARG_WEIGHTS, weightUser, backwardData.weights_desc(), WEIGHTS, weights);
@@ -278,11 +285,19 @@ final class DnnlConvolution {
                 delta,
                 backwardData.diff_dst_desc());
         w.in(dnnl.DNNL_ARG_SRC, srcUser, backwardWeights.src_desc(), SRC_FOR_WEIGHTS, input);
-        w.out(dnnl.DNNL_ARG_DIFF_WEIGHTS, weightUser, backwardWeights.diff_weights_desc(), DIFF_WEIGHTS, weightGrad);
+        w.out(dnnl.DNNL_ARG_DIFF_WEIGHTS, weightUser, backwardWeights.diff_weights_desc(), DIFF_WEIGHTS, weightTarget);
         if (hasBias) {
             w.out(dnnl.DNNL_ARG_DIFF_BIAS, biasUser, null, -1, biasGrad);
         }
         w.run();
+        if (weightTarget != weightGrad) {
+            weightGrad.assign(weightTarget);
+        }
+    }
+
+    /** The array itself where oneDNN can read it in place, else a row-major copy. */
+    private static INDArray dense(INDArray array) {
+        return denseC(array) ? array : array.dup('c');
     }
 
     private static memory.desc any(long[] dims) {

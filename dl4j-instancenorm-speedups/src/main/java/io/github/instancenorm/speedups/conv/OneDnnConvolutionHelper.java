@@ -140,7 +140,7 @@ final class OneDnnConvolutionHelper implements ConvolutionHelper {
         INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, input.dataType(), outShape);
         DnnlConvolution direct = plans.get(input, weights, outShape, kernel, strides, pad, convolutionMode, format);
         if (direct != null) {
-            direct.forward(dense(input), dense(weights), layer.hasBias() ? bias : null, out);
+            direct.forward(input, weights, layer.hasBias() ? bias : null, out);
             forwardWorkspaces = workspaceMgr;
             return out;
         }
@@ -203,11 +203,7 @@ final class OneDnnConvolutionHelper implements ConvolutionHelper {
         DnnlConvolution direct =
                 plans.get(input, weights, delta.shape(), kernel, strides, pad, convolutionMode, format);
         if (direct != null) {
-            INDArray weightGrad = DnnlConvolution.denseC(weightGradView) ? weightGradView : weightGradView.dup('c');
-            direct.backward(dense(input), dense(weights), delta, inputGrad, weightGrad, hasBias ? biasGradView : null);
-            if (weightGrad != weightGradView) {
-                weightGradView.assign(weightGrad);
-            }
+            direct.backward(input, weights, delta, inputGrad, weightGradView, hasBias ? biasGradView : null);
             return new Pair<>(gradient(weightGradView, biasGradView, hasBias), inputGrad);
         }
         DynamicCustomOp.DynamicCustomOpsBuilder op = DynamicCustomOp.builder("conv2d_bp")
@@ -229,11 +225,6 @@ final class OneDnnConvolutionHelper implements ConvolutionHelper {
             gradient.setGradientFor(ConvolutionParamInitializer.BIAS_KEY, biasGradView);
         }
         return gradient;
-    }
-
-    /** The array itself where oneDNN can read it in place, else a row-major copy. */
-    private static INDArray dense(INDArray array) {
-        return DnnlConvolution.denseC(array) ? array : array.dup('c');
     }
 
     private static INDArray contiguous(INDArray array) {

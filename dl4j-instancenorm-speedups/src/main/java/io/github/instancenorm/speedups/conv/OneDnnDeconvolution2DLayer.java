@@ -154,7 +154,7 @@ final class OneDnnDeconvolution2DLayer extends Deconvolution2DLayer {
         INDArray bias =
                 hasBias() ? getParamWithNoise(DeconvolutionParamInitializer.BIAS_KEY, training, workspaceMgr) : null;
         INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, input.dataType(), outShape);
-        direct.forward(dense(input), dense(weights), bias, out);
+        direct.forward(input, weights, bias, out);
         return new Pair<>(out, null);
     }
 
@@ -177,11 +177,7 @@ final class OneDnnDeconvolution2DLayer extends Deconvolution2DLayer {
                 workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, input.dataType(), input.shape());
         INDArray weightGradView = gradientViews.get(DeconvolutionParamInitializer.WEIGHT_KEY);
         INDArray biasGradView = hasBias() ? gradientViews.get(DeconvolutionParamInitializer.BIAS_KEY) : null;
-        INDArray weightGrad = DnnlConvolution.denseC(weightGradView) ? weightGradView : weightGradView.dup('c');
-        direct.backward(dense(input), dense(weights), dense(delta), inputGrad, weightGrad, biasGradView);
-        if (weightGrad != weightGradView) {
-            weightGradView.assign(weightGrad);
-        }
+        direct.backward(input, weights, delta, inputGrad, weightGradView, biasGradView);
         Gradient gradient = new DefaultGradient();
         if (hasBias()) {
             gradient.setGradientFor(DeconvolutionParamInitializer.BIAS_KEY, biasGradView);
@@ -189,10 +185,5 @@ final class OneDnnDeconvolution2DLayer extends Deconvolution2DLayer {
         gradient.setGradientFor(DeconvolutionParamInitializer.WEIGHT_KEY, weightGradView, 'c');
         weightNoiseParams.clear();
         return new Pair<>(gradient, inputGrad);
-    }
-
-    /** The array itself where oneDNN can read it in place, else a row-major copy. */
-    private static INDArray dense(INDArray array) {
-        return DnnlConvolution.denseC(array) ? array : array.dup('c');
     }
 }
