@@ -26,6 +26,9 @@ defaults), as StarGanStepBenchmark's generatorStep, discriminatorStep and genera
   discriminatorStep             D.train(); src, cls = D(x); (mean(src) + mean(cls)).backward(); Adam step
   discriminatorForwardBackward  the same without optimizer.step()
   generatorInference            the inference above
+  trainerStep                   one iteration of StarGanTrainer.step as the example trains (LSGAN, lambda_cls 1,
+                                lambda_rec 10, lambda_id 10), the networks' steps alternating in one loop as a GAN
+                                trainer runs them; see trainer_step()
 """
 import argparse
 import json
@@ -150,6 +153,53 @@ def discriminator_step(p, update=True):
     return step
 
 
+def trainer_step(p):
+    """StarGanStepBenchmark's trainerStep for the sizes `p` (a MODEL_SIZES entry): one iteration of the project's
+    StarGanTrainer.step with the example's loss weights, written as a PyTorch user writes a StarGAN loop (the work is
+    the trainer's: G runs three times, D three times forward and backward, each network takes one Adam step):
+
+      x_fake = G(x, c_trg)
+      D step: mean((D_src(x) - 1)^2) + BCE(D_cls(x), c_org) + mean(D_src(x_fake.detach())^2)
+      G step: mean((D_src(x_fake) - 1)^2) + BCE(D_cls(x_fake), c_trg) + 10 mean|G(x_fake, c_org) - x|
+              + 10 mean|G(x, c_org) - x|
+    BCE is summed over the attributes and averaged over the batch, as StarGAN's classification loss.
+    """
+    from stargan_model import Discriminator, Generator
+    g = Generator(conv_dim=p["conv_dim"], c_dim=p["c_dim"], repeat_num=p["g_repeat"])
+    d = Discriminator(image_size=p["pixels"], conv_dim=p["conv_dim"], c_dim=p["c_dim"], repeat_num=p["d_repeat"])
+    g_optimizer = torch.optim.Adam(g.parameters(), lr=1e-4, betas=(0.5, 0.999))
+    d_optimizer = torch.optim.Adam(d.parameters(), lr=1e-4, betas=(0.5, 0.999))
+    x = torch.rand(p["batch"], 3, p["pixels"], p["pixels"]) * 2 - 1
+    c_org = (torch.rand(p["batch"], p["c_dim"]) > 0.5).float()
+    c_trg = (torch.rand(p["batch"], p["c_dim"]) > 0.5).float()
+
+    def classification(logits, target):
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="sum") / logits.size(0)
+
+    def step():
+        g.train()
+        d.train()
+        x_fake = g(x, c_trg)
+        src, cls = d(x)
+        d_loss = torch.mean((src - 1) ** 2) + classification(cls, c_org)
+        src, _ = d(x_fake.detach())
+        d_loss = d_loss + torch.mean(src ** 2)
+        d_optimizer.zero_grad()
+        d_loss.backward()
+        d_optimizer.step()
+
+        x_rec = g(x_fake, c_org)
+        same = g(x, c_org)
+        src, cls = d(x_fake)
+        g_loss = (torch.mean((src - 1) ** 2) + classification(cls, c_trg) + 10 * torch.mean(torch.abs(x_rec - x))
+                  + 10 * torch.mean(torch.abs(same - x)))
+        g_optimizer.zero_grad()
+        g_loss.backward()
+        g_optimizer.step()
+
+    return step
+
+
 def bench_stargan(batch, seconds):
     step, inference = generator_steps(dict(MODEL_SIZES["stargan"], batch=batch))
     # Each call takes seconds: one round, a short warm-up and at least three timed calls.
@@ -159,7 +209,7 @@ def bench_stargan(batch, seconds):
     }
 
 
-def bench_models(size, seconds):
+def bench_models(size, seconds, only=None, rounds=3):
     p = MODEL_SIZES[size]
     g_step, g_inference = generator_steps(p)
     calls = {
@@ -168,20 +218,23 @@ def bench_models(size, seconds):
         "discriminatorStep": discriminator_step(p),
         "discriminatorForwardBackward": discriminator_step(p, update=False),
         "generatorInference": g_inference,
+        "trainerStep": trainer_step(p),
     }
-    return {mode: timed(call, seconds, 3, min_runs=5, warmup=3) for mode, call in calls.items()}
+    return {mode: timed(call, seconds, rounds, min_runs=5, warmup=3) for mode, call in calls.items()
+            if only is None or mode in only}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (match the JVM's cores)")
     parser.add_argument("--seconds", type=float, default=1.0, help="minimum measuring time per case and round")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per layer case; the lowest median counts")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per case; the lowest median counts")
     parser.add_argument("--out", help="write the results as JSON here")
     parser.add_argument("--stargan", type=int, default=0, metavar="BATCH",
                         help="also time the StarGAN generator on BATCH images (0: skip)")
     parser.add_argument("--skip-layers", action="store_true", help="only the StarGAN generator")
     parser.add_argument("--models", help="comma-separated StarGAN sizes to time G and D at: stargan,example")
+    parser.add_argument("--modes", help="comma-separated modes to time with --models (default: all), e.g. trainerStep")
     parser.add_argument("--shapes", help="comma-separated layer shapes such as 16x256x32x32 (default: all three)")
     args = parser.parse_args()
     shapes = SHAPES if not args.shapes else [tuple(int(d) for d in s.split("x")) for s in args.shapes.split(",")]
@@ -202,7 +255,8 @@ def main():
             results.append(row)
             print(f"StarGAN G x{args.stargan:<3} {mode:>16} {ms:9.3f} ms", flush=True)
     for size in args.models.split(",") if args.models else []:
-        for mode, (ms, medians) in bench_models(size, args.seconds).items():
+        only = set(args.modes.split(",")) if args.modes else None
+        for mode, (ms, medians) in bench_models(size, args.seconds, only, args.rounds).items():
             row = {"model": "StarGAN " + size, "mode": mode, "ms": ms, "roundMedians": medians}
             results.append(row)
             spread = " ".join(f"{m:.3f}" for m in medians)

@@ -1,31 +1,26 @@
 package io.github.instancenorm.benchmarks;
 
-import io.github.instancenorm.speedups.Speedups;
-import io.github.instancenorm.train.StarGanTrainer;
-import io.github.instancenorm.zoo.StarGan;
 import java.util.Arrays;
 import java.util.Locale;
-import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.learning.config.Adam;
 
 /**
- * Times {@link StarGanTrainer#step} (LSGAN, StarGAN's loss weights) in a plain loop, the way a training run calls it,
- * with a given {@code recycleNativeMemoryAfter} threshold. A harness, not JMH: at StarGAN's size one step takes
- * seconds on 2 cores, which JMH's fixed-time iterations measure once or twice each, and what it times (how freed
- * native memory is reused from step to step) needs the steps back to back. Run it with each setting in alternation,
- * nothing else running:
+ * Times {@link io.github.instancenorm.train.StarGanTrainer#step} in a plain loop, the way a training run calls it:
+ * {@link StarGanStepBenchmark#trainerStep} (the discriminator's and the generator's steps alternating, LSGAN with the
+ * example's loss weights) on that benchmark's networks and batch, with a given {@code recycleNativeMemoryAfter}
+ * threshold. A harness, not JMH: at StarGAN's size one step takes seconds on 2 cores, which JMH's fixed-time
+ * iterations measure once or twice each, and what it times (how freed native memory is reused from step to step)
+ * needs the steps back to back. The peers of this loop are {@code bench_torch.py --models ... --modes trainerStep}
+ * (PyTorch 1.13) and {@code LibTorchStarGan --modes trainerStep} (libtorch 2.7.1). Run it with each setting in
+ * alternation, nothing else running:
  *
  * <pre>
  *   java -cp ... io.github.instancenorm.benchmarks.TrainerStepTiming stargan|example RECYCLE_MIB STEPS
  * </pre>
  *
- * <p>{@code stargan}: 128 px, conv_dim 64, 6 blocks / 6 layers, batch 2; {@code example}: the main example's
- * networks (32 px, conv_dim 12, 2 blocks / 4 layers, batch 16); 5 labels. Prints the median and mean step time over
- * the steps after the first fifth (the JIT's and the workspaces' warm-up), and the collections the trainer asked for
- * are not separated out: they are part of the step.
+ * <p>{@code stargan}: 128 px, conv_dim 64, 6 blocks / 6 layers, batch 2; {@code example}: 32 px, conv_dim 8, 2 blocks
+ * / 4 layers, batch 16 (the benchmark's sizes); 5 labels. Prints the median and mean step time over the steps after
+ * the first fifth (the JIT's and the workspaces' warm-up), and the collections the trainer asked for are not
+ * separated out: they are part of the step.
  */
 public final class TrainerStepTiming {
 
@@ -41,41 +36,17 @@ public final class TrainerStepTiming {
             System.err.println("usage: TrainerStepTiming stargan|example RECYCLE_MIB STEPS");
             System.exit(2);
         }
-        boolean full = args[0].equals("stargan");
-        long mib = Long.parseLong(args[1]);
         int steps = Integer.parseInt(args[2]);
-        int pixels = full ? 128 : 32;
-        int width = full ? 64 : 12;
-        int batch = full ? 2 : 16;
-        int labels = 5;
-        ComputationGraph generator = StarGan.generator()
-                .convDim(width)
-                .cDim(labels)
-                .repeatNum(full ? 6 : 2)
-                .imageSize(pixels)
-                .updater(new Adam(1e-4, 0.5, 0.999, 1e-8))
-                .inputGradients(true)
-                .build();
-        ComputationGraph discriminator = StarGan.discriminator()
-                .convDim(width)
-                .cDim(labels)
-                .repeatNum(full ? 6 : 4)
-                .imageSize(pixels)
-                .updater(new Adam(1e-4, 0.5, 0.999, 1e-8))
-                .inputGradients(true)
-                .build();
-        Speedups.install(generator);
-        Speedups.install(discriminator);
-        StarGanTrainer trainer = new StarGanTrainer(generator, discriminator, StarGanTrainer.LossWeights.STARGAN)
-                .recycleNativeMemoryAfter(mib << 20);
-        INDArray images =
-                Nd4j.rand(DataType.FLOAT, batch, 3, pixels, pixels).muli(2).subi(1);
-        INDArray label = Nd4j.rand(DataType.FLOAT, batch, labels).gt(0.5).castTo(DataType.FLOAT);
-        INDArray target = Nd4j.rand(DataType.FLOAT, batch, labels).gt(0.5).castTo(DataType.FLOAT);
+        StarGanStepBenchmark benchmark = new StarGanStepBenchmark();
+        benchmark.size = args[0];
+        benchmark.convolutions = "onednn";
+        benchmark.layer = "InstanceNorm";
+        benchmark.recycleMb = Integer.parseInt(args[1]);
+        benchmark.setUp(null);
         long[] nanos = new long[steps];
         for (int i = 0; i < steps; i++) {
             long start = System.nanoTime();
-            trainer.step(images, label, target);
+            benchmark.trainerStep();
             nanos[i] = System.nanoTime() - start;
         }
         long[] timed = Arrays.copyOfRange(nanos, steps / 5, steps);
@@ -84,7 +55,7 @@ public final class TrainerStepTiming {
                 Locale.ROOT,
                 "%s, recycle after %d MiB: median %.1f ms, mean %.1f ms over %d steps%n",
                 args[0],
-                mib,
+                benchmark.recycleMb,
                 timed[timed.length / 2] / 1e6,
                 Arrays.stream(timed).average().orElse(Double.NaN) / 1e6,
                 timed.length);

@@ -27,7 +27,8 @@ import org.bytedeco.pytorch.global.torch;
  * <pre>
  *   dl4j-benchmarks/run-stargan-benchmarks.sh --with-libtorch      (or, after mvn -Plibtorch package:)
  *   java -cp target/classes:$(cat target/classpath.txt) io.github.instancenorm.benchmarks.libtorch.LibTorchStarGan \
- *        [--threads 2] [--seconds 2] [--rounds 3] [--models stargan,example] [--out file.json]
+ *        [--threads 2] [--seconds 2] [--rounds 3] [--models stargan,example] [--modes trainerStep,...] \
+ *        [--out file.json]
  * </pre>
  *
  * <p>The networks are written with libtorch's functional ops ({@code conv2d}, {@code conv_transpose2d},
@@ -39,7 +40,10 @@ import org.bytedeco.pytorch.global.torch;
  *   <li>{@code generatorForwardBackward}: the same without the optimizer;</li>
  *   <li>{@code discriminatorStep}: forward, backward of {@code mean(out_src) + mean(out_cls)}, one Adam step;</li>
  *   <li>{@code discriminatorForwardBackward}: the same without the optimizer;</li>
- *   <li>{@code generatorInference}: running statistics, no autograd ({@code NoGradGuard}).</li>
+ *   <li>{@code generatorInference}: running statistics, no autograd ({@code NoGradGuard});</li>
+ *   <li>{@code trainerStep}: one iteration of the project's {@code StarGanTrainer.step} (see {@link
+ *       Models#trainerStep()}), the discriminator's and the generator's steps alternating as a GAN trainer runs
+ *       them.</li>
  * </ul>
  * Each mode runs {@code --rounds} rounds of at least {@code --seconds} seconds after a warm-up and reports the lowest
  * round median, as {@code bench_torch.py} does. The results file has {@code bench_torch.py}'s JSON layout.
@@ -70,6 +74,7 @@ public final class LibTorchStarGan {
         double seconds = 2;
         int rounds = 3;
         List<String> models = List.of("stargan", "example");
+        List<String> only = null;
         Path out = null;
         for (int i = 0; i < args.length; i++) {
             String value = i + 1 < args.length ? args[i + 1] : null;
@@ -78,10 +83,12 @@ public final class LibTorchStarGan {
                 case "--seconds" -> seconds = Double.parseDouble(value);
                 case "--rounds" -> rounds = Integer.parseInt(value);
                 case "--models" -> models = List.of(value.split(","));
+                case "--modes" -> only = List.of(value.split(","));
                 case "--out" -> out = Path.of(value);
                 default ->
                     throw new IllegalArgumentException("unknown argument " + args[i]
-                            + "; expected --threads N, --seconds S, --rounds R, --models stargan,example, --out FILE");
+                            + "; expected --threads N, --seconds S, --rounds R, --models stargan,example, --modes M,..."
+                            + " (default: all), --out FILE");
             }
             i++;
         }
@@ -106,8 +113,12 @@ public final class LibTorchStarGan {
                     new Mode("generatorForwardBackward", m::generatorForwardBackward),
                     new Mode("discriminatorStep", m::discriminatorStep),
                     new Mode("discriminatorForwardBackward", m::discriminatorForwardBackward),
-                    new Mode("generatorInference", m::generatorInference));
+                    new Mode("generatorInference", m::generatorInference),
+                    new Mode("trainerStep", m::trainerStep));
             for (Mode mode : modes) {
+                if (only != null && !only.contains(mode.name())) {
+                    continue;
+                }
                 double[] medians = timed(mode.call(), seconds, rounds);
                 double best = Arrays.stream(medians).min().orElseThrow();
                 String spread = Arrays.stream(medians)
@@ -169,6 +180,7 @@ public final class LibTorchStarGan {
         final Adam discriminatorAdam;
         final Tensor image;
         final Tensor label;
+        final Tensor target;
 
         Models(Size size) {
             this.size = size;
@@ -180,6 +192,8 @@ public final class LibTorchStarGan {
                     .mul_(new Scalar(2f))
                     .sub_(new Scalar(1f));
             label = torch.rand(size.batch(), size.labels()).gt(new Scalar(0.5f)).toType(torch.ScalarType.Float);
+            target =
+                    torch.rand(size.batch(), size.labels()).gt(new Scalar(0.5f)).toType(torch.ScalarType.Float);
         }
 
         private static Adam adam(TensorVector parameters) {
@@ -216,6 +230,47 @@ public final class LibTorchStarGan {
                 discriminatorAdam.zero_grad();
                 discriminator.loss(image).backward();
             }
+        }
+
+        /**
+         * One iteration of {@code StarGanTrainer.step} with the example's loss weights (LSGAN, {@code λ_cls 1},
+         * {@code λ_rec 10}, {@code λ_id 10}), as {@code bench_torch.py}'s {@code trainer_step} writes it: the
+         * translation once, a discriminator step on the real and the (detached) translated images, then a generator
+         * step through the reconstruction, the identity pass and the just-updated discriminator.
+         */
+        void trainerStep() {
+            try (PointerScope scope = new PointerScope()) {
+                Tensor fake = generator.forward(image, target, true);
+                Tensor[] onReal = discriminator.forward(image);
+                Tensor dLoss = squaredDistance(onReal[0], 1).add(classification(onReal[1], label));
+                Tensor[] onFake = discriminator.forward(fake.detach());
+                dLoss = dLoss.add(squaredDistance(onFake[0], 0));
+                discriminatorAdam.zero_grad();
+                dLoss.backward();
+                discriminatorAdam.step();
+
+                Tensor reconstruction = generator.forward(fake, label, true);
+                Tensor same = generator.forward(image, label, true);
+                Tensor[] judged = discriminator.forward(fake);
+                Tensor gLoss = squaredDistance(judged[0], 1)
+                        .add(classification(judged[1], target))
+                        .add(torch.l1_loss(reconstruction, image).mul(new Scalar(10f)))
+                        .add(torch.l1_loss(same, image).mul(new Scalar(10f)));
+                generatorAdam.zero_grad();
+                gLoss.backward();
+                generatorAdam.step();
+            }
+        }
+
+        /** {@code mean((scores - target)^2)}. */
+        private static Tensor squaredDistance(Tensor scores, float target) {
+            return scores.sub(new Scalar(target)).pow(new Scalar(2f)).mean();
+        }
+
+        /** StarGAN's classification loss: binary cross-entropy summed over the labels, averaged over the batch. */
+        private Tensor classification(Tensor logits, Tensor labels) {
+            return torch.binary_cross_entropy_with_logits(logits, labels, new TensorOptional(), new TensorOptional(), 2)
+                    .div(new Scalar((float) size.batch()));
         }
 
         void generatorInference() {
@@ -339,6 +394,12 @@ public final class LibTorchStarGan {
 
         /** {@code mean(out_src) + mean(out_cls)}. */
         Tensor loss(Tensor x) {
+            Tensor[] out = forward(x);
+            return out[0].mean().add(out[1].mean());
+        }
+
+        /** @return {@code out_src} {@code [N, 1, S/2^L, S/2^L]} and {@code out_cls} {@code [N, labels]} */
+        Tensor[] forward(Tensor x) {
             Tensor h = x;
             for (int i = 0; i < weights.size(); i++) {
                 Tensor z = torch.conv2d(
@@ -353,7 +414,7 @@ public final class LibTorchStarGan {
             }
             Tensor src = conv(h, source, 1, 1);
             Tensor cls = conv(h, classes, 1, 0).view(size.batch(), size.labels());
-            return src.mean().add(cls.mean());
+            return new Tensor[] {src, cls};
         }
     }
 
