@@ -1,6 +1,7 @@
 package io.github.instancenorm.speedups;
 
 import io.github.instancenorm.speedups.conv.FastConvolutions;
+import io.github.instancenorm.speedups.layers.FastActivations;
 import io.github.instancenorm.speedups.updater.FastUpdaters;
 import java.io.File;
 import java.io.IOException;
@@ -28,7 +29,9 @@ import org.slf4j.LoggerFactory;
  *   <li>convolutions on oneDNN ({@link FastConvolutions}): every plain {@code ConvolutionLayer} runs libnd4j's
  *       {@code conv2d} ops, which the {@code -onednn} builds of {@code nd4j-native} execute with oneDNN;</li>
  *   <li>the optimizer step ({@link FastUpdaters}): DL4J's in-place update path, and Adam's step in Java vector loops,
- *       to the bit of ND4J's op.</li>
+ *       to the bit of ND4J's op;</li>
+ *   <li>leaky-ReLU and ReLU activation layers in Java loops ({@link FastActivations}), to the bit of libnd4j's
+ *       ops.</li>
  * </ul>
  * Nothing goes into the network's configuration: a saved network is plain DL4J, and the numbers are DL4J's (the
  * convolutions' within float rounding, the updater's to the bit). What the speed-ups cannot do in this process
@@ -38,8 +41,9 @@ import org.slf4j.LoggerFactory;
  * create anew: {@link #restoreMultiLayerNetwork}, {@link #restoreComputationGraph} and {@link #clone} install into the
  * new network.
  *
- * <p>System properties: {@value FastConvolutions#PROPERTY}{@code =false} and
- * {@value FastUpdaters#PROPERTY}{@code =false} keep DL4J's convolutions or updater.
+ * <p>System properties: {@value FastConvolutions#PROPERTY}{@code =false},
+ * {@value FastUpdaters#PROPERTY}{@code =false} and {@value FastActivations#PROPERTY}{@code =false} keep DL4J's
+ * convolutions, updater or activation layers.
  */
 public final class Speedups {
 
@@ -53,9 +57,15 @@ public final class Speedups {
      * @param oneDnnConvolutions convolution layers given the oneDNN helper and deconvolution layers replaced by oneDNN's
      * @param inPlaceUpdater     whether the network's updater is now the in-place one
      * @param adamKernelBlocks   updater blocks whose Adam step runs the CPU kernel
+     * @param javaActivations    leaky-ReLU and ReLU activation layers replaced by Java loops ({@link FastActivations})
      * @param fallbacks          what stayed DL4J's own code, and why; empty when everything applied
      */
-    public record Report(int oneDnnConvolutions, boolean inPlaceUpdater, int adamKernelBlocks, List<String> fallbacks) {
+    public record Report(
+            int oneDnnConvolutions,
+            boolean inPlaceUpdater,
+            int adamKernelBlocks,
+            int javaActivations,
+            List<String> fallbacks) {
         /** Copies the list. */
         public Report {
             fallbacks = List.copyOf(fallbacks);
@@ -71,7 +81,12 @@ public final class Speedups {
      */
     public static Report install(MultiLayerNetwork network) {
         requireInitialized(network != null ? network.getLayers() : null, "MultiLayerNetwork");
-        return install("MultiLayerNetwork", network, FastConvolutions::install, FastUpdaters::install);
+        return install(
+                "MultiLayerNetwork",
+                network,
+                FastConvolutions::install,
+                FastUpdaters::install,
+                FastActivations::install);
     }
 
     /**
@@ -83,7 +98,12 @@ public final class Speedups {
      */
     public static Report install(ComputationGraph network) {
         requireInitialized(network != null ? network.getLayers() : null, "ComputationGraph");
-        return install("ComputationGraph", network, FastConvolutions::install, FastUpdaters::install);
+        return install(
+                "ComputationGraph",
+                network,
+                FastConvolutions::install,
+                FastUpdaters::install,
+                FastActivations::install);
     }
 
     /**
@@ -171,8 +191,13 @@ public final class Speedups {
         }
     }
 
-    /** The two installs, each of which may fail without failing the call; package-private for the tests. */
-    static <N> Report install(String type, N network, ToIntFunction<N> convolutions, ToIntFunction<N> updater) {
+    /** The installs, each of which may fail without failing the call; package-private for the tests. */
+    static <N> Report install(
+            String type,
+            N network,
+            ToIntFunction<N> convolutions,
+            ToIntFunction<N> updater,
+            ToIntFunction<N> activations) {
         List<String> fallbacks = new ArrayList<>();
         int oneDnn = 0;
         String convolutionPath;
@@ -202,12 +227,27 @@ public final class Speedups {
                 fallbacks.add("updater: " + updaterPath);
             }
         }
+        int java = 0;
+        String activationPath;
+        if (!FastActivations.enabled()) {
+            activationPath = "DL4J's (" + FastActivations.PROPERTY + "=false)";
+            fallbacks.add("activations: " + activationPath);
+        } else {
+            try {
+                java = activations.applyAsInt(network);
+                activationPath = "(leaky) ReLU layers in Java loops (" + java + ")";
+            } catch (RuntimeException | LinkageError e) {
+                activationPath = "DL4J's (replacing the activation layers failed: " + e + ")";
+                fallbacks.add("activations: " + activationPath);
+            }
+        }
         LOG.info(
-                "Speedups for a {}: convolutions {} ({} layers); updater {}",
+                "Speedups for a {}: convolutions {} ({} layers); updater {}; activations {}",
                 type,
                 convolutionPath,
                 oneDnn,
-                updaterPath);
-        return new Report(oneDnn, inPlace, adam, fallbacks);
+                updaterPath,
+                activationPath);
+        return new Report(oneDnn, inPlace, adam, java, fallbacks);
     }
 }

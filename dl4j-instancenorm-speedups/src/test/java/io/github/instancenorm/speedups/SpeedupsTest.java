@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.github.instancenorm.conf.InstanceNormalization;
 import io.github.instancenorm.speedups.conv.FastConvolutions;
+import io.github.instancenorm.speedups.layers.FastActivations;
 import io.github.instancenorm.speedups.updater.FastUpdaters;
 import java.io.File;
 import java.nio.file.Path;
@@ -107,12 +108,17 @@ class SpeedupsTest {
                 },
                 n -> {
                     throw new UnsatisfiedLinkError("simulated native failure");
+                },
+                n -> {
+                    throw new IllegalStateException("simulated activation failure");
                 });
         assertEquals(0, report.oneDnnConvolutions());
         assertFalse(report.inPlaceUpdater());
-        assertEquals(2, report.fallbacks().size(), report.fallbacks().toString());
+        assertEquals(0, report.javaActivations());
+        assertEquals(3, report.fallbacks().size(), report.fallbacks().toString());
         assertTrue(report.fallbacks().get(0).contains("simulated reflective failure"));
         assertTrue(report.fallbacks().get(1).contains("simulated native failure"));
+        assertTrue(report.fallbacks().get(2).contains("simulated activation failure"));
         assertFalse(hasOneDnnHelper(net));
         assertFalse(hasInPlaceUpdater(net), "DL4J's own updater stays");
     }
@@ -121,17 +127,20 @@ class SpeedupsTest {
     void switchedOffByItsPropertiesItSaysSo() {
         System.setProperty(FastConvolutions.PROPERTY, "false");
         System.setProperty(FastUpdaters.PROPERTY, "false");
+        System.setProperty(FastActivations.PROPERTY, "false");
         try {
             MultiLayerNetwork net = network();
             Speedups.Report report = Speedups.install(net);
             assertEquals(0, report.oneDnnConvolutions());
             assertFalse(report.inPlaceUpdater());
-            assertEquals(2, report.fallbacks().size(), report.fallbacks().toString());
+            assertEquals(0, report.javaActivations());
+            assertEquals(3, report.fallbacks().size(), report.fallbacks().toString());
             assertFalse(hasOneDnnHelper(net));
             assertFalse(hasInPlaceUpdater(net));
         } finally {
             System.clearProperty(FastConvolutions.PROPERTY);
             System.clearProperty(FastUpdaters.PROPERTY);
+            System.clearProperty(FastActivations.PROPERTY);
         }
     }
 

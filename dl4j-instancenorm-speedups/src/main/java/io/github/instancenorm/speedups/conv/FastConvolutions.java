@@ -1,14 +1,10 @@
 package io.github.instancenorm.speedups.conv;
 
+import io.github.instancenorm.speedups.layers.LayerObjects;
 import java.lang.invoke.VarHandle;
-import java.util.IdentityHashMap;
-import java.util.LinkedHashMap;
 import java.util.Locale;
-import java.util.Map;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.deeplearning4j.nn.graph.vertex.GraphVertex;
-import org.deeplearning4j.nn.graph.vertex.impl.LayerVertex;
 import org.deeplearning4j.nn.layers.convolution.ConvolutionHelper;
 import org.deeplearning4j.nn.layers.convolution.ConvolutionLayer;
 import org.deeplearning4j.nn.layers.convolution.Deconvolution2DLayer;
@@ -72,11 +68,6 @@ public final class FastConvolutions {
     private static final Logger LOG = LoggerFactory.getLogger(FastConvolutions.class);
     private static final VarHandle HELPER =
             OneDnnConvolutionHelper.protectedField(ConvolutionLayer.class, "helper", ConvolutionHelper.class);
-    // Where DL4J keeps a layer object besides getLayers()'s array (which is each network's own array, not a copy).
-    private static final VarHandle VERTEX_LAYER =
-            OneDnnConvolutionHelper.protectedField(LayerVertex.class, "layer", Layer.class);
-    private static final VarHandle NETWORK_LAYER_MAP =
-            OneDnnConvolutionHelper.protectedField(MultiLayerNetwork.class, "layerMap", LinkedHashMap.class);
 
     private FastConvolutions() {}
 
@@ -99,22 +90,10 @@ public final class FastConvolutions {
         String dl4jBecause = why();
         int installed = 0;
         if (dl4jBecause == null) {
-            if (replacesDeconvolutions() && VERTEX_LAYER != null) {
-                Map<Layer, Layer> replaced = new IdentityHashMap<>();
-                for (GraphVertex vertex : network.getVertices()) {
-                    if (vertex instanceof LayerVertex v) {
-                        Layer before = v.getLayer();
-                        Layer after = withOneDnnDeconvolution(before, replaced);
-                        if (after != before) {
-                            VERTEX_LAYER.set(v, after);
-                        }
-                    }
-                }
-                for (int i = 0; i < layers.length; i++) {
-                    layers[i] = replaced.getOrDefault(layers[i], layers[i]);
-                }
+            if (replacesDeconvolutions() && LayerObjects.available()) {
+                LayerObjects.replace(network, FastConvolutions::withOneDnnDeconvolution);
             }
-            installed = installHelpers(layers);
+            installed = installHelpers(network.getLayers());
         }
         LOG.debug("Convolutions: {} ({} layers)", describe(dl4jBecause), installed);
         return installed;
@@ -131,17 +110,10 @@ public final class FastConvolutions {
         String dl4jBecause = why();
         int installed = 0;
         if (dl4jBecause == null) {
-            if (replacesDeconvolutions() && NETWORK_LAYER_MAP != null) {
-                Map<Layer, Layer> replaced = new IdentityHashMap<>();
-                for (int i = 0; i < layers.length; i++) {
-                    layers[i] = withOneDnnDeconvolution(layers[i], replaced);
-                }
-                // The map may hold a wrapped layer itself (TransferLearning's frozen layers): swap those too.
-                @SuppressWarnings("unchecked")
-                Map<String, Layer> byName = (Map<String, Layer>) NETWORK_LAYER_MAP.get(network);
-                byName.replaceAll((name, l) -> replaced.getOrDefault(l, l));
+            if (replacesDeconvolutions() && LayerObjects.available()) {
+                LayerObjects.replace(network, FastConvolutions::withOneDnnDeconvolution);
             }
-            installed = installHelpers(layers);
+            installed = installHelpers(network.getLayers());
         }
         LOG.debug("Convolutions: {} ({} layers)", describe(dl4jBecause), installed);
         return installed;
@@ -160,37 +132,20 @@ public final class FastConvolutions {
     }
 
     /**
-     * The layer with a plain {@code Deconvolution2DLayer} inside it (itself, or under frozen wrappers) replaced by
-     * oneDNN's; the same object where there is none or where oneDNN cannot run it (not float, dilated, weight noise).
-     * A wrapped one is swapped inside its wrapper.
-     *
-     * @param replaced receives each replaced layer and its replacement
+     * oneDNN's replacement of a plain {@code Deconvolution2DLayer} ({@link LayerObjects#replace} finds it also under
+     * frozen wrappers); the same object for any other layer and where oneDNN cannot run it (not float, dilated,
+     * weight noise) or its fields cannot be copied.
      */
-    private static Layer withOneDnnDeconvolution(Layer layer, Map<Layer, Layer> replaced) {
-        Layer outer = layer;
-        BaseWrapperLayer innermostWrapper = null;
-        while (layer instanceof BaseWrapperLayer wrapper) {
-            innermostWrapper = wrapper;
-            layer = wrapper.getUnderlying();
+    private static Layer withOneDnnDeconvolution(Layer layer) {
+        if (layer.getClass() != Deconvolution2DLayer.class || !OneDnnDeconvolution2DLayer.runs(layer)) {
+            return layer;
         }
-        if (layer == null
-                || layer.getClass() != Deconvolution2DLayer.class
-                || !OneDnnDeconvolution2DLayer.runs(layer)) {
-            return outer;
-        }
-        Layer fast;
         try {
-            fast = OneDnnDeconvolution2DLayer.replacing((Deconvolution2DLayer) layer);
+            return OneDnnDeconvolution2DLayer.replacing((Deconvolution2DLayer) layer);
         } catch (IllegalStateException e) { // this DL4J's fields could not be copied: DL4J's layer stays
             LOG.warn("Deconvolution2D layers stay DL4J's: {}", e.getMessage());
-            return outer;
+            return layer;
         }
-        replaced.put(layer, fast);
-        if (innermostWrapper == null) {
-            return fast;
-        }
-        innermostWrapper.setUnderlying(fast);
-        return outer;
     }
 
     /** Gives every plain {@code ConvolutionLayer} (also inside wrappers) the oneDNN helper. */

@@ -1,6 +1,6 @@
 package io.github.instancenorm.speedups.conv;
 
-import java.lang.invoke.MethodHandles;
+import io.github.instancenorm.speedups.layers.LayerObjects;
 import java.lang.invoke.VarHandle;
 import java.util.Collections;
 import java.util.Map;
@@ -27,7 +27,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.DynamicCustomOp;
 import org.nd4j.linalg.api.shape.Shape;
 import org.nd4j.linalg.factory.Nd4j;
-import org.slf4j.LoggerFactory;
 
 /**
  * Runs one DL4J {@link ConvolutionLayer} on oneDNN: float convolutions directly ({@link DnnlConvolution}, made once
@@ -76,18 +75,9 @@ final class OneDnnConvolutionHelper implements ConvolutionHelper {
         this.plans = new ConvolutionPlans(layer.hasBias(), false);
     }
 
-    /**
-     * A handle on a DL4J class's protected field, or {@code null} where this DL4J version lacks it or the module
-     * system refuses access: then {@link FastConvolutions} installs nothing and says why.
-     */
+    /** {@link LayerObjects#protectedField}. */
     static VarHandle protectedField(Class<?> owner, String name, Class<?> type) {
-        try {
-            return MethodHandles.privateLookupIn(owner, MethodHandles.lookup()).findVarHandle(owner, name, type);
-        } catch (ReflectiveOperationException | RuntimeException e) {
-            LoggerFactory.getLogger(OneDnnConvolutionHelper.class)
-                    .debug("No access to {}.{}: {}", owner.getName(), name, e.toString());
-            return null;
-        }
+        return LayerObjects.protectedField(owner, name, type);
     }
 
     /** @return whether the DL4J fields the helper writes were found */

@@ -1,7 +1,6 @@
 package io.github.instancenorm.speedups.conv;
 
-import java.lang.reflect.Field;
-import java.lang.reflect.Modifier;
+import io.github.instancenorm.speedups.layers.LayerObjects;
 import org.deeplearning4j.nn.conf.CNN2DFormat;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
 import org.deeplearning4j.nn.gradient.DefaultGradient;
@@ -44,7 +43,7 @@ final class OneDnnDeconvolution2DLayer extends Deconvolution2DLayer {
 
     private OneDnnDeconvolution2DLayer(Deconvolution2DLayer original) {
         super(original.conf(), DataType.FLOAT); // the data type, like every other field, is copied below
-        copyFields(original);
+        LayerObjects.copyFields(Deconvolution2DLayer.class, original, this);
         this.plans = new ConvolutionPlans(hasBias(), true);
     }
 
@@ -73,26 +72,6 @@ final class OneDnnDeconvolution2DLayer extends Deconvolution2DLayer {
                 && conf.getDilation()[0] == 1
                 && conf.getDilation()[1] == 1
                 && conf.getWeightNoise() == null;
-    }
-
-    /** Copies every instance field that DL4J's classes declare, from {@code Deconvolution2DLayer} up. */
-    private void copyFields(Deconvolution2DLayer original) {
-        for (Class<?> c = Deconvolution2DLayer.class; c != Object.class; c = c.getSuperclass()) {
-            for (Field f : c.getDeclaredFields()) {
-                if (Modifier.isStatic(f.getModifiers())) {
-                    continue;
-                }
-                try {
-                    f.setAccessible(true);
-                    f.set(this, f.get(original));
-                } catch (ReflectiveOperationException | RuntimeException e) {
-                    throw new IllegalStateException(
-                            "cannot copy " + c.getName() + "." + f.getName() + " into oneDNN's deconvolution layer"
-                                    + " (a DL4J other than 1.0.0-M2.1?)",
-                            e);
-                }
-            }
-        }
     }
 
     /** The direct oneDNN deconvolution for this input, or {@code null} where DL4J's code runs. */
