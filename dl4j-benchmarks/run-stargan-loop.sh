@@ -20,8 +20,9 @@ PYTHON="${PYTHON:-/usr/bin/python3}"
 RUNS="${1:-3}"
 THREADS="${THREADS:-$(nproc)}"
 OUT=dl4j-benchmarks/target/benchmarks/loop
-mvn -q -B -pl dl4j-benchmarks -am package -DskipTests
-mvn -q -B -pl dl4j-benchmarks-libtorch -Plibtorch package -DskipTests
+# MVN_FLAGS=-o builds offline.
+mvn -q -B ${MVN_FLAGS:-} -pl dl4j-benchmarks -am package -DskipTests -Dmaven.javadoc.skip=true -Dmaven.source.skip=true
+mvn -q -B ${MVN_FLAGS:-} -pl dl4j-benchmarks-libtorch -Plibtorch package -DskipTests -Dmaven.javadoc.skip=true
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json "$OUT"/*.txt
 CP="dl4j-benchmarks/target/classes:$(cat dl4j-benchmarks/target/classpath.txt)"
@@ -61,15 +62,17 @@ def peer(name, size, run):
 print("StarGanTrainer.step in a loop, ms per iteration (median of one loop per run); ratio = DL4J / peer\n")
 print("| size | run | DL4J | PyTorch 1.13 | ratio | libtorch 2.7.1 | ratio |")
 print("|---|---:|---:|---:|---:|---:|---:|")
+summary = []
 for size in ("stargan", "example"):
-    ratios = {"torch": [], "libtorch": []}
+    ratios = {"PyTorch 1.13": [], "libtorch 2.7.1": []}
     for run in range(1, runs + 1):
         d, t, l = dl4j(size, run), peer("torch", size, run), peer("libtorch", size, run)
-        ratios["torch"].append(d / t)
-        ratios["libtorch"].append(d / l)
+        ratios["PyTorch 1.13"].append(d / t)
+        ratios["libtorch 2.7.1"].append(d / l)
         print(f"| {size} | {run} | {d:.1f} | {t:.1f} | {d / t:.2f} | {l:.1f} | {d / l:.2f} |")
     for name, values in ratios.items():
-        print(f"\n{size}, DL4J / {name}: median {statistics.median(values):.2f}, range {min(values):.2f}-{max(values):.2f}",
-              end="")
-    print()
+        summary.append(f"{size}, DL4J / {name}: median {statistics.median(values):.2f},"
+                       f" range {min(values):.2f}-{max(values):.2f}")
+print()
+print("\n".join(summary))
 EOF
