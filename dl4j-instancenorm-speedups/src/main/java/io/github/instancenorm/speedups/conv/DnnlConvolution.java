@@ -1,6 +1,7 @@
 package io.github.instancenorm.speedups.conv;
 
 import java.util.Arrays;
+import java.util.function.Supplier;
 import org.bytedeco.dnnl.IntMemoryMap;
 import org.bytedeco.dnnl.convolution_backward_data;
 import org.bytedeco.dnnl.convolution_backward_weights;
@@ -226,12 +227,12 @@ final class DnnlConvolution {
             forwardStep = new Step(p, hasBias ? 4 : 3);
         }
         Step st = forwardStep;
-        st.in(dnnl.DNNL_ARG_SRC, srcUser, forwardDesc.src_desc(), SRC, input);
-        st.in(dnnl.DNNL_ARG_WEIGHTS, weightUser, forwardDesc.weights_desc(), WEIGHTS, weights);
+        st.in(dnnl.DNNL_ARG_SRC, srcUser, () -> forwardDesc.src_desc(), SRC, input);
+        st.in(dnnl.DNNL_ARG_WEIGHTS, weightUser, () -> forwardDesc.weights_desc(), WEIGHTS, weights);
         if (hasBias) {
-            st.in(dnnl.DNNL_ARG_BIAS, biasUser, null, -1, bias);
+            st.in(dnnl.DNNL_ARG_BIAS, biasUser, () -> null, -1, bias);
         }
-        st.out(dnnl.DNNL_ARG_DST, dstUser, forwardDesc.dst_desc(), DST, output);
+        st.out(dnnl.DNNL_ARG_DST, dstUser, () -> forwardDesc.dst_desc(), DST, output);
         st.run();
     }
 
@@ -270,9 +271,9 @@ final class DnnlConvolution {
         delta = dense(delta);
         INDArray weightTarget = dense(weightGrad);
         Step d = backwardDataStep;
-        d.in(dnnl.DNNL_ARG_DIFF_DST, dstUser, backwardData.diff_dst_desc(), DST, delta);
-        d.in(dnnl.DNNL_ARG_WEIGHTS, weightUser, backwardData.weights_desc(), WEIGHTS, weights);
-        d.out(dnnl.DNNL_ARG_DIFF_SRC, srcUser, backwardData.diff_src_desc(), DIFF_SRC, inputGrad);
+        d.in(dnnl.DNNL_ARG_DIFF_DST, dstUser, () -> backwardData.diff_dst_desc(), DST, delta);
+        d.in(dnnl.DNNL_ARG_WEIGHTS, weightUser, () -> backwardData.weights_desc(), WEIGHTS, weights);
+        d.out(dnnl.DNNL_ARG_DIFF_SRC, srcUser, () -> backwardData.diff_src_desc(), DIFF_SRC, inputGrad);
         d.run();
 
         Step w = backwardWeightsStep;
@@ -280,14 +281,19 @@ final class DnnlConvolution {
         w.in(
                 dnnl.DNNL_ARG_DIFF_DST,
                 dstUser,
-                backwardWeights.diff_dst_desc(),
+                () -> backwardWeights.diff_dst_desc(),
                 DST,
                 delta,
-                backwardData.diff_dst_desc());
-        w.in(dnnl.DNNL_ARG_SRC, srcUser, backwardWeights.src_desc(), SRC_FOR_WEIGHTS, input);
-        w.out(dnnl.DNNL_ARG_DIFF_WEIGHTS, weightUser, backwardWeights.diff_weights_desc(), DIFF_WEIGHTS, weightTarget);
+                () -> backwardData.diff_dst_desc());
+        w.in(dnnl.DNNL_ARG_SRC, srcUser, () -> backwardWeights.src_desc(), SRC_FOR_WEIGHTS, input);
+        w.out(
+                dnnl.DNNL_ARG_DIFF_WEIGHTS,
+                weightUser,
+                () -> backwardWeights.diff_weights_desc(),
+                DIFF_WEIGHTS,
+                weightTarget);
         if (hasBias) {
-            w.out(dnnl.DNNL_ARG_DIFF_BIAS, biasUser, null, -1, biasGrad);
+            w.out(dnnl.DNNL_ARG_DIFF_BIAS, biasUser, () -> null, -1, biasGrad);
         }
         w.run();
         if (weightTarget != weightGrad) {
@@ -362,37 +368,45 @@ final class DnnlConvolution {
             this.bound = new Arg[arguments];
         }
 
-        void in(int key, memory.desc userDesc, memory.desc wanted, int slot, INDArray array) {
-            in(key, userDesc, wanted, slot, array, null);
+        // The primitive's layouts are asked for (a JNI call and a new object each) only on the first call.
+
+        void in(int key, memory.desc userDesc, Supplier<memory.desc> wanted, int slot, INDArray array) {
+            in(key, userDesc, wanted, slot, array, () -> null);
         }
 
         /** @param reuse a layout whose scratch copy of the same array an earlier step of this call left in slot */
-        void in(int key, memory.desc userDesc, memory.desc wanted, int slot, INDArray array, memory.desc reuse) {
+        void in(
+                int key,
+                memory.desc userDesc,
+                Supplier<memory.desc> wanted,
+                int slot,
+                INDArray array,
+                Supplier<memory.desc> reuse) {
             bind(key, userDesc, wanted, slot, array, true, reuse);
         }
 
-        void out(int key, memory.desc userDesc, memory.desc wanted, int slot, INDArray array) {
-            bind(key, userDesc, wanted, slot, array, false, null);
+        void out(int key, memory.desc userDesc, Supplier<memory.desc> wanted, int slot, INDArray array) {
+            bind(key, userDesc, wanted, slot, array, false, () -> null);
         }
 
         private void bind(
                 int key,
                 memory.desc userDesc,
-                memory.desc wanted,
+                Supplier<memory.desc> wanted,
                 int slot,
                 INDArray array,
                 boolean input,
-                memory.desc reuse) {
+                Supplier<memory.desc> reuse) {
             Arg a = bound[count];
             if (a == null) {
-                a = new Arg(userDesc, wanted, slot, input, reuse);
+                a = new Arg(userDesc, wanted.get(), slot, input, reuse.get());
                 bound[count] = a;
                 args.put(key, a.primary());
             }
             count++;
             a.user.set_data_handle(address(array));
             if (a.blocked != null) {
-                a.blocked.set_data_handle(scratch(a.slot, a.blocked.get_desc().get_size()));
+                a.blocked.set_data_handle(scratch(a.slot, a.blockedBytes));
             }
         }
 
@@ -422,6 +436,7 @@ final class DnnlConvolution {
         final memory blocked;
         final reorder toBlocked;
         final reorder fromBlocked;
+        final long blockedBytes;
         final int slot;
         final boolean input;
         final boolean reused;
@@ -432,6 +447,7 @@ final class DnnlConvolution {
             boolean same = wanted == null || wanted.equals(userDesc);
             this.slot = same ? -1 : slot;
             this.blocked = same ? null : new memory(wanted, ENGINE, (Pointer) null);
+            this.blockedBytes = same ? 0 : wanted.get_size();
             this.reused = !same && reuse != null && reuse.equals(wanted);
             this.toBlocked = !same && input ? new reorder(user, blocked) : null;
             this.fromBlocked = !same && !input ? new reorder(blocked, user) : null;
