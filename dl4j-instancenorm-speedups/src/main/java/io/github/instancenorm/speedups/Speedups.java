@@ -1,7 +1,7 @@
 package io.github.instancenorm.speedups;
 
 import io.github.instancenorm.speedups.conv.FastConvolutions;
-import io.github.instancenorm.speedups.layers.FastActivations;
+import io.github.instancenorm.speedups.layers.FastLayers;
 import io.github.instancenorm.speedups.updater.FastUpdaters;
 import java.io.File;
 import java.io.IOException;
@@ -30,8 +30,8 @@ import org.slf4j.LoggerFactory;
  *       {@code conv2d} ops, which the {@code -onednn} builds of {@code nd4j-native} execute with oneDNN;</li>
  *   <li>the optimizer step ({@link FastUpdaters}): DL4J's in-place update path, and Adam's step in Java vector loops,
  *       to the bit of ND4J's op;</li>
- *   <li>leaky-ReLU and ReLU activation layers in Java loops ({@link FastActivations}), to the bit of libnd4j's
- *       ops.</li>
+ *   <li>leaky-ReLU and ReLU activation layers and nearest upsampling by 2 in Java loops ({@link FastLayers}), to the
+ *       bit of libnd4j's ops.</li>
  * </ul>
  * Nothing goes into the network's configuration: a saved network is plain DL4J, and the numbers are DL4J's (the
  * convolutions' within float rounding, the updater's to the bit). What the speed-ups cannot do in this process
@@ -42,8 +42,8 @@ import org.slf4j.LoggerFactory;
  * new network.
  *
  * <p>System properties: {@value FastConvolutions#PROPERTY}{@code =false},
- * {@value FastUpdaters#PROPERTY}{@code =false} and {@value FastActivations#PROPERTY}{@code =false} keep DL4J's
- * convolutions, updater or activation layers.
+ * {@value FastUpdaters#PROPERTY}{@code =false} and {@value FastLayers#PROPERTY}{@code =false} keep DL4J's
+ * convolutions, updater or activation and upsampling layers.
  */
 public final class Speedups {
 
@@ -57,14 +57,14 @@ public final class Speedups {
      * @param oneDnnConvolutions convolution layers given the oneDNN helper and deconvolution layers replaced by oneDNN's
      * @param inPlaceUpdater     whether the network's updater is now the in-place one
      * @param adamKernelBlocks   updater blocks whose Adam step runs the CPU kernel
-     * @param javaActivations    leaky-ReLU and ReLU activation layers replaced by Java loops ({@link FastActivations})
+     * @param javaLayers         activation and upsampling layers replaced by Java loops ({@link FastLayers})
      * @param fallbacks          what stayed DL4J's own code, and why; empty when everything applied
      */
     public record Report(
             int oneDnnConvolutions,
             boolean inPlaceUpdater,
             int adamKernelBlocks,
-            int javaActivations,
+            int javaLayers,
             List<String> fallbacks) {
         /** Copies the list. */
         public Report {
@@ -82,11 +82,7 @@ public final class Speedups {
     public static Report install(MultiLayerNetwork network) {
         requireInitialized(network != null ? network.getLayers() : null, "MultiLayerNetwork");
         return install(
-                "MultiLayerNetwork",
-                network,
-                FastConvolutions::install,
-                FastUpdaters::install,
-                FastActivations::install);
+                "MultiLayerNetwork", network, FastConvolutions::install, FastUpdaters::install, FastLayers::install);
     }
 
     /**
@@ -99,11 +95,7 @@ public final class Speedups {
     public static Report install(ComputationGraph network) {
         requireInitialized(network != null ? network.getLayers() : null, "ComputationGraph");
         return install(
-                "ComputationGraph",
-                network,
-                FastConvolutions::install,
-                FastUpdaters::install,
-                FastActivations::install);
+                "ComputationGraph", network, FastConvolutions::install, FastUpdaters::install, FastLayers::install);
     }
 
     /**
@@ -193,11 +185,7 @@ public final class Speedups {
 
     /** The installs, each of which may fail without failing the call; package-private for the tests. */
     static <N> Report install(
-            String type,
-            N network,
-            ToIntFunction<N> convolutions,
-            ToIntFunction<N> updater,
-            ToIntFunction<N> activations) {
+            String type, N network, ToIntFunction<N> convolutions, ToIntFunction<N> updater, ToIntFunction<N> layers) {
         List<String> fallbacks = new ArrayList<>();
         int oneDnn = 0;
         String convolutionPath;
@@ -210,6 +198,21 @@ public final class Speedups {
         } catch (RuntimeException | LinkageError e) {
             convolutionPath = "DL4J's built-in path (installing oneDNN failed: " + e + ")";
             fallbacks.add("convolutions: " + convolutionPath);
+        }
+        // The layer objects first: the updater DL4J builds for a MultiLayerNetwork keeps its layers by name.
+        int java = 0;
+        String layerPath;
+        if (!FastLayers.enabled()) {
+            layerPath = "DL4J's (" + FastLayers.PROPERTY + "=false)";
+            fallbacks.add("activation and upsampling layers: " + layerPath);
+        } else {
+            try {
+                java = layers.applyAsInt(network);
+                layerPath = "in Java loops (" + java + ")";
+            } catch (RuntimeException | LinkageError e) {
+                layerPath = "DL4J's (replacing them failed: " + e + ")";
+                fallbacks.add("activation and upsampling layers: " + layerPath);
+            }
         }
         boolean inPlace = false;
         int adam = 0;
@@ -227,27 +230,13 @@ public final class Speedups {
                 fallbacks.add("updater: " + updaterPath);
             }
         }
-        int java = 0;
-        String activationPath;
-        if (!FastActivations.enabled()) {
-            activationPath = "DL4J's (" + FastActivations.PROPERTY + "=false)";
-            fallbacks.add("activations: " + activationPath);
-        } else {
-            try {
-                java = activations.applyAsInt(network);
-                activationPath = "(leaky) ReLU layers in Java loops (" + java + ")";
-            } catch (RuntimeException | LinkageError e) {
-                activationPath = "DL4J's (replacing the activation layers failed: " + e + ")";
-                fallbacks.add("activations: " + activationPath);
-            }
-        }
         LOG.info(
-                "Speedups for a {}: convolutions {} ({} layers); updater {}; activations {}",
+                "Speedups for a {}: convolutions {} ({} layers); updater {}; activation and upsampling layers {}",
                 type,
                 convolutionPath,
                 oneDnn,
                 updaterPath,
-                activationPath);
+                layerPath);
         return new Report(oneDnn, inPlace, adam, java, fallbacks);
     }
 }

@@ -10,7 +10,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.github.instancenorm.conf.InstanceNormalization;
 import io.github.instancenorm.speedups.conv.FastConvolutions;
-import io.github.instancenorm.speedups.layers.FastActivations;
+import io.github.instancenorm.speedups.layers.FastLayers;
 import io.github.instancenorm.speedups.updater.FastUpdaters;
 import java.io.File;
 import java.nio.file.Path;
@@ -82,6 +82,7 @@ class SpeedupsTest {
         MultiLayerNetwork net = network();
         Speedups.Report report = Speedups.install(net);
         assertEquals(1, report.oneDnnConvolutions());
+        assertEquals(1, report.javaLayers(), "the ReLU layer");
         assertTrue(report.inPlaceUpdater());
         assertEquals(1, report.adamKernelBlocks(), "one Adam block: the convolution's parameters");
         assertTrue(report.fallbacks().isEmpty(), report.fallbacks().toString());
@@ -114,11 +115,11 @@ class SpeedupsTest {
                 });
         assertEquals(0, report.oneDnnConvolutions());
         assertFalse(report.inPlaceUpdater());
-        assertEquals(0, report.javaActivations());
+        assertEquals(0, report.javaLayers());
         assertEquals(3, report.fallbacks().size(), report.fallbacks().toString());
         assertTrue(report.fallbacks().get(0).contains("simulated reflective failure"));
-        assertTrue(report.fallbacks().get(1).contains("simulated native failure"));
-        assertTrue(report.fallbacks().get(2).contains("simulated activation failure"));
+        assertTrue(report.fallbacks().get(1).contains("simulated activation failure"));
+        assertTrue(report.fallbacks().get(2).contains("simulated native failure"));
         assertFalse(hasOneDnnHelper(net));
         assertFalse(hasInPlaceUpdater(net), "DL4J's own updater stays");
     }
@@ -127,20 +128,20 @@ class SpeedupsTest {
     void switchedOffByItsPropertiesItSaysSo() {
         System.setProperty(FastConvolutions.PROPERTY, "false");
         System.setProperty(FastUpdaters.PROPERTY, "false");
-        System.setProperty(FastActivations.PROPERTY, "false");
+        System.setProperty(FastLayers.PROPERTY, "false");
         try {
             MultiLayerNetwork net = network();
             Speedups.Report report = Speedups.install(net);
             assertEquals(0, report.oneDnnConvolutions());
             assertFalse(report.inPlaceUpdater());
-            assertEquals(0, report.javaActivations());
+            assertEquals(0, report.javaLayers());
             assertEquals(3, report.fallbacks().size(), report.fallbacks().toString());
             assertFalse(hasOneDnnHelper(net));
             assertFalse(hasInPlaceUpdater(net));
         } finally {
             System.clearProperty(FastConvolutions.PROPERTY);
             System.clearProperty(FastUpdaters.PROPERTY);
-            System.clearProperty(FastActivations.PROPERTY);
+            System.clearProperty(FastLayers.PROPERTY);
         }
     }
 

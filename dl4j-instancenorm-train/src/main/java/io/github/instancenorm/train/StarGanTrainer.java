@@ -3,7 +3,7 @@ package io.github.instancenorm.train;
 import io.github.instancenorm.speedups.NativeMemoryRecycler;
 import io.github.instancenorm.speedups.Speedups;
 import io.github.instancenorm.speedups.conv.FastConvolutions;
-import io.github.instancenorm.speedups.layers.FastActivations;
+import io.github.instancenorm.speedups.layers.FastLayers;
 import io.github.instancenorm.speedups.updater.GraphUpdates;
 import io.github.instancenorm.zoo.StarGan;
 import io.github.instancenorm.zoo.gan.GradientPenalty;
@@ -189,7 +189,7 @@ public final class StarGanTrainer {
         this.twin = new ComputationGraph(generator.getConfiguration().clone());
         this.twin.init(generator.params(), false); // shares weights and running statistics
         FastConvolutions.install(twin);
-        FastActivations.install(twin);
+        FastLayers.install(twin);
     }
 
     /** @return the number of iterations done */

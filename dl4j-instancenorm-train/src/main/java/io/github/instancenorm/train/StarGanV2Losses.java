@@ -1,7 +1,7 @@
 package io.github.instancenorm.train;
 
 import io.github.instancenorm.speedups.conv.FastConvolutions;
-import io.github.instancenorm.speedups.layers.FastActivations;
+import io.github.instancenorm.speedups.layers.FastLayers;
 import io.github.instancenorm.zoo.StarGanV2;
 import io.github.instancenorm.zoo.gan.GradientPenalty;
 import java.util.Arrays;
@@ -197,7 +197,7 @@ public final class StarGanV2Losses {
         this.twin = new ComputationGraph(generator.getConfiguration().clone());
         this.twin.init(generator.params(), false); // shares the generator's parameters
         FastConvolutions.install(twin);
-        FastActivations.install(twin);
+        FastLayers.install(twin);
     }
 
     private static void requireTap(ComputationGraph graph, String tap, String what) {

@@ -2,7 +2,7 @@ package io.github.instancenorm.train;
 
 import io.github.instancenorm.speedups.NativeMemoryRecycler;
 import io.github.instancenorm.speedups.conv.FastConvolutions;
-import io.github.instancenorm.speedups.layers.FastActivations;
+import io.github.instancenorm.speedups.layers.FastLayers;
 import io.github.instancenorm.torch.OptimizerState;
 import io.github.instancenorm.torch.StateDict;
 import io.github.instancenorm.torch.TorchWeights;
@@ -323,7 +323,7 @@ public final class StarGanV2Trainer {
         ComputationGraph f = nets.mappingNetwork();
         for (ComputationGraph net : new ComputationGraph[] {g, f, e, d, ema.generator(), ema.styleEncoder()}) {
             FastConvolutions.install(net);
-            FastActivations.install(net);
+            FastLayers.install(net);
         }
         this.nets = new Networks(g, f, e, d);
         this.ema = new Networks(ema.generator(), ema.mappingNetwork(), ema.styleEncoder(), null);

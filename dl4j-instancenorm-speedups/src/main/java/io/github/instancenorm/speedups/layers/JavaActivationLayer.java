@@ -19,7 +19,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * DL4J's {@link ActivationLayer} with a leaky ReLU or a ReLU computed in Java loops over the arrays' host memory,
  * forward and backward, to the bit of libnd4j's ops: {@code leakyrelu} and {@code lrelu_bp} ({@code x < 0 ? α·x : x};
  * the derivative {@code α} below 0 and 1 from 0 up, NaN included), {@code relu} and {@code relu_bp} ({@code x < 0 ?
- * 0 : x}, so {@code -0} and NaN pass; the derivative 1 above 0 only). {@link FastActivations} puts one in place of
+ * 0 : x}, so {@code -0} and NaN pass; the derivative 1 above 0 only). {@link FastLayers} puts one in place of
  * each plain {@code ActivationLayer} whose function is {@link ActivationLReLU} or a plain {@link ActivationReLU}.
  *
  * <p>Why: each libnd4j op call costs tens of microseconds of set-up in ND4J 1.0.0-M2.1 whatever the array's size, and
@@ -86,7 +86,7 @@ final class JavaActivationLayer extends ActivationLayer {
 
     @Override
     public Pair<Gradient, INDArray> backpropGradient(INDArray epsilon, LayerWorkspaceMgr mgr) {
-        if (!runs(input) || !runs(epsilon) || epsilon.length() != input.length()) {
+        if (!runs(input) || !runs(epsilon) || !java.util.Arrays.equals(epsilon.shape(), input.shape())) {
             return super.backpropGradient(epsilon, mgr);
         }
         assertInputSet(true);
@@ -97,6 +97,7 @@ final class JavaActivationLayer extends ActivationLayer {
 
     private static boolean runs(INDArray a) {
         return a != null
+                && !a.isEmpty()
                 && a.dataType() == DataType.FLOAT
                 && HostArrays.isCpuBackend()
                 && (a.offset() + a.length()) * Float.BYTES <= Integer.MAX_VALUE

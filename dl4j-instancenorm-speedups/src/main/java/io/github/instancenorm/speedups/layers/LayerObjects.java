@@ -27,6 +27,9 @@ import org.slf4j.LoggerFactory;
  *       frozen layers);</li>
  *   <li>a wrapper's {@code underlying} (frozen layers): the wrapped layer is replaced inside its innermost wrapper.</li>
  * </ul>
+ * Not swapped: the layers that an already built {@code MultiLayerNetwork} updater keeps by name (it uses them for
+ * layers with parameters, whose replacement shares the original's configuration), so replace before the updater is
+ * made where that matters. Every replacement is made before anything is written: one that throws changes nothing.
  * Not API: the speed-ups' classes use it, and its signature may change.
  */
 public final class LayerObjects {
@@ -71,11 +74,17 @@ public final class LayerObjects {
      */
     public static Map<Layer, Layer> replace(ComputationGraph network, UnaryOperator<Layer> replacement) {
         requireAvailable();
+        // Every replacement is made before anything is written, so a replacement that throws changes nothing.
         Map<Layer, Layer> replaced = new IdentityHashMap<>();
         for (GraphVertex vertex : network.getVertices()) {
             if (vertex instanceof LayerVertex v) {
+                propose(v.getLayer(), replacement, replaced);
+            }
+        }
+        for (GraphVertex vertex : network.getVertices()) {
+            if (vertex instanceof LayerVertex v) {
                 Layer before = v.getLayer();
-                Layer after = replaceWrapped(before, replacement, replaced);
+                Layer after = swapWrapped(before, replaced);
                 if (after != before) {
                     VERTEX_LAYER.set(v, after);
                 }
@@ -100,8 +109,11 @@ public final class LayerObjects {
         requireAvailable();
         Map<Layer, Layer> replaced = new IdentityHashMap<>();
         Layer[] layers = network.getLayers();
+        for (Layer layer : layers) {
+            propose(layer, replacement, replaced);
+        }
         for (int i = 0; i < layers.length; i++) {
-            layers[i] = replaceWrapped(layers[i], replacement, replaced);
+            layers[i] = swapWrapped(layers[i], replaced);
         }
         @SuppressWarnings("unchecked")
         Map<String, Layer> byName = (Map<String, Layer>) NETWORK_LAYER_MAP.get(network);
@@ -109,22 +121,31 @@ public final class LayerObjects {
         return replaced;
     }
 
+    /** Records the replacement of the layer under any wrappers, where {@code replacement} gives another object. */
+    private static void propose(Layer layer, UnaryOperator<Layer> replacement, Map<Layer, Layer> replaced) {
+        while (layer instanceof BaseWrapperLayer wrapper) {
+            layer = wrapper.getUnderlying();
+        }
+        if (layer != null && !replaced.containsKey(layer)) {
+            Layer fast = replacement.apply(layer);
+            if (fast != layer) {
+                replaced.put(layer, fast);
+            }
+        }
+    }
+
     /** The layer itself, or under wrappers: returns the outer object, its innermost layer swapped where replaced. */
-    private static Layer replaceWrapped(Layer layer, UnaryOperator<Layer> replacement, Map<Layer, Layer> replaced) {
+    private static Layer swapWrapped(Layer layer, Map<Layer, Layer> replaced) {
         Layer outer = layer;
         BaseWrapperLayer innermostWrapper = null;
         while (layer instanceof BaseWrapperLayer wrapper) {
             innermostWrapper = wrapper;
             layer = wrapper.getUnderlying();
         }
-        if (layer == null) {
+        Layer fast = layer == null ? null : replaced.get(layer);
+        if (fast == null) {
             return outer;
         }
-        Layer fast = replaced.containsKey(layer) ? replaced.get(layer) : replacement.apply(layer);
-        if (fast == layer) {
-            return outer;
-        }
-        replaced.put(layer, fast);
         if (innermostWrapper == null) {
             return fast;
         }
