@@ -67,7 +67,7 @@ public final class FastConvolutions {
 
     private static final Logger LOG = LoggerFactory.getLogger(FastConvolutions.class);
     private static final VarHandle HELPER =
-            OneDnnConvolutionHelper.protectedField(ConvolutionLayer.class, "helper", ConvolutionHelper.class);
+            LayerObjects.protectedField(ConvolutionLayer.class, "helper", ConvolutionHelper.class);
 
     private FastConvolutions() {}
 

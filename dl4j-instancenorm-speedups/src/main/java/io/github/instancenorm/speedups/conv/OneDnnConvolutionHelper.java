@@ -52,7 +52,8 @@ import org.nd4j.linalg.factory.Nd4j;
 final class OneDnnConvolutionHelper implements ConvolutionHelper {
 
     /** {@code AbstractLayer.preOutput}: the array that {@code ConvolutionLayer.preOutput} returns for backprop. */
-    private static final VarHandle PRE_OUTPUT = protectedField(AbstractLayer.class, "preOutput", INDArray.class);
+    private static final VarHandle PRE_OUTPUT =
+            LayerObjects.protectedField(AbstractLayer.class, "preOutput", INDArray.class);
 
     private final ConvolutionLayer layer;
     private final ConvolutionPlans plans;
@@ -73,11 +74,6 @@ final class OneDnnConvolutionHelper implements ConvolutionHelper {
     OneDnnConvolutionHelper(ConvolutionLayer layer) {
         this.layer = layer;
         this.plans = new ConvolutionPlans(layer.hasBias(), false);
-    }
-
-    /** {@link LayerObjects#protectedField}. */
-    static VarHandle protectedField(Class<?> owner, String name, Class<?> type) {
-        return LayerObjects.protectedField(owner, name, type);
     }
 
     /** @return whether the DL4J fields the helper writes were found */

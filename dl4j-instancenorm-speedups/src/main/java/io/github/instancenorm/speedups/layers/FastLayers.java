@@ -1,5 +1,6 @@
 package io.github.instancenorm.speedups.layers;
 
+import java.util.Map;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
@@ -43,12 +44,7 @@ public final class FastLayers {
      */
     public static int install(ComputationGraph network) {
         requireInitialized(network.getLayers());
-        if (!enabled() || !available()) {
-            return 0;
-        }
-        int n = LayerObjects.replace(network, FastLayers::fast).size();
-        LOG.debug("Layers in Java loops: {}", n);
-        return n;
+        return applies() ? replaced(LayerObjects.replace(network, FastLayers::fast)) : 0;
     }
 
     /**
@@ -60,20 +56,24 @@ public final class FastLayers {
      */
     public static int install(MultiLayerNetwork network) {
         requireInitialized(network.getLayers());
-        if (!enabled() || !available()) {
-            return 0;
-        }
-        int n = LayerObjects.replace(network, FastLayers::fast).size();
-        LOG.debug("Layers in Java loops: {}", n);
-        return n;
+        return applies() ? replaced(LayerObjects.replace(network, FastLayers::fast)) : 0;
     }
 
-    private static boolean available() {
+    /** Whether to replace anything: switched on, and this DL4J keeps its layer objects where they are swapped. */
+    private static boolean applies() {
+        if (!enabled()) {
+            return false;
+        }
         if (!LayerObjects.available()) {
             LOG.info("Layers stay DL4J's: this DL4J keeps its layer objects where FastLayers does not look");
             return false;
         }
         return true;
+    }
+
+    private static int replaced(Map<Layer, Layer> replaced) {
+        LOG.debug("Layers in Java loops: {}", replaced.size());
+        return replaced.size();
     }
 
     /** @return whether {@link #PROPERTY} leaves the replacement on */
